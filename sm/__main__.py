@@ -1,0 +1,3 @@
+from sm.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""What every agent provider implements, and the values passed to it."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from sm.errors import Unavailable
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything a provider needs to start (or resume) one agent."""
+
+    session_id: str
+    cwd: Path
+    session_dir: Path  # private to the session: settings files live here, never in the repo
+    hook_command: str  # shell command line of sm's hook entry point; append the event name
+    conversation_id: str  # the agent's own conversation id to start with, or to resume
+    resume: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Launch:
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    name: str
+    has_hooks: bool  # False: state comes from output quiescence and process exit
+    interrupt_key: str  # the agent's own key to interrupt a turn
+    clear_command: str  # typed to reset the conversation ("" when it has none)
+
+    def launch(self, spec: LaunchSpec) -> Launch:
+        """The command line and environment that start the agent. May write files
+        into ``spec.session_dir``. Raises Unavailable when the agent cannot run here."""
+        ...
+
+
+def hook_script() -> Path:
+    """sm's hook entry point: in a wheel under ``sm/_hooks``, in a checkout under ``hooks/``."""
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "_hooks" / "sm_hook.py", package.parent / "hooks" / "sm_hook.py"):
+        if candidate.exists():
+            return candidate
+    raise Unavailable("sm's hook entry point (hooks/sm_hook.py) is missing from the install")
+
+
+def hook_command() -> str:
+    """The shell command line agents run for a hook (stdlib only, no site: fast)."""
+    return shlex.join([sys.executable, "-I", "-S", str(hook_script())])
+
+
+def find_binary(binary: str, what: str, key: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        raise Unavailable(f"{what} not found (tried {binary!r}); install it or set {key}")
+    return path

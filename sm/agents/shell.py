@@ -1,0 +1,19 @@
+"""Any command line. No hooks: state comes from output quiescence and process exit."""
+
+from __future__ import annotations
+
+from sm.agents.base import Launch, LaunchSpec
+from sm.errors import InvalidInput
+
+
+class Shell:
+    name = "shell"
+    has_hooks = False
+    interrupt_key = "C-c"
+    clear_command = ""
+
+    def launch(self, spec: LaunchSpec) -> Launch:
+        command = list(spec.options.get("command") or [])
+        if not command:
+            raise InvalidInput("the shell provider needs a command: sm spawn shell -- CMD ARGS…")
+        return Launch(argv=command)

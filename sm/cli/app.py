@@ -1,0 +1,44 @@
+"""The typer app for the human surface. Commands live one module per group."""
+
+from __future__ import annotations
+
+import typer
+
+from sm.cli import daemon, demo, events, sessions
+
+
+def build() -> typer.Typer:
+    app = typer.Typer(
+        name="sm",
+        help="sm: a session manager for swarms of AI coding agents.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    sessions.register(app)
+    events.register(app)
+    demo.register(app)
+    app.add_typer(daemon.app, name="daemon")
+    _register_fast(app)
+    return app
+
+
+def _register_fast(app: typer.Typer) -> None:
+    """List the stdlib fast-path commands in ``sm --help``; they never run here."""
+    from sm.cli.main import FAST
+
+    helps = {"me": "Who am I: the calling session.", "status": "A session's state."}
+    for name in sorted(FAST):
+        app.command(
+            name, help=helps.get(name, ""), add_help_option=False,
+            context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        )(lambda: None)
+
+
+def run(argv: list[str]) -> int:
+    try:
+        build()(args=argv, prog_name="sm", standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    return 0

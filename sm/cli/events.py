@@ -1,0 +1,48 @@
+"""sm events [SESSION] [--follow] [--json]."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from sm.cli.output import emit_json, format_event
+from sm.client import Client
+
+
+def events(
+    session: Annotated[str | None, typer.Argument()] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    limit: Annotated[int, typer.Option("-n", "--limit")] = 50,
+    after: Annotated[int | None, typer.Option("--after", help="Only events after this seq.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The event log: every state change, hook and command, with its evidence."""
+    client = Client()
+    names = {s["id"]: s["name"] or s["id"] for s in client.get("/sessions")["items"]}
+    if after is None:
+        items = client.get("/events", session=session, limit=limit, newest=1)["items"]
+    else:
+        items = client.get("/events", session=session, after=after, limit=limit)["items"]
+    if as_json and not follow:
+        emit_json(items)
+        return
+    for e in items:
+        _show(e, names, as_json)
+    if not follow:
+        return
+    last = items[-1]["seq"] if items else None
+    for line in client.stream("/events/stream", session=session, after=last):
+        if line.startswith("data: "):
+            _show(json.loads(line[6:]), names, as_json)
+
+
+def _show(e: dict[str, object], names: dict[str, str], as_json: bool) -> None:
+    sys.stdout.write((json.dumps(e) if as_json else format_event(e, names)) + "\n")  # type: ignore[arg-type]
+    sys.stdout.flush()
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(events)

@@ -1,0 +1,29 @@
+"""Entry point. Agent-facing commands never import typer, rich or httpx."""
+
+from __future__ import annotations
+
+import sys
+
+# commands agents call many times a turn: argparse + the raw-socket client only
+FAST = frozenset({"me", "status"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    from sm.errors import SmError
+
+    try:
+        if args and args[0] in FAST:
+            from sm.cli import fast
+
+            return fast.run(args)
+        from sm.cli.app import run
+
+        return run(args)
+    except SmError as exc:
+        print(f"sm: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

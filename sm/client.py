@@ -1,0 +1,250 @@
+"""The HTTP-over-Unix-socket client. Stdlib only: agents call it many times a turn.
+
+A tiny HTTP/1.1 speaker on a raw socket (``http.client`` alone costs more to import
+than the whole request). ``Client.request`` starts the daemon when nobody listens on
+the socket, waits until it answers ``/health``, and goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sm.errors import InvalidInput, SmError, Unavailable, from_payload
+
+_START_TIMEOUT = 20.0
+
+
+def sm_home() -> Path:
+    return Path(os.environ.get("SM_HOME") or Path.home() / ".sm").expanduser()
+
+
+class Client:
+    """Talks to the daemon of one SM_HOME. Identity comes from SM_SESSION_TOKEN."""
+
+    def __init__(
+        self,
+        home: Path | None = None,
+        token: str | None = None,
+        session_id: str | None = None,
+        timeout: float = 60.0,
+        autostart: bool = True,
+    ) -> None:
+        self.home = home or sm_home()
+        self.socket_path = self.home / "sm.sock"
+        self.token = token if token is not None else os.environ.get("SM_SESSION_TOKEN", "")
+        self.session_id = (
+            session_id if session_id is not None else os.environ.get("SM_SESSION_ID", "")
+        )
+        self.timeout = timeout
+        self.autostart = autostart
+
+    # -- requests -----------------------------------------------------------------
+    def get(self, path: str, **query: Any) -> Any:
+        return self.request("GET", _with_query(path, query))
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.request("POST", path, body)
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        """Send one request and return the decoded JSON body. Raises the SmError the
+        daemon raised, or Unavailable when no daemon can be reached or started."""
+        try:
+            sock = self._connect()
+        except (FileNotFoundError, ConnectionRefusedError):
+            if not self.autostart:
+                raise Unavailable(f"no sm daemon is listening on {self.socket_path}") from None
+            self.start_daemon()
+            sock = self._connect()
+        with sock:
+            _send(sock, method, path, body, self._headers())
+            status, _headers, data = _read_response(sock)
+        payload = json.loads(data) if data else None
+        if status >= 400:
+            raise from_payload(payload, status)
+        return payload
+
+    def stream(self, path: str, **query: Any) -> Iterator[str]:
+        """Yield the lines of a streaming (chunked) response, e.g. server-sent events."""
+        try:
+            sock = self._connect(timeout=None)
+        except (FileNotFoundError, ConnectionRefusedError):
+            self.start_daemon()
+            sock = self._connect(timeout=None)
+        with sock:
+            _send(sock, "GET", _with_query(path, query), None, self._headers())
+            reader = _Reader(sock)
+            status, headers = reader.head()
+            if status >= 400:
+                raise from_payload(json.loads(reader.body(headers) or b"null"), status)
+            buf = b""
+            for chunk in reader.chunks():
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    yield line.decode("utf-8", "replace")
+
+    def _headers(self) -> dict[str, str]:
+        headers = {}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if self.session_id:
+            headers["X-Sm-Session"] = self.session_id
+        return headers
+
+    def _connect(self, timeout: float | None = -1.0) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout if timeout == -1.0 else timeout)
+        try:
+            sock.connect(str(self.socket_path))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    # -- the daemon ---------------------------------------------------------------
+    def is_up(self) -> bool:
+        try:
+            with self._connect(timeout=2.0) as sock:
+                _send(sock, "GET", "/health", None, {})
+                return _read_response(sock)[0] == 200
+        except OSError:
+            return False
+
+    def start_daemon(self) -> None:
+        """Start the daemon in the background (its own session, so it outlives the
+        caller's terminal) and wait until it answers. Safe to race: the loser of two
+        concurrent starts exits at once and both callers see the winner."""
+        import subprocess
+
+        _check_home(self.home)
+        log_dir = self.home / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SM_SESSION_")}
+        env["SM_HOME"] = str(self.home)
+        with open(log_dir / "daemon.out", "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "sm", "daemon", "run"],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+            )
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.is_up():
+                return
+            code = proc.poll()
+            if code is not None and code != 0 and not self.is_up():
+                raise Unavailable(f"the sm daemon failed to start: {_last_line(log_dir)}")
+            time.sleep(0.02)
+        raise Unavailable(
+            f"the sm daemon did not answer within {_START_TIMEOUT:.0f}s; "
+            f"see {log_dir / 'daemon.out'}"
+        )
+
+
+def _check_home(home: Path) -> None:
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        probe = home / ".write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise Unavailable(f"SM_HOME {home} is not writable: {exc.strerror or exc}") from None
+    if len(str(home / "sm.sock")) > 107:
+        raise InvalidInput(f"SM_HOME {home} is too long for a Unix socket path (max ~100 chars)")
+
+
+def _last_line(log_dir: Path) -> str:
+    try:
+        lines = (log_dir / "daemon.out").read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no output"
+    return lines[-1] if lines else "no output"
+
+
+def _with_query(path: str, query: dict[str, Any]) -> str:
+    from urllib.parse import urlencode
+
+    items = {k: v for k, v in query.items() if v is not None}
+    return f"{path}?{urlencode(items)}" if items else path
+
+
+def quote_ref(ref: str) -> str:
+    from urllib.parse import quote
+
+    return quote(ref, safe="")
+
+
+def _send(
+    sock: socket.socket, method: str, path: str, body: Any, headers: dict[str, str]
+) -> None:
+    data = b"" if body is None else json.dumps(body).encode()
+    head = [f"{method} {path} HTTP/1.1", "Host: sm", f"Content-Length: {len(data)}"]
+    if body is not None:
+        head.append("Content-Type: application/json")
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+
+
+def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    reader = _Reader(sock)
+    status, headers = reader.head()
+    return status, headers, reader.body(headers)
+
+
+class _Reader:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise Unavailable("the sm daemon closed the connection mid-answer")
+        self.buf += chunk
+
+    def head(self) -> tuple[int, dict[str, str]]:
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        raw, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = raw.decode("latin-1").split("\r\n")
+        try:
+            status = int(lines[0].split()[1])
+        except (IndexError, ValueError):
+            raise SmError(f"bad HTTP status line from the daemon: {lines[0]!r}") from None
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return status, headers
+
+    def body(self, headers: dict[str, str]) -> bytes:
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            return b"".join(self.chunks())
+        length = int(headers.get("content-length", "0"))
+        while len(self.buf) < length:
+            self._fill()
+        return self.buf[:length]
+
+    def chunks(self) -> Iterator[bytes]:
+        while True:
+            while b"\r\n" not in self.buf:
+                self._fill()
+            size_line, self.buf = self.buf.split(b"\r\n", 1)
+            size = int(size_line.split(b";")[0], 16)
+            while len(self.buf) < size + 2:
+                self._fill()
+            data, self.buf = self.buf[:size], self.buf[size + 2 :]
+            if size == 0:
+                return
+            yield data

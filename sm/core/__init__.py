@@ -1,0 +1,1 @@
+"""Domain logic. Imports no FastAPI, typer, libtmux, aiosqlite or telegram."""

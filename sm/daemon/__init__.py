@@ -1,0 +1,1 @@
+"""The daemon: FastAPI on a Unix socket. Importing it opens nothing."""

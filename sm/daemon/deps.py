@@ -1,0 +1,27 @@
+"""Request dependencies: the services and the caller's proven identity."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from sm.core.sessions import Caller
+from sm.daemon.services import Services
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+async def caller(request: Request) -> Caller:
+    """The session whose token the request carries, or None for the operator."""
+    auth = request.headers.get("authorization", "")
+    token = auth[7:] if auth.lower().startswith("bearer ") else ""
+    svc: Services = request.app.state.services
+    return await svc.sessions.authenticate(token, request.headers.get("x-sm-session", ""))
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+CallerDep = Annotated[Caller, Depends(caller)]

@@ -1,0 +1,1 @@
+"""Process control: sm's own tmux server."""
