@@ -43,6 +43,35 @@ class Provider(Protocol):
         into ``spec.session_dir``. Raises Unavailable when the agent cannot run here."""
         ...
 
+    def read_screen(self, screen: str) -> Screen:
+        """What the pane shows: the composer's text and whether a turn runs."""
+        ...
+
+
+@dataclass(frozen=True)
+class Screen:
+    composer: str | None  # None: no composer found on screen
+    busy: bool
+
+
+_BOX = "│┃|"
+
+
+def read_prompt_screen(screen: str, glyphs: tuple[str, ...] = ("❯", ">")) -> Screen:
+    """Screen reading shared by Claude Code-like TUIs: the composer is the last line
+    that starts (inside an optional box border) with a prompt glyph; a turn runs while
+    the screen offers "esc to interrupt"."""
+    composer = None
+    for line in reversed(screen.rstrip().splitlines()):
+        text = line.strip().strip(_BOX).strip()
+        for glyph in glyphs:
+            if text == glyph or text.startswith(glyph + " ") or text.startswith(glyph + "\u00a0"):
+                composer = text[len(glyph):].strip()
+                break
+        if composer is not None:
+            break
+    return Screen(composer=composer, busy="esc to interrupt" in screen.lower())
+
 
 def hook_script() -> Path:
     """sm's hook entry point: in a wheel under ``sm/_hooks``, in a checkout under ``hooks/``."""

@@ -9,7 +9,7 @@ import json
 import shlex
 from typing import Any
 
-from sm.agents.base import Launch, LaunchSpec, find_binary
+from sm.agents.base import Launch, LaunchSpec, Screen, read_prompt_screen, find_binary
 from sm.config import ClaudeSettings
 
 HOOK_EVENTS = (
@@ -57,3 +57,6 @@ class Claude:
             argv += ["--permission-mode", str(mode)]
         argv += shlex.split(self.settings.args)
         return Launch(argv=argv)
+
+    def read_screen(self, screen: str) -> Screen:
+        return read_prompt_screen(screen)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from sm.agents.base import Launch, LaunchSpec, find_binary
+from sm.agents.base import Launch, LaunchSpec, Screen, read_prompt_screen, find_binary
 from sm.config import CodexSettings
 
 
@@ -34,3 +34,6 @@ class Codex:
             argv += ["resume", spec.conversation_id]
         argv += shlex.split(self.settings.args)
         return Launch(argv=argv, env={"CODEX_HOME": str(home)})
+
+    def read_screen(self, screen: str) -> Screen:
+        return read_prompt_screen(screen, ("›", "❯", ">"))

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from sm.agents.base import Launch, LaunchSpec
+from sm.agents.base import Launch, LaunchSpec, Screen, read_prompt_screen
 from sm.agents.claude import hook_settings
 from sm.config import ScriptedSettings
 from sm.errors import InvalidInput
@@ -44,3 +44,6 @@ class Scripted:
         if spec.resume:
             argv += ["--resume", spec.conversation_id]
         return Launch(argv=argv, env={"SM_SCRIPTED_SPEED": str(self.settings.speed)})
+
+    def read_screen(self, screen: str) -> Screen:
+        return read_prompt_screen(screen)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sm.agents.base import Launch, LaunchSpec
+from sm.agents.base import Launch, LaunchSpec, Screen
 from sm.errors import InvalidInput
 
 
@@ -17,3 +17,6 @@ class Shell:
         if not command:
             raise InvalidInput("the shell provider needs a command: sm spawn shell -- CMD ARGS…")
         return Launch(argv=command)
+
+    def read_screen(self, screen: str) -> Screen:
+        return Screen(composer=None, busy=False)

@@ -28,7 +28,13 @@ def _register_fast(app: typer.Typer) -> None:
     """List the stdlib fast-path commands in ``sm --help``; they never run here."""
     from sm.cli.main import FAST
 
-    helps = {"me": "Who am I: the calling session.", "status": "A session's state."}
+    helps = {
+        "me": "Who am I: the calling session.",
+        "status": "A session's state.",
+        "send": "Send a message (queued durably, delivered with a receipt).",
+        "messages": "List messages.",
+        "message": "One message, its state and reason.",
+    }
     for name in sorted(FAST):
         app.command(
             name, help=helps.get(name, ""), add_help_option=False,

@@ -18,6 +18,25 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="a session's state (default: your own)")
     st.add_argument("session", nargs="?")
     st.add_argument("--json", action="store_true")
+    send = sub.add_parser("send", help="send a message to one or more sessions")
+    send.add_argument("target", help="session (id, prefix or name); several as a,b,c")
+    send.add_argument("text", nargs="+", help="the message; - reads stdin")
+    mode = send.add_mutually_exclusive_group()
+    mode.add_argument("--important", action="store_const", const="important", dest="mode")
+    mode.add_argument("--urgent", action="store_const", const="urgent", dest="mode")
+    notify = send.add_mutually_exclusive_group()
+    notify.add_argument("--notify-on-stop", action="store_const", const=True, dest="notify")
+    notify.add_argument("--no-notify-on-stop", action="store_const", const=False, dest="notify")
+    send.add_argument("--json", action="store_true")
+    msgs = sub.add_parser("messages", help="list messages")
+    msgs.add_argument("--to")
+    msgs.add_argument("--from", dest="sender")
+    msgs.add_argument("--state", help="queued, delivering, delivered, failed, … (comma list)")
+    msgs.add_argument("-n", "--limit", type=int, default=50)
+    msgs.add_argument("--json", action="store_true")
+    msg = sub.add_parser("message", help="one message, with its state and reason")
+    msg.add_argument("id")
+    msg.add_argument("--json", action="store_true")
     return p
 
 
@@ -69,4 +88,51 @@ def _status(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"me": _me, "status": _status}
+def _read_text(words: list[str]) -> str:
+    if words == ["-"]:
+        data = sys.stdin.buffer.read()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            from sm.errors import InvalidInput
+
+            raise InvalidInput(f"message on stdin is not valid UTF-8 (offset {exc.start})") from None
+    return " ".join(words)
+
+
+def _send(client: Client, args: argparse.Namespace) -> int:
+    body = {
+        "targets": [t for t in args.target.split(",") if t],
+        "body": _read_text(args.text),
+        "mode": args.mode or "sequential",
+        "notify_on_stop": args.notify,
+    }
+    items = client.post("/messages", body)["items"]
+    lines = [f"{m['id']} {m['state']} → {m['to']}" + (f" ({m['reason']})" if m["reason"] else "")
+             for m in items]
+    _print(items, args.json, "\n".join(lines))
+    return 1 if any(m["state"] == "failed" for m in items) else 0
+
+
+def _messages(client: Client, args: argparse.Namespace) -> int:
+    items = client.get("/messages", to=args.to, sender=args.sender, state=args.state,
+                       limit=args.limit)["items"]
+    lines = [
+        f"{m['id']} {m['from']:>10} → {m['to']:<10} {m['mode']:<10} {m['state']:<10} "
+        f"{(m['reason'] or m['body']).splitlines()[0][:60] if (m['reason'] or m['body']) else ''}"
+        for m in items
+    ]
+    _print(items, args.json, "\n".join(lines) or "no messages")
+    return 0
+
+
+def _message(client: Client, args: argparse.Namespace) -> int:
+    m = client.get(f"/messages/{quote_ref(args.id)}")
+    text = (f"{m['id']} from {m['from']} to {m['to']} ({m['mode']}): {m['state']}"
+            + (f" — {m['reason']}" if m["reason"] else "") + f"\n{m['body']}")
+    _print(m, args.json, text)
+    return 0
+
+
+_COMMANDS = {"me": _me, "status": _status, "send": _send, "messages": _messages,
+             "message": _message}

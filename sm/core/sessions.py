@@ -297,7 +297,8 @@ class Sessions:
             async with self.store.write() as conn:
                 if hook is not None:
                     fact = await self._event(
-                        conn, session_id, "hook", {"event": hook[0], "data": hook[1]}, dedupe_key
+                        conn, session_id, "hook",
+                        {"event": hook[0], "state": rec.state, "data": hook[1]}, dedupe_key,
                     )
                     if fact is None:
                         return None

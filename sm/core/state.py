@@ -59,7 +59,7 @@ def _target(state: State, signal: Signal) -> State | None:
         return State.EXITED if detail in ("", "0") else State.ERROR
     if kind == "SessionEnd":
         return None if detail == "clear" else State.EXITED
-    if kind in ("SessionStart", "Stop", "agent-turn-complete", "quiet"):
+    if kind in ("SessionStart", "Stop", "agent-turn-complete", "quiet", "interrupted"):
         return State.IDLE
     if kind == "UserPromptSubmit":
         return State.RUNNING

@@ -43,8 +43,8 @@ def create_app(settings: Settings) -> FastAPI:
         err = InvalidInput(f"{where or 'request'}: {first.get('msg', 'invalid')}")
         return JSONResponse(err.to_dict(), status_code=err.status)
 
-    from sm.daemon.routes import events, health, hooks, sessions
+    from sm.daemon.routes import events, health, hooks, messages, sessions
 
-    for module in (health, sessions, hooks, events):
+    for module in (health, sessions, hooks, events, messages):
         app.include_router(module.router)
     return app

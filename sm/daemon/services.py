@@ -15,6 +15,7 @@ from sm import agents
 from sm.agents.base import hook_command
 from sm.config import Settings
 from sm.core.activity import ActivityWatch
+from sm.core.delivery import Delivery
 from sm.core.events import EventBus
 from sm.core.sessions import Sessions
 from sm.errors import SmError, Unauthorized
@@ -31,6 +32,7 @@ class Services:
     tmux: Tmux
     bus: EventBus
     sessions: Sessions
+    delivery: Delivery
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -53,7 +55,13 @@ class Services:
             max_prompt_bytes=settings.limits.max_prompt_bytes,
             size=(settings.tmux.width, settings.tmux.height),
         )
-        services = cls(settings, store, tmux, bus, sessions)
+        delivery = Delivery(store, sessions, bus, max_bytes=settings.limits.max_prompt_bytes)
+
+        async def _first_prompt(rec: Any, prompt: str, caller: Any) -> None:
+            await delivery.send(caller, [rec.id], prompt)
+
+        sessions.prompt_sink = _first_prompt
+        services = cls(settings, store, tmux, bus, sessions, delivery)
         try:
             try:
                 await tmux.start(f"SM_HOME={_q(settings.home)} {hook} pane-died "
@@ -63,6 +71,7 @@ class Services:
             else:
                 await sessions.reconcile()
             await services.drain_spool()
+            await delivery.start()
         except BaseException as exc:
             log.error("daemon start failed: %s", exc)
             await store.close()
@@ -71,8 +80,10 @@ class Services:
 
     def start_background(self) -> None:
         self.tasks.append(asyncio.create_task(self._watch_activity()))
+        self.tasks.append(asyncio.create_task(self._watch_spool()))
 
     async def close(self) -> None:
+        await self.delivery.close()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -114,6 +125,15 @@ class Services:
             except SmError as exc:
                 log.debug("activity check failed: %s", exc.message)
             await asyncio.sleep(1.0)
+
+
+    async def _watch_spool(self) -> None:
+        """A hook that timed out while the daemon was busy starting lands in the spool
+        after the first drain; pick such stragglers up (one stat a second)."""
+        while True:
+            await asyncio.sleep(1.0)
+            if self.settings.spool_path.exists() and self.settings.spool_path.stat().st_size:
+                await self.drain_spool()
 
 
 def _take_spool(path: Path) -> list[str]:

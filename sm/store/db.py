@@ -24,10 +24,12 @@ class Store:
         self.path = path
         self._write_lock = asyncio.Lock()
         from sm.store.events import Events
+        from sm.store.messages import Messages
         from sm.store.sessions import Sessions
 
         self.sessions = Sessions(self)
         self.events = Events(self)
+        self.messages = Messages(self)
 
     @classmethod
     async def open(cls, path: Path) -> Store:

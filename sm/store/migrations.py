@@ -44,4 +44,28 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN status_text TEXT;
     ALTER TABLE sessions ADD COLUMN role TEXT;
     """,
+    # 3: the message queue
+    """
+    CREATE TABLE messages (
+        id             TEXT PRIMARY KEY,
+        sender_id      TEXT,
+        sender_label   TEXT NOT NULL,
+        target_id      TEXT NOT NULL REFERENCES sessions(id),
+        mode           TEXT NOT NULL,
+        body           TEXT NOT NULL,
+        state          TEXT NOT NULL,
+        reason         TEXT,
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        notify_on_stop INTEGER NOT NULL DEFAULT 0,
+        receipt_seq    INTEGER,
+        receipt_conv   TEXT,
+        receipt_busy   INTEGER NOT NULL DEFAULT 0,
+        notified       INTEGER NOT NULL DEFAULT 0,
+        created_at     REAL NOT NULL,
+        updated_at     REAL NOT NULL,
+        delivered_at   REAL
+    );
+    CREATE INDEX messages_target_state ON messages(target_id, state);
+    CREATE INDEX messages_sender ON messages(sender_id, created_at);
+    """,
 ]

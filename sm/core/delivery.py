@@ -1,0 +1,391 @@
+"""Delivery: the durable queue's worker, one per target session.
+
+A message is ``queued → delivering → delivered`` or ends ``failed`` / ``expired`` /
+``cancelled`` with a reason. Its row is written before any key is pressed. The body is
+typed once (bracketed paste); only Enter is retried. ``delivered`` means the agent's own
+UserPromptSubmit hook showed the message id.
+
+    sequential  at the target's turn boundary (idle)
+    important   ahead of sequential; at the earliest point that does not interrupt
+                (mid-turn: the agent queues typed input itself)
+    urgent      ahead of all; interrupts a running turn with the agent's own key,
+                waits for its prompt, then delivers
+
+Never typed: into a permission prompt, over text a human has in the composer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sm.core.events import EventBus
+from sm.core.sessions import Caller, Sessions
+from sm.core.state import Signal, State
+from sm.errors import InvalidInput, NotFound, SmError
+from sm.store import Store
+from sm.store.events import EventRecord
+from sm.store.messages import MessageRecord
+from sm.store.sessions import SessionRecord
+
+MODES = ("sequential", "important", "urgent")
+_IDS = re.compile(r"\[sm ([0-9a-f]{8}) from ")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def render(message: MessageRecord) -> str:
+    """The text typed into the agent: a one-line header, then the body."""
+    return f"[sm {message.id} from {message.sender_label}] {message.body}"
+
+
+def clean_body(body: str) -> str:
+    """Control characters (other than newline and tab) are made visible as ``^X``:
+    typed raw they would press keys in the agent's terminal."""
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub(lambda m: "^" + chr((ord(m.group()) + 64) % 128), body)
+
+
+class Delivery:
+    def __init__(
+        self,
+        store: Store,
+        sessions: Sessions,
+        bus: EventBus,
+        *,
+        max_bytes: int,
+        receipt_timeout: float = 3.0,
+        enter_tries: int = 3,
+        settle: float = 0.25,
+        poll: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.sessions = sessions
+        self.bus = bus
+        self.max_bytes = max_bytes
+        self.receipt_timeout = receipt_timeout
+        self.enter_tries = enter_tries
+        self.settle = settle
+        self.poll = poll
+        self.clock = clock
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._wakes: dict[str, asyncio.Event] = {}
+        self._receipts: dict[str, asyncio.Event] = {}
+        bus.listen(self._on_event)
+
+    # -- accepting ------------------------------------------------------------------
+    async def send(
+        self,
+        caller: Caller,
+        targets: list[str],
+        body: str,
+        mode: str = "sequential",
+        notify_on_stop: bool | None = None,
+        sender_label: str | None = None,
+    ) -> list[MessageRecord]:
+        """Accept a message for each target (durably, before anything is typed).
+        A dead target gets a ``failed`` row with the reason. Raises InvalidInput for an
+        empty or oversized body or an unknown mode, NotFound for an unknown target."""
+        if mode not in MODES:
+            raise InvalidInput(f"unknown mode {mode!r}; expected one of: {', '.join(MODES)}")
+        body = clean_body(body)
+        if not body.strip():
+            raise InvalidInput("the message is empty")
+        size = len(body.encode("utf-8", "surrogatepass"))
+        if size > self.max_bytes:
+            raise InvalidInput(
+                f"message is {size} bytes; the limit is {self.max_bytes} (limits.max_prompt_bytes)"
+            )
+        if not targets:
+            raise InvalidInput("no target session given")
+        resolved = [await self.sessions.resolve(t) for t in targets]
+        label = sender_label or (caller.label if caller else "operator")
+        out = []
+        for target in resolved:
+            notify = notify_on_stop
+            if notify is None:
+                notify = caller is not None and target.parent_id == caller.id
+            out.append(await self._accept(caller, label, target, body, mode, notify))
+        return out
+
+    async def notify(self, target: SessionRecord, body: str, mode: str = "sequential") -> None:
+        """A notice from sm itself (``[sm … from sm]``), queued like any message."""
+        if target.is_live:
+            await self._accept(None, "sm", target, clean_body(body), mode, False)
+
+    async def _accept(
+        self, caller: Caller, label: str, target: SessionRecord, body: str, mode: str,
+        notify: bool,
+    ) -> MessageRecord:
+        now = self.clock()
+        state, reason = "queued", None
+        if not target.is_live:
+            state, reason = "failed", f"session {target.label} is {target.state}"
+        msg = MessageRecord(
+            id=secrets.token_hex(4), sender_id=caller.id if caller else None,
+            sender_label=label, target_id=target.id, mode=mode, body=body, state=state,
+            reason=reason, attempts=0, notify_on_stop=notify, receipt_seq=None,
+            receipt_conv=None, receipt_busy=False, notified=False, created_at=now,
+            updated_at=now, delivered_at=None,
+        )
+        async with self.store.write() as conn:
+            await self.store.messages.insert(conn, msg)
+            event = await self.store.events.append(conn, now, target.id, "message", {
+                "id": msg.id, "state": state, "mode": mode, "from": label, "reason": reason,
+            })
+        await self.bus.publish([event] if event else [])
+        if state == "queued":
+            self.wake(target.id)
+        return msg
+
+    async def cancel(self, message_id: str, caller: Caller) -> MessageRecord:
+        msg = await self.get(message_id)
+        if msg.state != "queued":
+            raise InvalidInput(f"message {msg.id} is {msg.state}; only a queued one is cancelled")
+        await self._set(msg, "cancelled", f"cancelled by {caller.label if caller else 'operator'}")
+        return await self.get(msg.id)
+
+    async def get(self, message_id: str) -> MessageRecord:
+        msg = await self.store.messages.get(message_id)
+        if msg is None:
+            raise NotFound(f"no message {message_id!r}")
+        return msg
+
+    # -- workers ----------------------------------------------------------------------
+    async def start(self) -> None:
+        """After a daemon start: resume every target with undelivered messages."""
+        for target_id in await self.store.messages.targets_with_open():
+            self.wake(target_id)
+
+    async def close(self) -> None:
+        for task in self._workers.values():
+            task.cancel()
+        await asyncio.gather(*self._workers.values(), return_exceptions=True)
+
+    def wake(self, target_id: str) -> None:
+        self._wakes.setdefault(target_id, asyncio.Event()).set()
+        task = self._workers.get(target_id)
+        if task is None or task.done():
+            self._workers[target_id] = asyncio.create_task(self._work(target_id))
+
+    async def _work(self, target_id: str) -> None:
+        wake = self._wakes.setdefault(target_id, asyncio.Event())
+        while True:
+            wake.clear()
+            pending = await self.store.messages.open_for(target_id)
+            if not pending:
+                return
+            rec = await self.sessions.get(target_id)
+            msg = pending[0]
+            try:
+                wait = await self._step(rec, msg)
+            except SmError as exc:
+                await self._set(msg, "failed", exc.message)
+                continue
+            if wait is not None:
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=wait)
+                except TimeoutError:
+                    pass
+
+    async def _step(self, rec: SessionRecord, msg: MessageRecord) -> float | None:
+        """Move ``msg`` one step. Returns how long to wait before looking again
+        (None: until woken), or 0 to go on at once."""
+        if not rec.is_live:
+            await self._set(msg, "failed", f"session {rec.label} is {rec.state}")
+            return 0
+        if msg.state == "delivering":
+            return await self._recover(rec, msg)
+        state = State(rec.state)
+        if state == State.STARTING:
+            return await self._hold(msg, "waiting for the agent to start", None)
+        if state == State.WAITING_PERMISSION:
+            return await self._hold(msg, "waiting: the agent shows a permission prompt", None)
+        if state == State.RUNNING:
+            if msg.mode == "urgent":
+                await self._interrupt(rec, msg)
+                return 0
+            if msg.mode == "sequential":
+                return await self._hold(msg, "waiting for the agent's turn to end", None)
+        provider = self.sessions.providers[rec.provider]
+        if provider.has_hooks:
+            screen = provider.read_screen(await self.sessions.tmux.capture(rec.tmux_session))
+            if screen.composer:
+                return await self._hold(msg, "waiting: text in the agent's composer", self.poll)
+        await self._deliver(rec, msg)
+        return 0
+
+    async def _hold(self, msg: MessageRecord, reason: str, wait: float | None) -> float | None:
+        if msg.reason != reason:
+            async with self.store.write() as conn:
+                await self.store.messages.update(conn, msg.id, self.clock(), reason=reason)
+        return wait
+
+    async def _interrupt(self, rec: SessionRecord, msg: MessageRecord) -> None:
+        """Press the agent's interrupt key and wait until its prompt is back."""
+        provider = self.sessions.providers[rec.provider]
+        tmux = self.sessions.tmux
+        await self._hold(msg, "interrupting the running turn", None)
+        await tmux.send_keys(rec.tmux_session, provider.interrupt_key)
+        deadline = self.clock() + 10.0
+        while self.clock() < deadline:
+            await asyncio.sleep(0.05)
+            current = await self.sessions.get(rec.id)
+            if current.state != State.RUNNING:
+                return
+            screen = provider.read_screen(await tmux.capture(rec.tmux_session))
+            if not screen.busy and screen.composer is not None:
+                await self.sessions.apply(rec.id, Signal("interrupted"),
+                                          {"message": msg.id, "screen": "prompt back"})
+                return
+        raise SmError(f"the agent did not stop its turn within 10s of {provider.interrupt_key}")
+
+    async def _deliver(self, rec: SessionRecord, msg: MessageRecord) -> None:
+        provider = self.sessions.providers[rec.provider]
+        tmux = self.sessions.tmux
+        receipt = self._receipts.setdefault(msg.id, asyncio.Event())
+        await self._set(msg, "delivering", None)
+        text = render(msg)
+        if provider.has_hooks:
+            await tmux.paste(rec.tmux_session, text, buffer=f"sm-{msg.id}")
+        else:
+            await tmux.send_text(rec.tmux_session, text)
+        await asyncio.sleep(self.settle)
+        if not provider.has_hooks:
+            await tmux.send_keys(rec.tmux_session, "Enter")
+            await self._set(msg, "delivered", "typed; this agent has no hooks to confirm it")
+            return
+        await self._press_enter_until_receipt(rec, msg, receipt)
+
+    async def _recover(self, rec: SessionRecord, msg: MessageRecord) -> float | None:
+        """A message left ``delivering`` by a daemon that died mid-way: if its text is in
+        the composer, press Enter; if not and no receipt came, it was never typed."""
+        provider = self.sessions.providers[rec.provider]
+        screen = provider.read_screen(await self.sessions.tmux.capture(rec.tmux_session))
+        if screen.composer:
+            receipt = self._receipts.setdefault(msg.id, asyncio.Event())
+            await self._press_enter_until_receipt(rec, msg, receipt)
+            return 0
+        if msg.attempts == 0:
+            async with self.store.write() as conn:
+                await self.store.messages.update(conn, msg.id, self.clock(), state="queued",
+                                                 reason="requeued: never typed before a restart")
+            return 0
+        await self._set(msg, "failed", "submitted before a daemon restart, but no receipt came")
+        return 0
+
+    async def _press_enter_until_receipt(
+        self, rec: SessionRecord, msg: MessageRecord, receipt: asyncio.Event
+    ) -> None:
+        tmux = self.sessions.tmux
+        provider = self.sessions.providers[rec.provider]
+        for attempt in range(msg.attempts + 1, self.enter_tries + 1):
+            async with self.store.write() as conn:
+                await self.store.messages.update(conn, msg.id, self.clock(), attempts=attempt)
+            await tmux.send_keys(rec.tmux_session, "Enter")
+            try:
+                await asyncio.wait_for(receipt.wait(), timeout=self.receipt_timeout)
+                return
+            except TimeoutError:
+                pass
+            current = await self.get(msg.id)
+            if current.state != "delivering":
+                return
+            screen = provider.read_screen(await tmux.capture(rec.tmux_session))
+            if not screen.composer:
+                # submitted (the composer emptied) but the hook is late: wait, never retype
+                try:
+                    await asyncio.wait_for(receipt.wait(), timeout=self.receipt_timeout * 3)
+                    return
+                except TimeoutError:
+                    break
+        current = await self.get(msg.id)
+        if current.state == "delivering":
+            await self._set(msg, "failed",
+                            f"no receipt from the agent after {current.attempts} Enter presses")
+
+    async def _set(self, msg: MessageRecord, state: str, reason: str | None) -> None:
+        now = self.clock()
+        fields: dict[str, Any] = {"state": state, "reason": reason}
+        if state == "delivered":
+            fields["delivered_at"] = now
+        async with self.store.write() as conn:
+            await self.store.messages.update(conn, msg.id, now, **fields)
+            event = await self.store.events.append(conn, now, msg.target_id, "message", {
+                "id": msg.id, "state": state, "mode": msg.mode, "from": msg.sender_label,
+                "reason": reason,
+            })
+        await self.bus.publish([event] if event else [])
+
+    # -- facts from the agents -----------------------------------------------------------
+    async def _on_event(self, ev: EventRecord) -> None:
+        if ev.session_id is None:
+            return
+        if ev.kind == "state":
+            if ev.session_id in self._wakes:
+                self.wake(ev.session_id)
+            return
+        if ev.kind != "hook":
+            return
+        hook, data = ev.payload.get("event"), ev.payload.get("data") or {}
+        if hook == "UserPromptSubmit":
+            await self._receipt(ev, data, busy=ev.payload.get("state") == State.RUNNING)
+        elif hook in ("Stop", "agent-turn-complete"):
+            await self._turn_ended(ev, data)
+        elif hook == "SessionStart" and data.get("source") == "clear":
+            await self._forget_turns(ev.session_id, "conversation cleared")
+
+    async def _receipt(self, ev: EventRecord, data: dict[str, Any], busy: bool) -> None:
+        prompt = str(data.get("prompt") or "")
+        for message_id in _IDS.findall(prompt):
+            msg = await self.store.messages.get(message_id)
+            if msg is None or msg.target_id != ev.session_id or msg.state == "delivered":
+                continue
+            now = self.clock()
+            async with self.store.write() as conn:
+                await self.store.messages.update(
+                    conn, msg.id, now, state="delivered", delivered_at=now, reason=None,
+                    receipt_seq=ev.seq, receipt_conv=data.get("session_id"),
+                    receipt_busy=int(busy),
+                )
+                event = await self.store.events.append(conn, now, msg.target_id, "message", {
+                    "id": msg.id, "state": "delivered", "mode": msg.mode,
+                    "from": msg.sender_label, "receipt": ev.seq,
+                })
+            self._receipts.pop(msg.id, asyncio.Event()).set()
+            await self.bus.publish([event] if event else [])
+
+    async def _turn_ended(self, ev: EventRecord, data: dict[str, Any]) -> None:
+        """notify-on-stop: tell each sender whose message caused the turn that just
+        ended. A message received mid-turn belongs to the next turn, not this one."""
+        assert ev.session_id is not None
+        conv = data.get("session_id") or data.get("thread-id")
+        target = await self.sessions.get(ev.session_id)
+        for msg in await self.store.messages.awaiting_stop(ev.session_id):
+            if msg.receipt_seq is None or msg.receipt_seq > ev.seq:
+                continue
+            if conv and msg.receipt_conv and conv != msg.receipt_conv:
+                continue  # a Stop of another conversation
+            async with self.store.write() as conn:
+                if msg.receipt_busy:
+                    await self.store.messages.update(conn, msg.id, self.clock(), receipt_busy=0)
+                    continue
+                await self.store.messages.update(conn, msg.id, self.clock(), notified=1)
+            if msg.sender_id is None:
+                continue
+            sender = await self.sessions.get(msg.sender_id)
+            replied = await self.store.messages.sent_since(
+                target.id, sender.id, msg.delivered_at or msg.created_at
+            )
+            if not replied:
+                text = target.last_message or ""
+                await self.notify(sender, f"{target.label} stopped: {text}")
+
+    async def _forget_turns(self, session_id: str, reason: str) -> None:
+        async with self.store.write() as conn:
+            for msg in await self.store.messages.awaiting_stop(session_id):
+                await self.store.messages.update(conn, msg.id, self.clock(), notified=1)
