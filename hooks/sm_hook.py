@@ -18,7 +18,6 @@ import json
 import os
 import sys
 import time
-import uuid
 
 # hooks/sm_hook.py in a checkout, sm/_hooks/sm_hook.py in an installed wheel
 _here = os.path.dirname(os.path.abspath(__file__))
@@ -62,9 +61,9 @@ def _payload(args: list[str]) -> object:
 def _spool(client: Client, record: dict[str, object]) -> None:
     import fcntl
 
-    path = client.home / "spool" / "hooks.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    spool = os.path.join(client.home, "spool")
+    os.makedirs(spool, exist_ok=True)
+    fd = os.open(os.path.join(spool, "hooks.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.write(fd, (json.dumps(record) + "\n").encode())
@@ -84,7 +83,7 @@ def main(argv: list[str]) -> int:
         return 0
     timeout = float(os.environ.get("SM_HOOKS_TIMEOUT") or 5.0)
     client = Client(timeout=timeout, autostart=False)
-    record = {"id": uuid.uuid4().hex, "event": event, "payload": payload, "ts": time.time()}
+    record = {"id": os.urandom(16).hex(), "event": event, "payload": payload, "ts": time.time()}
     try:
         answer = client.post(f"/hooks/{event}", record)
     except (OSError, Unavailable):

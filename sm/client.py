@@ -12,17 +12,19 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
 from sm.errors import InvalidInput, SmError, Unavailable, from_payload
+
+TYPE_CHECKING = False  # typing itself costs a few ms on every agent call
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 _START_TIMEOUT = 20.0
 
 
-def sm_home() -> Path:
-    return Path(os.environ.get("SM_HOME") or Path.home() / ".sm").expanduser()
+def sm_home() -> str:
+    """$SM_HOME, default ~/.sm (a string: pathlib costs more to import than a request)."""
+    return os.path.expanduser(os.environ.get("SM_HOME") or "~/.sm")
 
 
 class Client:
@@ -30,14 +32,14 @@ class Client:
 
     def __init__(
         self,
-        home: Path | None = None,
+        home: str | None = None,
         token: str | None = None,
         session_id: str | None = None,
         timeout: float = 60.0,
         autostart: bool = True,
     ) -> None:
-        self.home = home or sm_home()
-        self.socket_path = self.home / "sm.sock"
+        self.home = str(home) if home else sm_home()
+        self.socket_path = os.path.join(self.home, "sm.sock")
         self.token = token if token is not None else os.environ.get("SM_SESSION_TOKEN", "")
         self.session_id = (
             session_id if session_id is not None else os.environ.get("SM_SESSION_ID", "")
@@ -102,7 +104,7 @@ class Client:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout if timeout == -1.0 else timeout)
         try:
-            sock.connect(str(self.socket_path))
+            sock.connect(self.socket_path)
         except OSError:
             sock.close()
             raise
@@ -124,11 +126,11 @@ class Client:
         import subprocess
 
         _check_home(self.home)
-        log_dir = self.home / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
+        log_dir = os.path.join(self.home, "logs")
+        os.makedirs(log_dir, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("SM_SESSION_")}
-        env["SM_HOME"] = str(self.home)
-        with open(log_dir / "daemon.out", "ab") as out:
+        env["SM_HOME"] = self.home
+        with open(os.path.join(log_dir, "daemon.out"), "ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "sm", "daemon", "run"],
                 stdin=subprocess.DEVNULL,
@@ -148,25 +150,27 @@ class Client:
             time.sleep(0.02)
         raise Unavailable(
             f"the sm daemon did not answer within {_START_TIMEOUT:.0f}s; "
-            f"see {log_dir / 'daemon.out'}"
+            f"see {os.path.join(log_dir, 'daemon.out')}"
         )
 
 
-def _check_home(home: Path) -> None:
+def _check_home(home: str) -> None:
     try:
-        home.mkdir(parents=True, exist_ok=True)
-        probe = home / ".write-probe"
-        probe.write_bytes(b"")
-        probe.unlink()
+        os.makedirs(home, exist_ok=True)
+        probe = os.path.join(home, ".write-probe")
+        with open(probe, "wb"):
+            pass
+        os.unlink(probe)
     except OSError as exc:
         raise Unavailable(f"SM_HOME {home} is not writable: {exc.strerror or exc}") from None
-    if len(str(home / "sm.sock")) > 107:
+    if len(os.path.join(home, "sm.sock")) > 107:
         raise InvalidInput(f"SM_HOME {home} is too long for a Unix socket path (max ~100 chars)")
 
 
-def _last_line(log_dir: Path) -> str:
+def _last_line(log_dir: str) -> str:
     try:
-        lines = (log_dir / "daemon.out").read_text(errors="replace").strip().splitlines()
+        with open(os.path.join(log_dir, "daemon.out"), errors="replace") as f:
+            lines = f.read().strip().splitlines()
     except OSError:
         return "no output"
     return lines[-1] if lines else "no output"

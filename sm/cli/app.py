@@ -16,6 +16,16 @@ def build() -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
+    @app.callback(invoke_without_command=True)
+    def _main(
+        version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    ) -> None:
+        if version:
+            import sm
+
+            print(f"sm {sm.__version__}")
+            raise typer.Exit()
+
     sessions.register(app)
     events.register(app)
     demo.register(app)
@@ -31,11 +41,12 @@ def _register_fast(app: typer.Typer) -> None:
     helps = {
         "me": "Who am I: the calling session.",
         "status": "A session's state.",
+        "list": "List sessions (alias: all).",
         "send": "Send a message (queued durably, delivered with a receipt).",
         "messages": "List messages.",
         "message": "One message, its state and reason.",
     }
-    for name in sorted(FAST):
+    for name in sorted(FAST - {"all"}):
         app.command(
             name, help=helps.get(name, ""), add_help_option=False,
             context_settings={"allow_extra_args": True, "ignore_unknown_options": True},

@@ -19,7 +19,7 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="config.yaml to
 
 def _pid(client: Client) -> int | None:
     try:
-        return int((client.home / "daemon.pid").read_text().strip())
+        return int((Path(client.home) / "daemon.pid").read_text().strip())
     except (OSError, ValueError):
         return None
 
@@ -52,7 +52,7 @@ def stop(timeout: float = 10.0) -> None:
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and client.socket_path.exists():
+    while time.monotonic() < deadline and os.path.exists(client.socket_path):
         time.sleep(0.02)
     console().print(f"sm daemon stopped (pid {pid})")
 

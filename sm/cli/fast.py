@@ -18,6 +18,10 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="a session's state (default: your own)")
     st.add_argument("session", nargs="?")
     st.add_argument("--json", action="store_true")
+    for name in ("list", "all"):
+        ls = sub.add_parser(name, help="list sessions (from the store, never from tmux)")
+        ls.add_argument("--live", action="store_true", help="only live sessions")
+        ls.add_argument("--json", action="store_true")
     send = sub.add_parser("send", help="send a message to one or more sessions")
     send.add_argument("target", help="session (id, prefix or name); several as a,b,c")
     send.add_argument("text", nargs="+", help="the message; - reads stdin")
@@ -88,6 +92,27 @@ def _status(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def _list(client: Client, args: argparse.Namespace) -> int:
+    items: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = client.get("/sessions", live=1 if args.live else None, after=after, limit=1000)
+        items += page["items"]
+        after = page["next"]
+        if not after:
+            break
+    if args.json:
+        _print(items, True, "")
+        return 0
+    from sm.cli.output import console, format_sessions
+
+    if items:
+        console().print(format_sessions(items))
+    else:
+        console().print('no sessions — start one with: sm spawn scripted "hello"')
+    return 0
+
+
 def _read_text(words: list[str]) -> str:
     if words == ["-"]:
         data = sys.stdin.buffer.read()
@@ -134,5 +159,5 @@ def _message(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"me": _me, "status": _status, "send": _send, "messages": _messages,
+_COMMANDS = {"me": _me, "status": _status, "list": _list, "all": _list, "send": _send, "messages": _messages,
              "message": _message}

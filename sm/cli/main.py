@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 # commands agents call many times a turn: argparse + the raw-socket client only
-FAST = frozenset({"me", "status", "send", "messages", "message"})
+FAST = frozenset({"me", "status", "list", "all", "send", "messages", "message"})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from sm.cli.output import (
-    console, emit_json, format_actions, format_session, format_sessions,
+    console, emit_json, format_actions, format_session,
 )
 from sm.client import Client, quote_ref
 from sm.errors import InvalidInput, NotFound
@@ -87,27 +87,6 @@ def spawn(
     else:
         console().print(f"spawned [bold]{data['name'] or data['id']}[/] ({data['id']}) "
                         f"{data['provider']} — attach with: sm attach {data['name'] or data['id']}")
-
-
-def list_sessions(
-    live: Annotated[bool, typer.Option("--live", help="Only live sessions.")] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """List sessions (read from the store, never from tmux)."""
-    client = Client()
-    items, after = [], None
-    while True:
-        page = client.get("/sessions", live=int(live) or None, after=after, limit=1000)
-        items += page["items"]
-        after = page["next"]
-        if not after:
-            break
-    if as_json:
-        emit_json(items)
-    elif not items:
-        console().print("no sessions — start one with: sm spawn scripted \"hello\"")
-    else:
-        console().print(format_sessions(items))
 
 
 def attach(session: Annotated[str | None, typer.Argument()] = None) -> None:
@@ -196,7 +175,5 @@ def show(session: str, as_json: JsonOpt = False) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command()(spawn)
-    app.command("list")(list_sessions)
-    app.command("all", hidden=True)(list_sessions)
     for command in (attach, output, tail, kill, name, restore, show):
         app.command()(command)
