@@ -71,6 +71,16 @@ def _spool(client: Client, record: dict[str, object]) -> None:
         os.close(fd)
 
 
+def _log(client: Client, line: str) -> None:
+    """Failures go to $SM_HOME/logs/hooks.log: the agent shows a hook's stderr nowhere."""
+    try:
+        os.makedirs(os.path.join(client.home, "logs"), exist_ok=True)
+        with open(os.path.join(client.home, "logs", "hooks.log"), "a") as f:
+            f.write(f"{time.time():.3f} {line}\n")
+    except OSError:
+        pass
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print("usage: sm_hook.py EVENT [JSON | key=value …]", file=sys.stderr)
@@ -79,6 +89,7 @@ def main(argv: list[str]) -> int:
     try:
         payload = _payload(argv[1:])
     except ValueError as exc:
+        _log(Client(autostart=False), f"{event}: bad hook JSON: {exc}")
         print(f"sm hook: bad hook JSON for {event}: {exc}", file=sys.stderr)
         return 0
     timeout = float(os.environ.get("SM_HOOKS_TIMEOUT") or 5.0)
@@ -91,6 +102,7 @@ def main(argv: list[str]) -> int:
         _spool(client, record)
         return 0
     except SmError as exc:
+        _log(client, f"{event}: {exc.message}")
         print(f"sm hook: {exc.message}", file=sys.stderr)
         return 0
     output = answer.get("output") if isinstance(answer, dict) else None

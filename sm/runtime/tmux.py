@@ -8,6 +8,7 @@ missing session is NotFound.
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,10 +34,14 @@ class Tmux:
         self.binary = binary
         self.history_limit = history_limit
 
-    async def run(self, *args: str, stdin: bytes | None = None, capture: bool = True) -> str:
+    async def run(
+        self, *args: str, stdin: bytes | None = None, capture: bool = True,
+        path: str | None = None,
+    ) -> str:
         """Run one tmux command; return its stdout. ``capture=False`` for a command that
         may start the server: a server born with pipes for stdio loses its children's
-        exit statuses and never fires ``pane-died``."""
+        exit statuses and never fires ``pane-died``. ``path``: the client's PATH, which
+        tmux gives a new session's first pane whatever ``-e`` says."""
         pipe = asyncio.subprocess.PIPE if capture else asyncio.subprocess.DEVNULL
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -44,6 +49,7 @@ class Tmux:
                 stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
                 stdout=pipe,
                 stderr=pipe,
+                env=None if path is None else {**os.environ, "PATH": path},
             )
         except FileNotFoundError:
             raise Unavailable(
@@ -86,7 +92,7 @@ class Tmux:
         for key, value in env.items():
             args += ["-e", f"{key}={value}"]
         args += ["-P", "-F", _PANE_FORMAT, "--", *argv]
-        out = await self.run(*args)
+        out = await self.run(*args, path=env.get("PATH"))
         return _parse_pane(out.strip())
 
     async def kill_session(self, name: str) -> None:
