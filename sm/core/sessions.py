@@ -30,6 +30,8 @@ from sm.store.sessions import SessionRecord
 Caller = SessionRecord | None  # None: the operator (a call without a session token)
 PreToolCheck = Callable[[SessionRecord, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 PromptSink = Callable[[SessionRecord, str, Caller], Awaitable[Any]]
+# (session id, name, requested cwd, worktree options) → the cwd to launch in
+CwdPreparer = Callable[[str, str | None, Path, Mapping[str, Any]], Awaitable[Path]]
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class SpawnRequest:
     name: str | None = None
     cwd: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
+    worktree: Mapping[str, Any] | None = None  # branch, base, repo: start in a new worktree
 
 
 def token_hash(token: str) -> str:
@@ -72,6 +75,7 @@ class Sessions:
         self.clock = clock
         self.pre_tool_checks: list[PreToolCheck] = []
         self.prompt_sink: PromptSink | None = None
+        self.prepare_cwd: CwdPreparer | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
     # -- identity and lookup --------------------------------------------------------
@@ -127,6 +131,10 @@ class Sessions:
         if not cwd.is_dir():
             raise InvalidInput(f"working directory {cwd} does not exist")
         sid = uuid.uuid4().hex[:10]
+        if req.worktree is not None:
+            if self.prepare_cwd is None:
+                raise InvalidInput("worktrees are not available in this daemon")
+            cwd = await self.prepare_cwd(sid, name, cwd, req.worktree)
         token = secrets.token_urlsafe(24)
         session_dir = self.sessions_dir / sid
         session_dir.mkdir(parents=True, exist_ok=True)
@@ -186,10 +194,13 @@ class Sessions:
         if rec.is_live:
             raise Conflict(f"session {rec.label} is {rec.state}; only a dead session is restored")
         provider = agents.get(self.providers, rec.provider)
+        # an agent that died before its first prompt has no conversation to resume
+        has_history = bool(rec.transcript_path) and Path(str(rec.transcript_path)).exists()
         spec = LaunchSpec(
             session_id=rec.id, cwd=Path(rec.cwd), session_dir=self.sessions_dir / rec.id,
-            hook_command=self.hook_command, conversation_id=rec.conversation_id or "",
-            resume=bool(rec.conversation_id), options=rec.options,
+            hook_command=self.hook_command,
+            conversation_id=rec.conversation_id or str(uuid.uuid4()),
+            resume=has_history, options=rec.options,
         )
         spec.session_dir.mkdir(parents=True, exist_ok=True)
         launch = provider.launch(spec)
