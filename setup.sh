@@ -43,6 +43,10 @@ else
   "$VPY" -m pip install -q -e "$ROOT"
 fi
 
+# byte-compile now: agents start sm many times a turn, and PYTHONDONTWRITEBYTECODE
+# environments would otherwise recompile it on every call
+"$VPY" -m compileall -q "$ROOT/sm" "$ROOT/hooks" >/dev/null
+
 # 3. `sm` on PATH: a link to the venv's console script
 if [ -w /usr/local/bin ]; then BIN=/usr/local/bin; else BIN="$HOME/.local/bin"; mkdir -p "$BIN"; fi
 ln -sf "$ROOT/.venv/bin/sm" "$BIN/sm"
