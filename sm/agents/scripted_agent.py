@@ -6,7 +6,10 @@
 It reads raw keystrokes like Claude Code (composer, Enter, bracketed paste, Escape to
 interrupt, typed-while-busy prompts queued), runs Claude Code-format hooks at the same
 points, and plays a YAML script (``scripted_script``) for each turn. See
-docs/scripted-agent.md.
+docs/scripted-agent.md. This module holds the agent's state, its key handling and the
+command line; its parts are ``scripted_keys`` (tty bytes to keys), ``scripted_screen``
+(the pane), ``scripted_hooks`` (settings hooks, running commands), ``scripted_transcript``
+and ``scripted_turn`` (playing a turn's actions).
 
 Threads: the main thread owns the tty — it reads keys with select() and edits the
 composer, so Escape is seen while a turn or a hook runs. Each turn runs in a worker
@@ -18,416 +21,25 @@ hook runs while it is held.
 from __future__ import annotations
 
 import argparse
-import codecs
 import contextlib
 import json
 import os
-import re
 import select
 import signal
-import subprocess
 import sys
 import threading
 import time
-import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
-from sm.agents.scripted_script import (
-    Action,
-    Crash,
-    Exit,
-    Permission,
-    Run,
-    Say,
-    Script,
-    ScriptError,
-    Sleep,
-    Write,
-    load_script,
-    read_script,
-)
-
-PROMPT = "\u276f "  # the composer's prompt, Claude Code's glyph
-ESCAPE_TIMEOUT = 0.05  # a lone ESC not followed by "[" within this is the Escape key
-_PASTE_START, _PASTE_END = "\x1b[200~", "\x1b[201~"
-_CONTROLS = {
-    "\r": "enter",
-    "\x7f": "backspace",
-    "\x08": "backspace",
-    "\x15": "clear",
-    "\x03": "interrupt",
-    "\x04": "eof",
-}
-_TEXT = re.compile(r"[^\x00-\x08\x0b-\x1f\x7f]+")  # printable runs; \t and \n are text
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_COLLAPSE_CHARS, _COLLAPSE_LINES = 1000, 10
-
-KeyKind = Literal[
-    "text", "paste", "enter", "backspace", "clear", "interrupt", "eof", "escape", "sequence"
-]
-
-
-@dataclass(frozen=True)
-class Key:
-    kind: KeyKind
-    text: str = ""
-
-
-class KeyParser:
-    """Turns tty bytes into keys. Pure: ``feed`` bytes as read, and call ``flush`` when
-    ``pending_escape`` and nothing arrived within ESCAPE_TIMEOUT."""
-
-    def __init__(self) -> None:
-        self._decode = codecs.getincrementaldecoder("utf-8")("replace").decode
-        self._buf = ""  # input not yet decided: a lone ESC, a partial sequence or paste end
-        self._paste: list[str] | None = None
-
-    @property
-    def pending_escape(self) -> bool:
-        return self._paste is None and self._buf.startswith("\x1b")
-
-    def feed(self, data: bytes) -> list[Key]:
-        self._buf += self._decode(data)
-        return self._parse(final=False)
-
-    def flush(self) -> list[Key]:
-        return self._parse(final=True)
-
-    def _parse(self, final: bool) -> list[Key]:
-        s, i, keys = self._buf, 0, []
-        while i < len(s):
-            if self._paste is not None:
-                end = s.find(_PASTE_END, i)
-                if end < 0:
-                    keep = _partial_suffix(s, i, _PASTE_END)
-                    self._paste.append(s[i : len(s) - keep])
-                    i = len(s) - keep
-                    break
-                self._paste.append(s[i:end])
-                text = "".join(self._paste).replace("\r\n", "\n").replace("\r", "\n")
-                keys.append(Key("paste", text))
-                self._paste, i = None, end + len(_PASTE_END)
-            elif s[i] == "\x1b":
-                if i + 1 == len(s):
-                    if final:
-                        keys.append(Key("escape"))
-                        i += 1
-                    break
-                if s[i + 1] != "[":
-                    keys.append(Key("escape"))
-                    i += 1
-                    continue
-                j = i + 2
-                while j < len(s) and "\x20" <= s[j] <= "\x3f":
-                    j += 1
-                if j == len(s):
-                    i = len(s) if final else i  # an unfinished sequence is dropped on timeout
-                    break
-                if not "\x40" <= s[j] <= "\x7e":
-                    i = j  # malformed: drop what came so far, go on from here
-                    continue
-                sequence, i = s[i : j + 1], j + 1
-                if sequence == _PASTE_START:
-                    self._paste = []
-                elif sequence != _PASTE_END:
-                    keys.append(Key("sequence", sequence))
-            elif (kind := _CONTROLS.get(s[i])) is not None:
-                keys.append(Key(kind))  # type: ignore[arg-type]
-                i += 1
-            elif (match := _TEXT.match(s, i)) is not None:
-                keys.append(Key("text", match.group()))
-                i = match.end()
-            else:
-                i += 1  # other control characters are ignored
-        self._buf = s[i:]
-        return keys
-
-
-def _partial_suffix(s: str, start: int, marker: str) -> int:
-    """Length of the longest tail of ``s[start:]`` that could begin ``marker``."""
-    for k in range(min(len(marker) - 1, len(s) - start), 0, -1):
-        if s.endswith(marker[:k]):
-            return k
-    return 0
-
-
-def render_composer(text: str) -> list[str]:
-    """Screen lines for the composer; big or long text collapses to one summary line."""
-    lines = text.split("\n")
-    if len(text) > _COLLAPSE_CHARS or len(lines) > _COLLAPSE_LINES:
-        return [f"{PROMPT}[Pasted text +{len(lines)} lines, {len(text)} chars] {lines[-1][-40:]}"]
-    return [PROMPT + lines[0]] + [f"  {line}" for line in lines[1:]]
-
-
-def _summary(text: str) -> str:
-    lines = text.split("\n")
-    more = f" … +{len(lines) - 1} lines" if len(lines) > 1 else ""
-    return lines[0][:200] + more
-
-
-def _visible(line: str) -> str:
-    line = line.replace("\t", "    ")
-    return _UNPRINTABLE.sub(lambda m: "^" + chr((ord(m.group()) + 64) % 128), line)
-
-
-def _columns(line: str) -> int:
-    if line.isascii():
-        return len(line)
-    width = unicodedata.east_asian_width
-    return sum(0 if unicodedata.combining(c) else 2 if width(c) in "WF" else 1 for c in line)
-
-
-class Terminal:
-    """The pane: raw mode, bracketed paste, and a live area (status, composer or dialog)
-    redrawn at the bottom below the scrolling log."""
-
-    def __init__(self, in_fd: int, out_fd: int) -> None:
-        self.in_fd, self._out = in_fd, out_fd
-        self._saved: list[Any] | None = None
-        self._live: list[str] = []
-        self._rows = 0
-
-    def enter(self) -> None:
-        """Raw mode now (TCSANOW keeps bytes already typed); no-op when not a tty."""
-        import termios
-        import tty
-
-        try:
-            self._saved = termios.tcgetattr(self.in_fd)
-            tty.setraw(self.in_fd, termios.TCSANOW)
-        except termios.error:
-            return
-        self.write("\x1b[?2004h")
-
-    def restore(self) -> None:
-        if self._saved is not None:
-            import termios
-
-            self.write("\x1b[?2004l\r\n")
-            termios.tcsetattr(self.in_fd, termios.TCSANOW, self._saved)
-            self._saved = None
-
-    def write(self, text: str) -> None:
-        data = text.encode("utf-8", "replace")
-        try:
-            while data:
-                data = data[os.write(self._out, data) :]
-        except OSError:
-            pass  # the pane is gone; hooks and the transcript still matter
-
-    def show(self, log: Sequence[str], live: list[str]) -> None:
-        """Print ``log`` lines above the live area and redraw it as ``live``."""
-        old = self._live
-        self._live = [_visible(line) for line in live]
-        grown = self._live[-1][len(old[-1]) :] if old and self._live else ""
-        if (
-            not log
-            and len(old) == len(self._live)
-            and old[:-1] == self._live[:-1]
-            and self._live[-1].startswith(old[-1])
-        ):
-            self._rows = self._count_rows(self._live)
-            self.write(grown)  # typing: echo only what was added
-            return
-        up = f"\x1b[{self._rows - 1}A" if self._rows > 1 else ""
-        lines = [_visible(part) for line in log for part in line.split("\n")]
-        self._rows = self._count_rows(self._live)
-        self.write(
-            f"\r{up}\x1b[J" + "".join(f"{line}\r\n" for line in lines) + "\r\n".join(self._live)
-        )
-
-    def _count_rows(self, lines: list[str]) -> int:
-        try:
-            width = max(1, os.get_terminal_size(self._out).columns)
-        except OSError:
-            width = 80
-        return sum(max(1, -(-_columns(line) // width)) for line in lines)
-
-
-@dataclass(frozen=True)
-class HookResult:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-def hook_decision(results: Sequence[HookResult]) -> tuple[str, str] | None:
-    """A PreToolUse verdict from hook results, as Claude Code reads them: exit code 2
-    (stderr is the reason) or JSON ``hookSpecificOutput.permissionDecision`` "deny" or
-    "ask" (or the older ``{"decision": "block"}``). Returns (decision, reason) or None."""
-    for result in results:
-        if result.exit_code == 2:
-            return "deny", result.stderr.strip() or "blocked by hook"
-        try:
-            doc = json.loads(result.stdout)
-        except ValueError:
-            continue
-        if not isinstance(doc, dict):
-            continue
-        specific = doc.get("hookSpecificOutput")
-        if isinstance(specific, dict) and specific.get("permissionDecision") in ("deny", "ask"):
-            return specific["permissionDecision"], str(specific.get("permissionDecisionReason", ""))
-        if doc.get("decision") == "block":
-            return "deny", str(doc.get("reason", ""))
-    return None
-
-
-_MATCHED_FIELD = {
-    "PreToolUse": "tool_name",
-    "PostToolUse": "tool_name",
-    "SessionStart": "source",
-    "Notification": "notification_type",
-}
-
-
-class Hooks:
-    """The ``hooks`` of a Claude Code settings file. Raises ValueError on a bad shape."""
-
-    def __init__(self, settings: object, cwd: str) -> None:
-        hooks = settings.get("hooks", {}) if isinstance(settings, dict) else None
-        if not isinstance(hooks, dict):
-            raise ValueError("expected an object with a 'hooks' object")
-        self._cwd = cwd
-        self._groups: dict[str, list[tuple[str, str, float]]] = {}
-        for event, groups in hooks.items():
-            for group in groups if isinstance(groups, list) else [None]:
-                if not isinstance(group, dict) or not isinstance(group.get("hooks"), list):
-                    raise ValueError(f"hooks.{event}: expected a list of {{matcher, hooks}}")
-                for hook in group["hooks"]:
-                    if not isinstance(hook, dict):
-                        raise ValueError(f"hooks.{event}: each hook must be an object")
-                    if hook.get("type", "command") != "command":
-                        continue  # Claude Code's other hook types do not apply here
-                    command, timeout = hook.get("command"), hook.get("timeout", 60)
-                    if not isinstance(command, str) or not isinstance(timeout, int | float):
-                        raise ValueError(
-                            f"hooks.{event}: a hook needs a 'command' and a number 'timeout'"
-                        )
-                    matcher = str(group.get("matcher") or "")
-                    self._groups.setdefault(event, []).append((matcher, command, float(timeout)))
-
-    def commands(self, event: str, payload: dict[str, Any]) -> list[tuple[str, float]]:
-        """The (command, timeout) pairs to run for ``event``, in settings order."""
-        subject = str(payload.get(_MATCHED_FIELD.get(event, ""), ""))
-        return [
-            (command, timeout)
-            for matcher, command, timeout in self._groups.get(event, [])
-            if event not in _MATCHED_FIELD or _matches(matcher, subject)
-        ]
-
-    def run(
-        self, event: str, payload: dict[str, Any], cancelled: threading.Event | None = None
-    ) -> list[HookResult] | None:
-        """Run each command with ``payload`` as JSON on stdin, one after another. Returns
-        None once ``cancelled`` is set; the hook then finishes on its own (never killed,
-        so its report is not lost)."""
-        data = json.dumps(payload).encode()
-        env = {**os.environ, "CLAUDE_PROJECT_DIR": self._cwd}
-        results = []
-        for command, timeout in self.commands(event, payload):
-            result = run_shell(command, self._cwd, data, timeout, cancelled, env=env)
-            if result is None:
-                return None
-            results.append(result)
-        return results
-
-
-def _matches(matcher: str, subject: str) -> bool:
-    if matcher in ("", "*"):
-        return True
-    try:
-        return re.fullmatch(matcher, subject) is not None
-    except re.error:
-        return matcher == subject
-
-
-def run_shell(
-    command: str,
-    cwd: str,
-    stdin: bytes | None,
-    timeout: float | None,
-    cancelled: threading.Event | None,
-    kill_on_cancel: bool = False,
-    env: dict[str, str] | None = None,
-) -> HookResult | None:
-    """Run ``command`` with /bin/sh -c, watching ``cancelled`` every 20 ms. Returns None
-    if cancelled (the process is killed or left to finish); a timeout kills it."""
-    proc = subprocess.Popen(
-        ["/bin/sh", "-c", command],
-        cwd=cwd,
-        env=env,
-        start_new_session=True,
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = None if timeout is None else time.monotonic() + timeout
-    data = stdin
-    while True:
-        try:
-            out, err = proc.communicate(data, timeout=0.02)
-            return HookResult(
-                proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
-            )
-        except subprocess.TimeoutExpired:
-            data = None
-        if cancelled is not None and cancelled.is_set():
-            if kill_on_cancel:
-                _kill(proc)
-            else:
-                threading.Thread(target=_reap, args=(proc, deadline), daemon=True).start()
-            return None
-        if deadline is not None and time.monotonic() > deadline:
-            _kill(proc)
-            return HookResult(124, "", f"timed out after {timeout:g} s")
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(OSError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
-
-
-def _reap(proc: subprocess.Popen[bytes], deadline: float | None) -> None:
-    try:
-        proc.communicate(timeout=None if deadline is None else max(0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        _kill(proc)
-
-
-class Transcript:
-    """``<dir>/<conversation-id>.jsonl``: one JSON line per prompt and assistant message,
-    written and flushed (file closed) before the call returns."""
-
-    def __init__(self, directory: str) -> None:
-        self._dir = directory
-
-    def path(self, conversation: str) -> str:
-        return os.path.join(self._dir, f"{conversation}.jsonl")
-
-    def append(self, conversation: str, record: dict[str, Any]) -> None:
-        os.makedirs(self._dir, exist_ok=True)
-        with open(self.path(conversation), "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-    def count(self, conversation: str) -> int | None:
-        """Messages in the conversation, or None when it has no transcript."""
-        try:
-            with open(self.path(conversation), encoding="utf-8") as f:
-                return sum(1 for line in f if line.strip())
-        except FileNotFoundError:
-            return None
-
-
-@dataclass
-class _Turn:
-    prompt: str
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    finishing: bool = False  # Stop is being fired: too late to interrupt
-    last_say: str = ""
+from sm.agents.scripted_hooks import HookResult, Hooks
+from sm.agents.scripted_keys import ESCAPE_TIMEOUT, Key, KeyParser
+from sm.agents.scripted_screen import PROMPT, Terminal, render_composer, summary
+from sm.agents.scripted_script import Script, ScriptError, load_script, read_script
+from sm.agents.scripted_transcript import Transcript
+from sm.agents.scripted_turn import Player, Turn
 
 
 @dataclass
@@ -441,9 +53,6 @@ class _Ask:
     tool: str
     answered: threading.Event = field(default_factory=threading.Event)
     allowed: bool = False
-
-
-_Outcome = Literal["next", "done", "cancelled", "exit"]
 
 
 class Agent:
@@ -461,11 +70,12 @@ class Agent:
         speed: float = 1.0,
     ) -> None:
         self._script, self._hooks, self._transcript = script, hooks, transcript
-        self._term, self._conversation, self._cwd, self._speed = terminal, conversation, cwd, speed
+        self._term, self._conversation, self._cwd = terminal, conversation, cwd
+        self._player = Player(self, cwd, speed)
         self._lock = threading.RLock()
         self._composer = ""
         self._queue: list[_Queued] = []
-        self._turn: _Turn | None = None
+        self._turn: Turn | None = None
         self._ask: _Ask | None = None
         self._announced = threading.Event()  # tail of the UserPromptSubmit chain
         self._announced.set()
@@ -478,7 +88,7 @@ class Agent:
         """Start (banner, SessionStart), then read keys until exit; fires SessionEnd."""
         banner = [f"sm scripted agent · {self._conversation}"] + ([note] if note else [])
         self._term.show(banner, [])
-        self._fire("SessionStart", {"source": source})
+        self.fire("SessionStart", {"source": source})
         with self._lock:
             self._draw()
         parser = KeyParser()
@@ -502,7 +112,7 @@ class Agent:
         code, reason = self._exit
         with self._lock:
             self._stop_turn()
-        self._fire("SessionEnd", {"reason": reason})
+        self.fire("SessionEnd", {"reason": reason})
         return code
 
     def request_exit(self, code: int, reason: str) -> None:
@@ -582,10 +192,10 @@ class Agent:
         if self._turn is not None:
             self._queue.append(_Queued(text, announced))
             threading.Thread(target=self._announce, args=args, daemon=True).start()
-            self._draw([f"(queued) {_summary(text)}"])
+            self._draw([f"(queued) {summary(text)}"])
         else:
-            self._turn = _Turn(text)
-            self._draw([f"> {_summary(text)}"])
+            self._turn = Turn(text)
+            self._draw([f"> {summary(text)}"])
             threading.Thread(target=self._work, args=(self._turn, *args), daemon=True).start()
         return None
 
@@ -612,10 +222,10 @@ class Agent:
         with self._lock:
             self._stop_turn()
             self._composer = ""
-        self._fire("SessionEnd", {"reason": "clear"})
+        self.fire("SessionEnd", {"reason": "clear"})
         with self._lock:
             self._conversation = str(uuid.uuid4())
-        self._fire("SessionStart", {"source": "clear"})
+        self.fire("SessionStart", {"source": "clear"})
         with self._lock:
             self._draw(["(conversation cleared)"])
 
@@ -640,7 +250,7 @@ class Agent:
     ) -> None:
         previous.wait()
         try:
-            self._fire("UserPromptSubmit", {"prompt": prompt}, conversation=conversation)
+            self.fire("UserPromptSubmit", {"prompt": prompt}, conversation=conversation)
             record = {"type": "user", "prompt": prompt, "ts": time.time()}
             self._transcript.append(conversation, record)
         finally:
@@ -648,7 +258,7 @@ class Agent:
 
     def _work(
         self,
-        turn: _Turn,
+        turn: Turn,
         prompt: str,
         conversation: str,
         previous: threading.Event,
@@ -656,13 +266,14 @@ class Agent:
     ) -> None:
         self._announce(prompt, conversation, previous, announced)
         while True:
-            if self._play(turn) in ("cancelled", "exit"):
+            actions = self._script.plan(turn.prompt, self._conversation)
+            if self._player.play(turn, actions) in ("cancelled", "exit"):
                 return
             with self._lock:
                 if turn.cancelled.is_set():
                     return
                 turn.finishing = True
-            self._fire("Stop", {"stop_hook_active": False, "last_assistant_message": turn.last_say})
+            self.fire("Stop", {"stop_hook_active": False, "last_assistant_message": turn.last_say})
             with self._lock:
                 if self._turn is not turn:
                     return
@@ -671,111 +282,13 @@ class Agent:
                     self._draw()
                     return
                 queued, self._queue = self._queue, []
-                turn = self._turn = _Turn("\n".join(q.text for q in queued))
+                turn = self._turn = Turn("\n".join(q.text for q in queued))
                 self._draw()
             queued[-1].announced.wait()
 
-    def _play(self, turn: _Turn) -> _Outcome:
-        for action in self._script.plan(turn.prompt, self._conversation):
-            if turn.cancelled.is_set():
-                return "cancelled"
-            outcome = self._act(turn, action)
-            if outcome != "next":
-                return outcome
-        return "cancelled" if turn.cancelled.is_set() else "done"
+    # -- the stage of turns (scripted_turn.Stage; any thread) ----------------------------
 
-    def _act(self, turn: _Turn, action: Action) -> _Outcome:
-        if isinstance(action, Say):
-            first, *rest = action.text.split("\n")
-            if self._emit(turn, [f"● {first}"] + [f"  {line}" for line in rest]):
-                turn.last_say = action.text
-                record = {"type": "assistant", "text": action.text}
-                self._transcript.append(self._conversation, record)
-        elif isinstance(action, Sleep):
-            turn.cancelled.wait(action.seconds * self._speed)
-        elif isinstance(action, Run):
-            return self._tool(turn, "Bash", {"command": action.command}, self._bash)
-        elif isinstance(action, Write):
-            path = os.path.normpath(os.path.join(self._cwd, action.path))
-            tool_input = {"file_path": path, "content": action.content}
-            return self._tool(turn, "Write", tool_input, self._write)
-        elif isinstance(action, Permission):
-            allowed = self._permission(turn, action.tool)
-            if allowed is None:
-                return "cancelled"
-            if not allowed:
-                self._emit(turn, ["  ⎿  Denied"])
-                return "done"
-        elif isinstance(action, Crash):
-            self._term.restore()
-            os._exit(action.code)  # a crash: no Stop, no SessionEnd
-        elif isinstance(action, Exit):
-            self.request_exit(action.code, "other")
-            return "exit"
-        return "next"
-
-    def _tool(
-        self,
-        turn: _Turn,
-        name: str,
-        tool_input: dict[str, Any],
-        execute: Callable[[_Turn, dict[str, Any]], dict[str, Any] | None],
-    ) -> _Outcome:
-        """One tool call: PreToolUse (may refuse, or ask), the tool, PostToolUse."""
-        subject = tool_input.get("command", tool_input.get("file_path", ""))
-        self._emit(turn, [f"● {name}({_summary(str(subject))})"])
-        fields = {"tool_name": name, "tool_input": tool_input}
-        results = self._fire("PreToolUse", fields, turn.cancelled)
-        if results is None:
-            return "cancelled"
-        decision = hook_decision(results)
-        if decision is not None and decision[0] == "ask":
-            allowed = self._permission(turn, name)
-            if allowed is None:
-                return "cancelled"
-            decision = None if allowed else ("deny", "denied by user")
-        if decision is not None:
-            self._emit(turn, [f"  ⎿  Refused: {decision[1]}"])
-            return "next"
-        response = execute(turn, tool_input)
-        if response is None:
-            return "cancelled"
-        posted = self._fire("PostToolUse", {**fields, "tool_response": response}, turn.cancelled)
-        return "cancelled" if posted is None else "next"
-
-    def _bash(self, turn: _Turn, tool_input: dict[str, Any]) -> dict[str, Any] | None:
-        result = run_shell(
-            tool_input["command"], self._cwd, None, None, turn.cancelled, kill_on_cancel=True
-        )
-        if result is None:
-            return None
-        lines = (result.stdout + result.stderr).rstrip("\n").split("\n")
-        lines = lines if lines != [""] else ["(No content)"]
-        shown = lines[:5] + ([f"… +{len(lines) - 5} lines"] if len(lines) > 5 else [])
-        if result.exit_code:
-            shown.insert(0, f"Error: exit code {result.exit_code}")
-        self._emit(turn, [f"  ⎿  {shown[0]}"] + [f"     {line}" for line in shown[1:]])
-        return {
-            "stdout": result.stdout,
-            "stderr": result.stderr,
-            "exit_code": result.exit_code,
-            "interrupted": False,
-        }
-
-    def _write(self, turn: _Turn, tool_input: dict[str, Any]) -> dict[str, Any] | None:
-        path, content = tool_input["file_path"], tool_input["content"]
-        kind = "update" if os.path.exists(path) else "create"
-        try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(content)
-        except OSError as exc:
-            self._emit(turn, [f"  ⎿  Error: {exc}"])
-            return {"error": str(exc)}
-        self._emit(turn, [f"  ⎿  Wrote {content.count(chr(10)) + 1} lines to {path}"])
-        return {"type": kind, "filePath": path, "content": content}
-
-    def _permission(self, turn: _Turn, tool: str) -> bool | None:
+    def permission(self, turn: Turn, tool: str) -> bool | None:
         """Show the dialog and wait for 1/2/Enter (allow) or 3/Escape (deny). None when
         the turn was interrupted meanwhile."""
         ask = _Ask(tool)
@@ -784,7 +297,7 @@ class Agent:
                 return None
             self._ask = ask
             self._draw()
-        self._fire(
+        self.fire(
             "Notification",
             {
                 "message": f"Claude needs your permission to use {tool}",
@@ -795,7 +308,7 @@ class Agent:
         ask.answered.wait()
         return None if turn.cancelled.is_set() else ask.allowed
 
-    def _emit(self, turn: _Turn, lines: list[str]) -> bool:
+    def emit(self, turn: Turn, lines: list[str]) -> bool:
         """Print ``lines`` unless the turn was interrupted; True when printed."""
         with self._lock:
             if turn.cancelled.is_set():
@@ -803,13 +316,24 @@ class Agent:
             self._draw(lines)
             return True
 
-    def _fire(
+    def record(self, record: dict[str, Any]) -> None:
+        """Append ``record`` to the current conversation's transcript."""
+        self._transcript.append(self._conversation, record)
+
+    def crash(self, code: int) -> NoReturn:
+        """Die at once with ``code``: no Stop, no SessionEnd."""
+        self._term.restore()
+        os._exit(code)
+
+    def fire(
         self,
         event: str,
         fields: dict[str, Any],
         cancelled: threading.Event | None = None,
         conversation: str | None = None,
     ) -> list[HookResult] | None:
+        """Run the hooks of ``event`` for ``conversation`` (the current one by default);
+        blocks until they end. None once ``cancelled`` is set."""
         conversation = conversation or self._conversation
         transcript_path = self._transcript.path(conversation)
         payload = {

@@ -14,16 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from sm.agents.scripted_agent import (
-    HookResult,
-    Hooks,
-    Key,
-    KeyParser,
-    Transcript,
-    hook_decision,
-    render_composer,
-    run_shell,
-)
+from sm.agents.scripted_hooks import HookResult, Hooks, hook_decision, run_shell
+from sm.agents.scripted_keys import Key, KeyParser
+from sm.agents.scripted_screen import render_composer
 from sm.agents.scripted_script import (
     Crash,
     Exit,
@@ -37,6 +30,7 @@ from sm.agents.scripted_script import (
     load_script,
     read_script,
 )
+from sm.agents.scripted_transcript import Transcript
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -208,6 +202,25 @@ def test_hook_timeout_kills_the_command(tmp_path: Path) -> None:
     result = run_shell("sleep 5", str(tmp_path), b"{}", 0.2, None)
     assert result == HookResult(124, "", "timed out after 0.2 s")
     assert time.monotonic() - started < 2
+
+
+def test_a_hook_that_reads_late_gets_all_of_a_payload_bigger_than_the_pipe(
+    tmp_path: Path,
+) -> None:
+    # the pipe holds 64 KB: the rest must still be written, and stdin closed, after the
+    # first poll of the process has passed
+    result = run_shell("sleep 0.2; wc -c", str(tmp_path), b"y" * 200_000, 5, None)
+    assert result is not None
+    assert (result.exit_code, result.stdout.strip()) == (0, "200000")
+
+
+def test_a_cancelled_hook_still_gets_its_whole_payload(tmp_path: Path) -> None:
+    cancelled = threading.Event()
+    threading.Timer(0.05, cancelled.set).start()
+    command = "sleep 0.2; wc -c > count.tmp; mv count.tmp count"
+    assert run_shell(command, str(tmp_path), b"y" * 200_000, 5, cancelled) is None
+    wait_until(lambda: (tmp_path / "count").exists())
+    assert (tmp_path / "count").read_text().strip() == "200000"
 
 
 def test_cancel_returns_at_once_and_kills_a_tool_run(tmp_path: Path) -> None:
