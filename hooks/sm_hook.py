@@ -99,7 +99,10 @@ def main(argv: list[str]) -> int:
         answer = client.post(f"/hooks/{event}", record)
     except (OSError, Unavailable):
         record["token"] = client.token
-        _spool(client, record)
+        try:
+            _spool(client, record)
+        except OSError as exc:
+            print(f"sm hook: cannot reach the daemon nor spool {event}: {exc}", file=sys.stderr)
         return 0
     except SmError as exc:
         _log(client, f"{event}: {exc.message}")

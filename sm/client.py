@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 import time
+
 from sm.errors import InvalidInput, SmError, Unavailable, from_payload
 
 TYPE_CHECKING = False  # typing itself costs a few ms on every agent call
@@ -59,15 +60,28 @@ class Client:
         daemon raised, or Unavailable when no daemon can be reached or started."""
         try:
             sock = self._connect()
-        except (FileNotFoundError, ConnectionRefusedError):
+        except OSError:
             if not self.autostart:
                 raise Unavailable(f"no sm daemon is listening on {self.socket_path}") from None
             self.start_daemon()
             sock = self._connect()
-        with sock:
-            _send(sock, method, path, body, self._headers())
-            status, _headers, data = _read_response(sock)
-        payload = json.loads(data) if data else None
+        try:
+            with sock:
+                _send(sock, method, path, body, self._headers())
+                status, _headers, data = _read_response(sock)
+        except (ConnectionError, TimeoutError) as exc:
+            raise Unavailable(
+                f"the sm daemon went away during {method} {path.split('?')[0]} ({exc}); "
+                "it may or may not have been applied"
+            ) from None
+        try:
+            payload = json.loads(data) if data else None
+        except ValueError:
+            if status < 400:
+                raise SmError(
+                    f"the daemon answered {method} {path} with a body that is not JSON"
+                ) from None
+            payload = None
         if status >= 400:
             raise from_payload(payload, status)
         return payload
@@ -76,7 +90,7 @@ class Client:
         """Yield the lines of a streaming (chunked) response, e.g. server-sent events."""
         try:
             sock = self._connect(timeout=None)
-        except (FileNotFoundError, ConnectionRefusedError):
+        except OSError:
             self.start_daemon()
             sock = self._connect(timeout=None)
         with sock:
@@ -145,8 +159,10 @@ class Client:
             if self.is_up():
                 return
             code = proc.poll()
-            if code is not None and code != 0 and not self.is_up():
-                raise Unavailable(f"the sm daemon failed to start: {_last_line(log_dir)}")
+            if code not in (None, 0) and not self.is_up() and not _lock_held(self.home):
+                reason = _last_line(log_dir)
+                if "already runs" not in reason:  # lost a start race: wait for the winner
+                    raise Unavailable(f"the sm daemon failed to start: {reason}")
             time.sleep(0.02)
         raise Unavailable(
             f"the sm daemon did not answer within {_START_TIMEOUT:.0f}s; "
@@ -154,10 +170,27 @@ class Client:
         )
 
 
+def _lock_held(home: str) -> bool:
+    """Whether a daemon (perhaps still starting) holds this home's lock."""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(home, "daemon.lock"), os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def _check_home(home: str) -> None:
     try:
         os.makedirs(home, exist_ok=True)
-        probe = os.path.join(home, ".write-probe")
+        probe = os.path.join(home, f".write-probe-{os.getpid()}-{os.urandom(4).hex()}")
         with open(probe, "wb"):
             pass
         os.unlink(probe)

@@ -24,6 +24,14 @@ def _pid(client: Client) -> int | None:
         return None
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @app.command()
 def run(config: ConfigOpt = None) -> None:
     """Serve in the foreground (logs go to $SM_HOME/logs/daemon.log)."""
@@ -52,7 +60,7 @@ def stop(timeout: float = 10.0) -> None:
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and os.path.exists(client.socket_path):
+    while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.02)
     console().print(f"sm daemon stopped (pid {pid})")
 

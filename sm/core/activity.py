@@ -1,7 +1,11 @@
-"""Output quiescence for agents without hooks (the ``shell`` provider).
+"""The one place sm polls tmux, once a second for all sessions together:
 
-The one place sm polls tmux: one ``list-panes`` round trip per interval for all
-sessions, and only while a hook-less session is live.
+- output quiescence for agents without hooks (the ``shell`` provider): one
+  ``list-panes`` round trip, only while such a session is live;
+- exits tmux failed to report: tmux 3.3 sometimes leaves an exited agent unreaped (no
+  ``pane-died`` hook, no status) until another of its children exits, so while any
+  session is live sm has tmux run a no-op child every few seconds, and records panes
+  that ``list-panes`` shows dead.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from collections.abc import Callable
 from sm.core.sessions import Sessions
 from sm.core.state import Signal, State
 
+_REAP_EVERY = 3  # ticks
+
 
 class ActivityWatch:
     def __init__(
@@ -21,23 +27,32 @@ class ActivityWatch:
         self.quiet_after = quiet_after
         self.clock = clock
         self._seen: dict[str, int] = {}
+        self._ticks = 0
 
     async def tick(self) -> int:
-        """Check every live hook-less session once; returns how many were checked."""
+        """One check; returns how many live sessions were looked at."""
+        self._ticks += 1
+        live = await self.sessions.store.sessions.list(live_only=True)
         hookless = {
             name for name, provider in self.sessions.providers.items() if not provider.has_hooks
         }
-        live = [
-            r for r in await self.sessions.store.sessions.list(live_only=True)
-            if r.provider in hookless
-        ]
-        if not live:
+        watched = [r for r in live if r.provider in hookless]
+        reap = bool(live) and self._ticks % _REAP_EVERY == 0
+        if not watched and not reap:
             return 0
-        panes = {p.session: p for p in await self.sessions.tmux.panes()}
+        tmux = self.sessions.tmux
+        if reap:
+            await tmux.run("run-shell", "-b", "true")
+        panes = {p.session: p for p in await tmux.panes()}
         now = self.clock()
         for rec in live:
             pane = panes.get(rec.tmux_session)
-            if pane is None or pane.dead:
+            if pane is None:
+                continue
+            if pane.dead:
+                await self.sessions.pane_died(rec.tmux_session)
+                continue
+            if rec.provider not in hookless:
                 continue
             before = self._seen.get(rec.id)
             self._seen[rec.id] = pane.activity

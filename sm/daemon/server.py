@@ -73,6 +73,19 @@ def _bind(path: Path) -> socket.socket:
     return sock
 
 
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):  # type: ignore[misc]
+        def handle_exit(self, sig: int, frame: object) -> None:
+            """Shut down, but don't re-raise the signal after serving as uvicorn does:
+            that would kill the process before it removes its socket and pid file."""
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
+    return Server
+
+
 def run(settings: Settings) -> None:
     """Serve in the foreground until SIGTERM/SIGINT. Raises Conflict when another
     daemon holds this SM_HOME and Unavailable when SM_HOME is not writable."""
@@ -94,8 +107,9 @@ def run(settings: Settings) -> None:
     config = uvicorn.Config(
         create_app(settings), log_config=None, access_log=False, lifespan="on",
         loop="asyncio", http="h11", timeout_keep_alive=30,
+        timeout_graceful_shutdown=3,  # long polls (lock --wait, ask) must not hold a stop
     )
-    server = uvicorn.Server(config)
+    server = _server_class()(config)
     logging.getLogger("sm.daemon").info(
         "daemon %s serving %s (tmux -L %s)", os.getpid(), settings.socket_path,
         settings.tmux_socket,
@@ -104,10 +118,7 @@ def run(settings: Settings) -> None:
         asyncio.run(server.serve(sockets=[sock]))
     finally:
         for path in (settings.socket_path, pid_file):
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
+            path.unlink(missing_ok=True)
         os.close(lock_fd)
     if not server.started:
         sys.exit(1)

@@ -24,12 +24,20 @@ class Store:
         self.path = path
         self._write_lock = asyncio.Lock()
         from sm.store.events import Events
+        from sm.store.git import Git
+        from sm.store.locks import Locks
         from sm.store.messages import Messages
+        from sm.store.reminders import Reminders
         from sm.store.sessions import Sessions
+        from sm.store.watchers import Watchers
 
         self.sessions = Sessions(self)
         self.events = Events(self)
         self.messages = Messages(self)
+        self.reminders = Reminders(self)
+        self.watchers = Watchers(self)
+        self.locks = Locks(self)
+        self.git = Git(self)
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -37,6 +45,9 @@ class Store:
         the file cannot be opened or is not an sm database."""
         try:
             conn = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"cannot open the store {path}: {exc}") from exc
+        try:
             conn.row_factory = aiosqlite.Row
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute("PRAGMA synchronous=NORMAL")
@@ -44,8 +55,11 @@ class Store:
             await conn.execute("PRAGMA busy_timeout=5000")
             store = cls(conn, path)
             await store.migrate()
-        except sqlite3.Error as exc:
-            raise Unavailable(f"cannot open the store {path}: {exc}") from exc
+        except BaseException as exc:
+            await conn.close()  # its thread would otherwise keep the process alive
+            if isinstance(exc, sqlite3.Error):
+                raise Unavailable(f"cannot open the store {path}: {exc}") from exc
+            raise
         return store
 
     async def close(self) -> None:
