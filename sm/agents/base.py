@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import sys
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from sm.agents.screen import parse, plain
 from sm.errors import Unavailable
 
 
@@ -24,6 +26,7 @@ class LaunchSpec:
     conversation_id: str  # the agent's own conversation id to start with, or to resume
     resume: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)  # what the agent inherits (read-only)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,10 @@ class Provider(Protocol):
     has_hooks: bool  # False: state comes from output quiescence and process exit
     interrupt_key: str  # the agent's own key to interrupt a turn
     clear_command: str  # typed to reset the conversation ("" when it has none)
+    # True: no hook says the agent is ready (Codex fires SessionStart only with the first
+    # prompt), so sm reads readiness from the screen
+    ready_from_screen: bool
+    enter_delay: float  # seconds between pasting a message and pressing Enter
 
     def launch(self, spec: LaunchSpec) -> Launch:
         """The command line and environment that start the agent. May write files
@@ -44,33 +51,46 @@ class Provider(Protocol):
         ...
 
     def read_screen(self, screen: str) -> Screen:
-        """What the pane shows: the composer's text and whether a turn runs."""
+        """What the pane shows: the composer's text and whether a turn runs. ``screen``
+        is ``capture-pane -e`` output (SGR escapes kept); plain text must work too."""
         ...
 
 
 @dataclass(frozen=True)
 class Screen:
-    composer: str | None  # None: no composer found on screen
+    composer: str | None  # None: no composer on screen (starting up, or a dialog over it)
     busy: bool
+
+    @property
+    def ready(self) -> bool:
+        """An empty composer and no turn running: safe to type a message."""
+        return self.composer == "" and not self.busy
 
 
 _BOX = "│┃|"
+_CHOICE = re.compile(r"\d+\.\s")
 
 
 def read_prompt_screen(screen: str, glyphs: tuple[str, ...] = ("❯", ">")) -> Screen:
     """Screen reading shared by Claude Code-like TUIs: the composer is the last line
-    that starts (inside an optional box border) with a prompt glyph; a turn runs while
-    the screen offers "esc to interrupt"."""
+    that starts (inside an optional box border) with a prompt glyph — unless the glyph
+    marks a numbered choice (a dialog); a faint placeholder counts as empty; a turn
+    runs while the screen offers "esc to interrupt"."""
     composer = None
-    for line in reversed(screen.rstrip().splitlines()):
-        text = line.strip().strip(_BOX).strip()
+    for line in reversed(parse(screen.rstrip())):
+        stripped = line.text.lstrip().lstrip(_BOX).lstrip()
+        offset = len(line.text) - len(stripped)
+        text = stripped.rstrip().rstrip(_BOX).rstrip()
         for glyph in glyphs:
-            if text == glyph or text.startswith(glyph + " ") or text.startswith(glyph + "\u00a0"):
-                composer = text[len(glyph):].strip()
+            if text == glyph or text.startswith((glyph + " ", glyph + "\u00a0")):
+                rest = text[len(glyph):].strip()
+                if _CHOICE.match(rest):
+                    return Screen(composer=None, busy=False)
+                composer = "" if line.is_placeholder(offset + len(glyph)) else rest
                 break
         if composer is not None:
             break
-    return Screen(composer=composer, busy="esc to interrupt" in screen.lower())
+    return Screen(composer=composer, busy="esc to interrupt" in plain(screen).lower())
 
 
 def hook_script() -> Path:

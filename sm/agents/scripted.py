@@ -23,6 +23,8 @@ class Scripted:
     has_hooks = True
     interrupt_key = "Escape"
     clear_command = "/clear"
+    enter_delay = 0.0
+    ready_from_screen = False
 
     def __init__(self, settings: ScriptedSettings) -> None:
         self.settings = settings

@@ -11,6 +11,8 @@ class Shell:
     has_hooks = False
     interrupt_key = "C-c"
     clear_command = ""
+    enter_delay = 0.05
+    ready_from_screen = False
 
     def launch(self, spec: LaunchSpec) -> Launch:
         command = list(spec.options.get("command") or [])

@@ -29,13 +29,18 @@ class State(StrEnum):
 
 DEAD = frozenset({State.EXITED, State.ERROR, State.STOPPED})
 LIVE = frozenset(State) - DEAD
+# hooks that end a turn: Claude Code's Stop (StopFailure: an API error ended it), Codex's
+# Stop, notify (agent-turn-complete) and Interrupt (Escape, or a refused approval)
+TURN_ENDS = frozenset({"Stop", "StopFailure", "agent-turn-complete", "Interrupt"})
 
 
 @dataclass(frozen=True)
 class Signal:
     """What happened: a hook event name (``Stop``), a tmux fact (``pane-died``,
-    ``quiet``, ``active``) or a command (``kill``, ``restore``), with its detail
-    (a notification type, a SessionEnd reason, an exit status)."""
+    ``quiet``, ``active``), what the screen shows (``ready``: a composer to type in;
+    ``interrupted``: the prompt back after the interrupt key or a refused permission)
+    or a command (``kill``, ``restore``), with its detail (a notification type, a
+    SessionEnd reason, an exit status, why a notify is ignored)."""
 
     kind: str
     detail: str = ""
@@ -59,11 +64,15 @@ def _target(state: State, signal: Signal) -> State | None:
         return State.EXITED if detail in ("", "0") else State.ERROR
     if kind == "SessionEnd":
         return None if detail == "clear" else State.EXITED
-    if kind in ("SessionStart", "Stop", "agent-turn-complete", "quiet", "interrupted"):
+    if kind == "agent-turn-complete" and detail:
+        return None  # Codex's notify for another thread (its title), or a turn already ended
+    if kind in TURN_ENDS or kind in ("SessionStart", "quiet", "interrupted"):
         return State.IDLE
+    if kind == "ready":
+        return State.IDLE if state == State.STARTING else None
     if kind == "UserPromptSubmit":
         return State.RUNNING
-    if kind in ("PreToolUse", "PostToolUse"):
+    if kind in ("PreToolUse", "PostToolUse", "PostToolUseFailure"):
         return State.RUNNING if state != State.STARTING else None
     if kind == "active":
         return State.RUNNING if state in (State.IDLE, State.STARTING) else None

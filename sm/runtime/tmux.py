@@ -8,6 +8,7 @@ missing session is NotFound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,14 @@ class Pane:
     dead: bool
     dead_status: int | None
     activity: int
+    dead_signal: int | None = None
+
+    @property
+    def exit_status(self) -> int:
+        """The shell convention: the exit status, or 128 + the signal that killed it."""
+        if self.dead_signal:
+            return 128 + self.dead_signal
+        return self.dead_status or 0
 
 
 class Tmux:
@@ -117,10 +126,12 @@ class Tmux:
         out = await self.run("display-message", "-p", "-t", f"={name}:", _PANE_FORMAT)
         return _parse_pane(out.strip())
 
-    async def capture(self, name: str, lines: int = 50) -> str:
+    async def capture(self, name: str, lines: int = 50, escapes: bool = False) -> str:
         """The last ``lines`` lines of the pane's screen and history, joined lines
-        unwrapped, trailing blank lines dropped."""
-        out = await self.run("capture-pane", "-p", "-J", "-S", f"-{lines}", "-t", f"={name}:")
+        unwrapped, trailing blank lines dropped; ``escapes`` keeps the SGR sequences
+        (faint, reverse video …) that tell a placeholder from typed text."""
+        flags = ("-p", "-e", "-J") if escapes else ("-p", "-J")
+        out = await self.run("capture-pane", *flags, "-S", f"-{lines}", "-t", f"={name}:")
         return "\n".join(out.rstrip("\n").splitlines()[-lines:])
 
     async def send_keys(self, name: str, *keys: str) -> None:
@@ -137,20 +148,19 @@ class Tmux:
         await self.run("paste-buffer", "-p", "-d", "-b", buffer, "-t", f"={name}:")
 
     async def kill_server(self) -> None:
-        try:
+        with contextlib.suppress(NotFound):
             await self.run("kill-server")
-        except NotFound:
-            pass
 
 
 _PANE_FORMAT = (
     "#{session_name}\t#{pane_id}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t"
-    "#{window_activity}"
+    "#{window_activity}\t#{pane_dead_signal}"
 )
 
 
 def _parse_pane(line: str) -> Pane:
-    session, pane_id, pid, dead, status, activity = line.split("\t")
+    # a live pane's empty signal is the last field: a caller's strip() may have taken it
+    session, pane_id, pid, dead, status, activity, signal = (line.split("\t") + [""])[:7]
     return Pane(
         session=session,
         pane_id=pane_id,
@@ -158,6 +168,7 @@ def _parse_pane(line: str) -> Pane:
         dead=dead == "1",
         dead_status=int(status) if status else None,
         activity=int(activity or 0),
+        dead_signal=int(signal) if signal else None,
     )
 
 
