@@ -1,7 +1,14 @@
-"""sm demo: the main job on embedded defaults — a small team of scripted agents."""
+"""sm demo: the main job on embedded defaults — a small team of scripted agents.
+
+An orchestrator (``agents/scripts/demo-orchestrator.yaml``) runs in a scratch workspace
+under ``$SM_HOME/demo/``; it spawns two workers (``demo-worker.yaml``, copied there),
+dispatches each a task, is woken by each worker's report, and says "demo complete"
+when both have reported.
+"""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Annotated
@@ -23,12 +30,15 @@ def demo(
 
     client = Client()
     suffix = time.strftime("%H%M%S")
+    workspace = Path(client.home) / "demo" / suffix
+    workspace.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SCRIPTS / "demo-worker.yaml", workspace / "demo-worker.yaml")
     em = client.post("/sessions", {
-        "provider": "scripted", "name": f"em-{suffix}", "cwd": str(Path.cwd()),
+        "provider": "scripted", "name": f"em-{suffix}", "cwd": str(workspace),
         "options": {"script": str(SCRIPTS / "demo-orchestrator.yaml")},
         "prompt": f"Run the demo: split the work between two workers. suffix={suffix}",
     })
-    console().print(f"spawned orchestrator [bold]{em['name']}[/] ({em['id']})")
+    console().print(f"spawned orchestrator [bold]{em['name']}[/] ({em['id']}) in {workspace}")
     deadline = time.monotonic() + timeout
     done = False
     with Live(console=console(), refresh_per_second=4) as live:
@@ -41,10 +51,12 @@ def demo(
                 done = True
                 break
             time.sleep(0.25)
-    _summary(client, em, done, keep)
+    _summary(client, em, done, keep, workspace)
 
 
-def _summary(client: Client, em: dict[str, object], done: bool, keep: bool) -> None:
+def _summary(
+    client: Client, em: dict[str, object], done: bool, keep: bool, workspace: Path
+) -> None:
     team = [s for s in client.get("/sessions")["items"]
             if s["id"] == em["id"] or s.get("parent_id") == em["id"]]
     out = console()
@@ -61,6 +73,7 @@ def _summary(client: Client, em: dict[str, object], done: bool, keep: bool) -> N
     else:
         for s in team:
             client.post(f"/sessions/{s['id']}/kill")
+        shutil.rmtree(workspace, ignore_errors=True)
     if not done:
         raise typer.Exit(1)
 

@@ -1,0 +1,310 @@
+"""Coordination commands for agents, on the stdlib fast path (see ``fast``):
+wait, remind, reminders, task-complete, turn-complete, clear, handoff, dispatch, em,
+children, alone, others — and setting the status line (``sm status "TEXT"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from sm.client import Client, quote_ref
+from sm.errors import InvalidInput, Unavailable
+
+HELP = {
+    "wait": "Wait until a session is idle with nothing undelivered (--notify: tell me later).",
+    "remind": "Remind yourself later: sm remind 5m TEXT [--recurring]; sm remind cancel ID.",
+    "reminders": "Your armed reminders.",
+    "task-complete": "Tell your parent your task is done; ends your reminders.",
+    "turn-complete": "Record that your turn ended.",
+    "clear": "Clear a child's conversation (then send PROMPT).",
+    "handoff": "At the end of this turn, clear your conversation and start over with FILE.",
+    "dispatch": "Send a child a role template: sm dispatch AGENT --role ROLE --task ….",
+    "em": "Become the orchestrator: nudges on your children, a periodic digest.",
+    "children": "Your children (or SESSION's).",
+    "alone": "Exit 0 when no other live session works in your repository.",
+    "others": "Other live sessions working in your repository.",
+}
+_WAIT_SLICE = 30.0
+_DISPATCH_FLAGS = ("--dry-run", "--no-clear", "--urgent", "--json")
+
+
+def add_parsers(sub: Any) -> None:
+    wait = sub.add_parser("wait", help=HELP["wait"])
+    wait.add_argument("target")
+    wait.add_argument("--timeout", type=float, default=600.0, help="seconds (default 600)")
+    wait.add_argument("--notify", action="store_true",
+                      help="return at once; get '[sm wait] NAME is idle' as a message")
+    wait.add_argument("--json", action="store_true")
+    remind = sub.add_parser("remind", help=HELP["remind"])
+    remind.add_argument("words", nargs="+", metavar="DELAY TEXT | cancel ID")
+    remind.add_argument("--recurring", action="store_true", help="again every DELAY")
+    remind.add_argument("--json", action="store_true")
+    sub.add_parser("reminders", help=HELP["reminders"]).add_argument("--json", action="store_true")
+    done = sub.add_parser("task-complete", help=HELP["task-complete"])
+    done.add_argument("text", nargs="*")
+    done.add_argument("--json", action="store_true")
+    sub.add_parser("turn-complete", help=HELP["turn-complete"])
+    clear = sub.add_parser("clear", help=HELP["clear"])
+    clear.add_argument("--urgent", action="store_true", help="interrupt a running turn first")
+    clear.add_argument("--json", action="store_true")
+    clear.add_argument("target")
+    clear.add_argument("prompt", nargs=argparse.REMAINDER, help="sent after the clear")
+    handoff = sub.add_parser("handoff", help=HELP["handoff"])
+    handoff.add_argument("file", help="the new first prompt; - reads stdin")
+    handoff.add_argument("--json", action="store_true")
+    dispatch = sub.add_parser("dispatch", help=HELP["dispatch"])
+    dispatch.add_argument("agent")
+    dispatch.add_argument("rest", nargs=argparse.REMAINDER, metavar="--PARAM VALUE",
+                          help="the role's parameters, e.g. --task \"…\"")
+    _dispatch_options(dispatch)
+    em = sub.add_parser("em", help=HELP["em"])
+    em.add_argument("name", nargs="?")
+    em.add_argument("--json", action="store_true")
+    children = sub.add_parser("children", help=HELP["children"])
+    children.add_argument("session", nargs="?")
+    children.add_argument("--recursive", "-r", action="store_true")
+    children.add_argument("--all", action="store_true", help="dead children too")
+    children.add_argument("--json", action="store_true")
+    sub.add_parser("alone", help=HELP["alone"]).add_argument("--json", action="store_true")
+    sub.add_parser("others", help=HELP["others"]).add_argument("--json", action="store_true")
+
+
+def _dispatch_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--role")
+    for flag in _DISPATCH_FLAGS:
+        p.add_argument(flag, action="store_true")
+
+
+def _print(data: Any, as_json: bool, text: str) -> None:
+    sys.stdout.write(json.dumps(data) + "\n" if as_json else text + "\n")
+
+
+def _label(s: dict[str, Any]) -> str:
+    return str(s.get("name") or s["id"])
+
+
+def _ago(seconds: float) -> str:
+    """``90`` → ``1m30s``."""
+    hours, rest = divmod(max(0, int(round(seconds))), 3600)
+    minutes, secs = divmod(rest, 60)
+    out = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    return out + (f"{secs}s" if secs or not out else "")
+
+
+# -- wait ------------------------------------------------------------------------------------
+def _wait(client: Client, args: argparse.Namespace) -> int:
+    path = f"/sessions/{quote_ref(args.target)}/wait"
+    if args.notify:
+        watcher = client.post(path, {"timeout": args.timeout, "notify": True})["watcher"]
+        _print(watcher, args.json, f"watching {args.target}: you will get '[sm wait] …' as a "
+                                   f"message (timeout {_ago(args.timeout)})")
+        return 0
+    deadline = time.monotonic() + max(0.0, args.timeout)
+    client.timeout = _WAIT_SLICE + 15.0
+    while True:
+        remaining = max(0.0, deadline - time.monotonic())
+        try:
+            data = client.post(path, {"timeout": min(remaining, _WAIT_SLICE)})
+        except (Unavailable, OSError):
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)  # the daemon is restarting: ask the next one
+            continue
+        s, outcome = data["session"], data["outcome"]
+        if outcome == "idle":
+            _print(data, args.json, f"{_label(s)} is idle")
+            return 0
+        if outcome == "exited":
+            _print(data, args.json, f"{_label(s)} is {s['state']}")
+            return 1
+        if time.monotonic() >= deadline:
+            count = data["undelivered"]
+            pending = f", {count} message(s) undelivered" if count else ""
+            _print(data, args.json, f"timed out after {_ago(args.timeout)}: {_label(s)} is "
+                                    f"{s['state']}{pending}")
+            return 1
+
+
+# -- reminders ---------------------------------------------------------------------------------
+def _remind(client: Client, args: argparse.Namespace) -> int:
+    words = args.words
+    if words[0] == "cancel" and len(words) == 2:
+        r = client.post(f"/reminders/{quote_ref(words[1])}/cancel")
+        _print(r, args.json, f"reminder {r['id']} cancelled")
+        return 0
+    if len(words) < 2:
+        raise InvalidInput("usage: sm remind DELAY TEXT [--recurring]  |  sm remind cancel ID")
+    r = client.post("/reminders", {"delay": words[0], "text": " ".join(words[1:]),
+                                   "recurring": args.recurring})
+    every = f", then every {_ago(r['every'])}" if r["every"] else ""
+    _print(r, args.json, f"reminder {r['id']} in {_ago(r['due_at'] - time.time())}{every}")
+    return 0
+
+
+def _reminders(client: Client, args: argparse.Namespace) -> int:
+    items = client.get("/reminders")["items"]
+    now = time.time()
+    lines = [
+        f"{r['id']}  {r['kind']:<11} in {_ago(r['due_at'] - now):<8}"
+        f"{('every ' + _ago(r['every'])) if r['every'] else 'once':<12} "
+        f"{r['body'].splitlines()[0][:80]}"
+        for r in items
+    ]
+    _print(items, args.json, "\n".join(lines) or "no reminders")
+    return 0
+
+
+# -- reports -----------------------------------------------------------------------------------
+def set_status(client: Client, text: str, as_json: bool) -> int:
+    """``sm status "TEXT"``: set the calling session's status line."""
+    s = client.post("/me/status", {"text": text})
+    _print(s, as_json, f"status: {s['status_text']}")
+    return 0
+
+
+def _task_complete(client: Client, args: argparse.Namespace) -> int:
+    data = client.post("/me/task-complete", {"text": " ".join(args.text)})
+    m = data["message"]
+    _print(data, args.json, f"told your parent ({m['id']})" if m else "task complete "
+                                                                      "(no live parent to tell)")
+    return 0
+
+
+def _turn_complete(client: Client, args: argparse.Namespace) -> int:
+    client.post("/me/turn-complete")
+    return 0
+
+
+# -- conversations -------------------------------------------------------------------------------
+def _cleared(data: dict[str, Any], as_json: bool, what: str) -> int:
+    prompt = data["prompt"]
+    then = f", then prompt {prompt['id']}" if prompt else ""
+    _print(data, as_json, f"{what}: clear {data['clear']['id']} queued{then}")
+    return 0
+
+
+def _clear(client: Client, args: argparse.Namespace) -> int:
+    words = list(args.prompt)
+    for flag in ("--urgent", "--json"):  # given after TARGET: taken off either end
+        for end in (0, -1):
+            if words and words[end] == flag:
+                setattr(args, flag[2:], True)
+                words.pop(end)
+    body = {"prompt": " ".join(words), "mode": "urgent" if args.urgent else "sequential"}
+    data = client.post(f"/sessions/{quote_ref(args.target)}/clear", body)
+    return _cleared(data, args.json, args.target)
+
+
+def _handoff(client: Client, args: argparse.Namespace) -> int:
+    try:
+        if args.file == "-":
+            raw = sys.stdin.buffer.read()
+        else:
+            with open(args.file, "rb") as f:
+                raw = f.read()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{args.file} is not valid UTF-8 (offset {exc.start})") from None
+    data = client.post("/me/handoff", {"text": text})
+    return _cleared(data, args.json, "at the end of this turn")
+
+
+def _dispatch(client: Client, args: argparse.Namespace) -> int:
+    parser = argparse.ArgumentParser(prog="sm dispatch", add_help=False)
+    _dispatch_options(parser)
+    opts, extra = parser.parse_known_args(args.rest)
+    role = opts.role or args.role
+    if not role:
+        raise InvalidInput("sm dispatch AGENT --role ROLE [--PARAM VALUE …]: --role is missing")
+    flags = {f: getattr(opts, f[2:].replace("-", "_")) or getattr(args, f[2:].replace("-", "_"))
+             for f in _DISPATCH_FLAGS}
+    body = {
+        "agent": args.agent, "role": role, "params": parse_params(extra), "cwd": os.getcwd(),
+        "dry_run": flags["--dry-run"], "clear": not flags["--no-clear"],
+        "mode": "urgent" if flags["--urgent"] else "sequential",
+    }
+    data = client.post("/dispatch", body)
+    if flags["--dry-run"]:
+        _print(data, flags["--json"], data["text"])
+    else:
+        m = data["message"]
+        _print(data, flags["--json"], f"dispatched {_label(data['session'])} as {role} "
+                                      f"(message {m['id'] if m else '-'})")
+    return 0
+
+
+def parse_params(tokens: list[str]) -> dict[str, str]:
+    """``--name VALUE`` and ``--name=VALUE`` pairs → ``{"name": VALUE}`` (dashes in
+    names become underscores). Raises InvalidInput for a stray word or a missing value."""
+    params: dict[str, str] = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token.startswith("--") or len(token) < 3:
+            raise InvalidInput(f"unexpected argument {token!r}: parameters are --NAME VALUE")
+        name, eq, value = token[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(tokens) or tokens[i + 1].startswith("--"):
+                raise InvalidInput(f"parameter --{name} needs a value")
+            value, i = tokens[i + 1], i + 1
+        params[name.replace("-", "_")] = value
+        i += 1
+    return params
+
+
+def _em(client: Client, args: argparse.Namespace) -> int:
+    data = client.post("/me/em", {"name": args.name})
+    me, kids = data["session"], data["children"]
+    digest = f"a digest every {_ago(data['digest_every'])}" if data["digest_every"] else "no digest"
+    _print(data, args.json, f"{_label(me)} is the orchestrator: status nudges on "
+                            f"{len(kids)} child(ren), {digest}")
+    return 0
+
+
+# -- views ---------------------------------------------------------------------------------------
+def _rows(items: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"{_label(s):<16} {s['id']}  {s['state']:<10} {s.get('role') or '-':<10} "
+        f"{(s.get('status_text') or '').splitlines()[0][:60] if s.get('status_text') else ''}"
+        for s in items
+    )
+
+
+def _children(client: Client, args: argparse.Namespace) -> int:
+    ref = args.session or client.session_id
+    if not ref:
+        raise InvalidInput("whose children: sm children SESSION (or run it from an agent)")
+    items = client.get(f"/sessions/{quote_ref(ref)}/children",
+                       recursive=int(args.recursive) or None, all=int(args.all) or None)["items"]
+    _print(items, args.json, _rows(items) or "no children")
+    return 0
+
+
+def _others(client: Client, args: argparse.Namespace) -> int:
+    data = client.get("/others", cwd=os.getcwd())
+    _print(data, args.json, _rows(data["items"]) or f"nobody else in {data['repo']}")
+    return 0
+
+
+def _alone(client: Client, args: argparse.Namespace) -> int:
+    data = client.get("/others", cwd=os.getcwd())
+    names = ", ".join(_label(s) for s in data["items"])
+    _print(data, args.json, f"alone in {data['repo']}" if not names else
+           f"not alone in {data['repo']}: {names}")
+    return 0 if not data["items"] else 1
+
+
+COMMANDS = {
+    "wait": _wait, "remind": _remind, "reminders": _reminders,
+    "task-complete": _task_complete, "turn-complete": _turn_complete, "clear": _clear,
+    "handoff": _handoff, "dispatch": _dispatch, "em": _em, "children": _children,
+    "alone": _alone, "others": _others,
+}

@@ -1,0 +1,209 @@
+"""Waiting for a session to settle: ``sm wait TARGET``.
+
+A target is *settled* when it is idle, nothing addressed to it is still queued or
+being delivered (so right after an urgent message to a running agent, it is not: the
+message is open until the agent's own receipt, and by then the agent runs again), and
+no prompt it took mid-turn still waits for its own turn to end — or when it is dead.
+
+A blocking wait listens to the target's events. A ``--notify`` wait is a watcher row,
+fired by those events or by the scheduler at its deadline, and told to the watcher as
+a message: ``[sm wait] NAME is idle`` (… ``exited``, … ``timed out after 10m``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from sm.core.delivery import Delivery
+from sm.core.events import EventBus
+from sm.core.reminders import format_duration
+from sm.core.sessions import Caller, Sessions
+from sm.core.state import State
+from sm.errors import InvalidInput
+from sm.store import Store
+from sm.store.events import EventRecord
+from sm.store.sessions import SessionRecord
+from sm.store.watchers import WatcherRecord
+
+Outcome = Literal["idle", "exited", "timeout"]
+_TURN_ENDS = ("Stop", "agent-turn-complete")
+
+
+class Waits:
+    def __init__(
+        self,
+        store: Store,
+        sessions: Sessions,
+        delivery: Delivery,
+        bus: EventBus,
+        *,
+        poke: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.sessions = sessions
+        self.delivery = delivery
+        self.bus = bus
+        self.poke = poke
+        self.clock = clock
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._watched: set[str] = set()  # targets of armed watchers (a cache of the rows)
+        bus.listen(self._on_event)
+
+    async def settled(self, target_id: str) -> Outcome | None:
+        """``idle`` or ``exited`` when the target has settled, else None. Two reads."""
+        rec = await self.sessions.get(target_id)
+        if not rec.is_live:
+            return "exited"
+        if rec.state != State.IDLE:
+            return None
+        if await self.store.messages.open_for(target_id):
+            return None
+        if await self._queued_turn_pending(target_id):
+            return None
+        return "idle"
+
+    async def _queued_turn_pending(self, target_id: str) -> bool:
+        """A prompt the agent took while a turn ran (its UserPromptSubmit recorded with
+        the session running) is worked on after that turn's Stop, with no new hook: the
+        session reads idle, but it is not until the next Stop. One read of recent hooks."""
+        hooks = await self.store.events.list(session_id=target_id, kinds=("hook",),
+                                             newest=True, limit=200)
+        stops = 0
+        for ev in reversed(hooks):
+            name = ev.payload.get("event")
+            if _ends_turn(ev):
+                stops += 1
+                if stops == 2:
+                    return False
+            elif name == "SessionStart":
+                return False
+            elif name == "UserPromptSubmit" and stops == 1 and \
+                    ev.payload.get("state") == State.RUNNING and \
+                    "turn_id" not in (ev.payload.get("data") or {}):
+                return True  # (Codex folds such a prompt into the running turn: turn_id)
+        return False
+
+    async def wait(self, ref: str, timeout: float) -> tuple[SessionRecord, Outcome]:
+        """Block until the target settles or ``timeout`` seconds pass. Changes nothing."""
+        target = await self.sessions.resolve(ref)
+        deadline = self.clock() + max(0.0, timeout)
+        changed = asyncio.Event()
+        self._waiters.setdefault(target.id, set()).add(changed)
+        try:
+            while True:
+                changed.clear()
+                outcome = await self.settled(target.id)
+                if outcome is not None:
+                    return await self.sessions.get(target.id), outcome
+                remaining = deadline - self.clock()
+                if remaining <= 0:
+                    return await self.sessions.get(target.id), "timeout"
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), remaining)
+        finally:
+            waiters = self._waiters.get(target.id, set())
+            waiters.discard(changed)
+            if not waiters:
+                self._waiters.pop(target.id, None)
+
+    async def watch(self, caller: Caller, ref: str, timeout: float) -> WatcherRecord:
+        """Arm a watcher that tells the caller when the target settles or the timeout
+        passes (durable: a row). Fires at once when the target is settled already.
+        Raises InvalidInput without a session to tell or for a negative timeout."""
+        if caller is None:
+            raise InvalidInput("--notify needs a session to tell: run sm wait from an agent")
+        if timeout < 0:
+            raise InvalidInput(f"invalid timeout {timeout}: expected 0 or more seconds")
+        target = await self.sessions.resolve(ref)
+        now = self.clock()
+        rec = WatcherRecord(
+            id=secrets.token_hex(4), watcher_id=caller.id, target_id=target.id,
+            deadline=now + timeout, state="armed", created_at=now, updated_at=now,
+        )
+        async with self.store.write() as conn:
+            await self.store.watchers.insert(conn, rec)
+        self._watched.add(target.id)
+        self.poke()
+        await self._check(target.id)
+        return rec
+
+    async def start(self) -> None:
+        """After a daemon start: settle every watcher whose target settled meanwhile."""
+        armed = await self.store.watchers.armed()
+        self._watched = {w.target_id for w in armed}
+        for target_id in list(self._watched):
+            await self._check(target_id)
+
+    # -- the scheduler's side ------------------------------------------------------------
+    async def next_due(self) -> float | None:
+        return await self.store.watchers.next_deadline()
+
+    async def run_due(self, now: float) -> None:
+        for watcher in await self.store.watchers.armed():
+            if watcher.deadline > now:
+                break
+            target = await self.sessions.get(watcher.target_id)
+            waited = format_duration(watcher.deadline - watcher.created_at)
+            await self._settle(watcher, "timed_out",
+                               f"[sm wait] {target.label} timed out after {waited}")
+
+    # -- facts --------------------------------------------------------------------------
+    async def _on_event(self, ev: EventRecord) -> None:
+        if ev.session_id is None:
+            return
+        for changed in self._waiters.get(ev.session_id, ()):
+            changed.set()
+        if ev.session_id in self._watched and (ev.kind in ("state", "message") or _ends_turn(ev)):
+            await self._check(ev.session_id)
+
+    async def _check(self, target_id: str) -> None:
+        watchers = await self.store.watchers.armed(target_id)
+        if not watchers:
+            self._watched.discard(target_id)
+            return
+        outcome = await self.settled(target_id)
+        if outcome is None:
+            return
+        target = await self.sessions.get(target_id)
+        text = f"[sm wait] {target.label} is idle" if outcome == "idle" else \
+            f"[sm wait] {target.label} {target.state}"
+        for watcher in watchers:
+            await self._settle(watcher, outcome, text)
+
+    async def _settle(self, watcher: WatcherRecord, state: str, text: str) -> None:
+        """Tell the watcher, and move its row, in one transaction (once, even when two
+        facts race: only the first that finds it armed sends)."""
+        now = self.clock()
+        won: list[bool] = []
+
+        async def mark(conn: Any, _notice: Any = None) -> None:
+            won.append(await self.store.watchers.settle(conn, watcher.id, state, now))
+            if not won[-1]:
+                raise _AlreadySettled
+
+        session = await self.sessions.get(watcher.watcher_id)
+        try:
+            if session.is_live:
+                await self.delivery.notify(session, text, "sequential", then=mark)
+            if not won:
+                async with self.store.write() as conn:
+                    await mark(conn)
+        except _AlreadySettled:
+            return
+        self.poke()
+
+
+def _ends_turn(ev: EventRecord) -> bool:
+    """A Stop hook (or a Codex notify that is about this session's turn)."""
+    return ev.kind == "hook" and ev.payload.get("event") in _TURN_ENDS and \
+        not ev.payload.get("ignored")
+
+
+class _AlreadySettled(Exception):
+    """Raised inside the notice's transaction to roll it back: another fact won."""
