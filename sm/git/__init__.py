@@ -1,0 +1,1 @@
+"""sm's git side: worktrees, repo mirrors, pushed branches and PRs (asyncio subprocesses)."""
