@@ -1,0 +1,64 @@
+"""sm ask: put a question to the human (through Telegram) and wait for the answer.
+
+Stdlib only (the fast path). The question gets an id here, so when the daemon restarts
+mid-wait the command reconnects and keeps waiting for the same question.
+
+    exit 0   answered: the answer is printed
+    exit 1   no answer in time: the --default is printed, if given
+    exit 2   no Telegram bridge configured (or bad arguments)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from sm.client import Client, quote_ref
+from sm.errors import Unavailable
+
+_WAIT = 10.0  # seconds per long poll: short, so a daemon stopping never waits long on it
+
+
+def add_parsers(sub: Any) -> None:
+    ask = sub.add_parser("ask", help="ask the human (via Telegram) and wait for the answer")
+    ask.add_argument("question", nargs="+", help="the question")
+    ask.add_argument("--choices", default="", help="answers offered as buttons: a,b,c")
+    ask.add_argument("--timeout", type=float, default=600.0,
+                     help="seconds to wait (default 600); then exit 1")
+    ask.add_argument("--default", help="printed when nobody answers in time")
+    ask.add_argument("--json", action="store_true")
+
+
+def _ask(client: Client, args: argparse.Namespace) -> int:
+    body = {
+        "id": os.urandom(8).hex(),
+        "question": " ".join(args.question),
+        "choices": [c.strip() for c in args.choices.split(",") if c.strip()],
+        "timeout": args.timeout,
+    }
+    ask = client.post("/asks", body)  # no bridge: Unavailable, exit 2
+    deadline = time.monotonic() + args.timeout + 5.0
+    while ask["state"] == "pending" and time.monotonic() < deadline:
+        left = deadline - time.monotonic()
+        try:
+            ask = client.get(f"/asks/{quote_ref(body['id'])}", wait=round(min(_WAIT, left), 1))
+        except (OSError, Unavailable):
+            time.sleep(0.5)  # the daemon is restarting: the question is a row, ask again
+    if args.json:
+        sys.stdout.write(json.dumps(ask) + "\n")
+    if ask["state"] == "answered":
+        if not args.json:
+            sys.stdout.write(f"{ask['answer']}\n")
+        return 0
+    if args.default is not None and not args.json:
+        sys.stdout.write(f"{args.default}\n")
+    print(f"sm: no answer within {args.timeout:g}s", file=sys.stderr)
+    return 1
+
+
+COMMANDS = {"ask": _ask}
+HELP = {"ask": "Ask the human via Telegram and wait: sm ask \"Q\" [--choices a,b] [--timeout S]."}
