@@ -65,8 +65,12 @@ def daemon(**env_extra: str) -> Iterator[dict[str, str]]:
         sys.path.insert(0, str(ROOT))
         from sm.config import tmux_socket_for
 
-        subprocess.run(["tmux", "-L", tmux_socket_for(Path(home)), "kill-server"],
-                       capture_output=True)
+        socket = tmux_socket_for(Path(home))
+        listed = subprocess.run(["tmux", "-L", socket, "list-panes", "-a", "-F", "#{pane_pid}"],
+                                capture_output=True, text=True).stdout.split()
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
+        # the agents fire their SessionEnd hooks on the way out: let them finish first
+        wait_until(lambda: not any(Path(f"/proc/{p}").exists() for p in listed), timeout=5)
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -80,7 +84,9 @@ def daemon_pid(env: dict[str, str]) -> int:
     return int((Path(env["SM_HOME"]) / "daemon.pid").read_text())
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.01) -> bool:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.01
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

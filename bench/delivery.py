@@ -44,7 +44,8 @@ def latency(client: Client, runs: int) -> None:
     samples = []
     for i in range(runs):
         msg = client.post("/messages", {"targets": ["lat"], "body": f"ping {i}"})["items"][0]
-        wait_until(lambda: client.get(f"/messages/{msg['id']}")["state"] == "delivered",
+        mid = msg["id"]
+        wait_until(lambda mid=mid: client.get(f"/messages/{mid}")["state"] == "delivered",
                    timeout=30, interval=0.002)
         m = client.get(f"/messages/{msg['id']}")
         samples.append((m["delivered_at"] - m["created_at"]) * 1000)
@@ -69,7 +70,8 @@ def flood(client: Client, home: str, agents: int, messages: int) -> None:
 
     wait_until(settled, timeout=3600, interval=0.5)
     total_s = time.perf_counter() - start
-    states = Counter(client.get(f"/messages/{m}")["state"] for m in sent[:: max(1, messages // 500)])
+    sample = sent[:: max(1, messages // 500)]
+    states = Counter(client.get(f"/messages/{m}")["state"] for m in sample)
     got = Counter()
     for sid in ids:
         for prompt in _received(home, sid):

@@ -41,6 +41,10 @@ class CodexSettings:
     binary: str = "codex"
     model: str = ""
     args: str = ""
+    base_url: str = ""  # a Responses API base (…/v1) to use instead of the user's provider
+    env_key: str = "OPENAI_API_KEY"  # the variable holding base_url's bearer key
+    approval_policy: str = ""  # empty: the user's own (never | on-request | on-failure)
+    sandbox_mode: str = ""  # empty: the user's own (read-only, workspace-write, …)
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,41 @@ class HooksSettings:
 
 
 @dataclass(frozen=True)
+class LocksSettings:
+    enforce: bool = True  # refuse writes (and destructive git) on paths another session holds
+    auto_release_idle: float = 300.0  # seconds idle before a session's auto-taken locks end
+
+
+@dataclass(frozen=True)
+class WorktreeSettings:
+    root: str = ""  # empty: $SM_HOME/worktrees; each worktree is <root>/<repo>/<session>
+    branch_prefix: str = "sm/"
+    setup: str = ""  # a shell command run in each new worktree (.sm/worktree.yaml wins)
+    setup_timeout: float = 600.0
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    token: str = ""  # empty: no bot; the daemon runs the same without one
+    chat_id: int = 0  # a forum supergroup (a topic per session) or a private chat
+    allowed_user_ids: tuple[str, ...] = ()  # empty, with no allowed chat: nobody is served
+    allowed_chat_ids: tuple[str, ...] = ()  # everyone in these chats is served
+    base_url: str = "https://api.telegram.org/bot"  # a self-hosted Bot API server, or a fake
+    permission_timeout: float = 300.0  # seconds before an unanswered prompt is denied
+    stuck_after: float = 600.0  # seconds running without a hook before an alert
+    poll_timeout: float = 30.0  # long-poll seconds per getUpdates
+    cwd: str = ""  # working directory of /spawn (empty: the home directory)
+
+
+@dataclass(frozen=True)
+class RemindSettings:
+    soft: float = 180.0  # seconds without a status change before a dispatched child is nudged
+    hard: float = 600.0  # seconds without a status change before it is told urgently
+    digest: float = 300.0  # seconds between the orchestrator's digests of its children
+    # each: 0 turns it off
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = field(default_factory=lambda: default_home())
     log_level: str = "info"
@@ -75,6 +114,10 @@ class Settings:
     shell: ShellSettings = field(default_factory=ShellSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     hooks: HooksSettings = field(default_factory=HooksSettings)
+    remind: RemindSettings = field(default_factory=RemindSettings)
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    locks: LocksSettings = field(default_factory=LocksSettings)
+    worktree: WorktreeSettings = field(default_factory=WorktreeSettings)
 
     @property
     def socket_path(self) -> Path:
@@ -97,6 +140,16 @@ class Settings:
         return self.home / "sessions"
 
     @property
+    def worktrees_dir(self) -> Path:
+        if self.worktree.root:
+            return Path(self.worktree.root).expanduser()
+        return self.home / "worktrees"
+
+    @property
+    def repos_dir(self) -> Path:
+        return self.home / "repos"
+
+    @property
     def tmux_socket(self) -> str:
         return self.tmux.socket or tmux_socket_for(self.home)
 
@@ -110,7 +163,7 @@ def tmux_socket_for(home: Path) -> str:
     return f"sm-{digest}"
 
 
-def keys() -> dict[str, Any]:
+def defaults() -> dict[str, Any]:
     """Every settable key (``section.name``) with its default, in declaration order."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(Settings):
@@ -137,9 +190,9 @@ def load(
     flat: dict[str, Any] = {}
     if path.exists():
         flat.update(_read_yaml(path))
-    elif config_file is not None:
+    elif config_file is not None or env.get("SM_CONFIG"):
         raise InvalidInput(f"config file {path} does not exist")
-    known = keys()
+    known = defaults()
     for key in known:
         env_name = "SM_" + key.upper().replace(".", "_")
         if env_name in env:
@@ -170,31 +223,34 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
+    """``value`` as the type of ``default``; strings (from the environment) are parsed.
+    Raises InvalidInput naming the key, the value and the type expected."""
     kind = type(default)
     if value is None:
         return default
-    try:
-        if kind is bool:
-            if isinstance(value, str):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off", ""):
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if kind in (int, float):
-            if isinstance(value, bool):
-                raise ValueError(value)
-            return kind(value)
-        if kind is tuple:
-            if isinstance(value, str):
-                return tuple(v.strip() for v in value.split(",") if v.strip())
-            return tuple(value)
+    if kind is bool:
+        text = str(value).lower()
+        if isinstance(value, bool) or text in _BOOLS:
+            return value if isinstance(value, bool) else _BOOLS[text]
+    elif kind in (int, float) and not isinstance(value, bool):
+        try:
+            number = kind(value) if isinstance(value, str) else value
+        except ValueError:
+            number = None
+        if isinstance(number, int) or (kind is float and isinstance(number, float)):
+            return kind(number)
+    elif kind is tuple:
+        items = value.split(",") if isinstance(value, str) else value
+        if isinstance(items, list | tuple) and all(isinstance(v, str | int) for v in items):
+            return tuple(str(v).strip() for v in items if str(v).strip())
+    elif isinstance(value, str | int | float) and not isinstance(value, bool):
         return str(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(
-            f"config key {key}: {value!r} is not a valid {kind.__name__}"
-        ) from exc
+    expected = {tuple: "list of strings"}.get(kind, kind.__name__)
+    raise InvalidInput(f"config key {key}: {value!r} is not a valid {expected}")
+
+
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True,
+          "0": False, "false": False, "no": False, "off": False, "": False}
 
 
 def _build(home: Path, flat: dict[str, Any]) -> Settings:

@@ -5,7 +5,8 @@
     ├── Unauthorized              bad_token      401    1   a session token the daemon does not know
     ├── Refused                   refused        403    1   identity or permission says no
     ├── NotFound                  not_found      404    1   unknown session, message, provider …
-    ├── Conflict                  conflict       409    1   name taken, session not in a state for it
+    ├── Conflict                  conflict       409    1   name taken, wrong state for it
+    │   └── Deadlock              deadlock       409    1   a lock wait would close a cycle
     ├── DeliveryFailed            delivery_failed 409   1   a message could not be delivered
     └── Unavailable               unavailable    503    2   daemon, tmux or an agent binary missing
 
@@ -56,6 +57,12 @@ class Conflict(SmError):
     status = 409
 
 
+class Deadlock(Conflict):
+    """Waiting for a lock would close a cycle in the wait-for graph."""
+
+    code = "deadlock"
+
+
 class DeliveryFailed(SmError):
     code = "delivery_failed"
     status = 409
@@ -69,7 +76,10 @@ class Unavailable(SmError):
 
 ERRORS: dict[str, type[SmError]] = {
     cls.code: cls
-    for cls in (InvalidInput, Unauthorized, Refused, NotFound, Conflict, DeliveryFailed, Unavailable)
+    for cls in (
+        InvalidInput, Unauthorized, Refused, NotFound, Conflict, Deadlock, DeliveryFailed,
+        Unavailable,
+    )
 }
 
 

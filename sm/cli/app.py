@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sm.cli import daemon, demo, events, sessions
+from sm.cli import daemon, demo, events, repo, sessions, worktree
 
 
 def build() -> typer.Typer:
@@ -29,6 +29,8 @@ def build() -> typer.Typer:
     sessions.register(app)
     events.register(app)
     demo.register(app)
+    worktree.register(app)
+    repo.register(app)
     app.add_typer(daemon.app, name="daemon")
     _register_fast(app)
     return app
@@ -40,12 +42,21 @@ def _register_fast(app: typer.Typer) -> None:
 
     helps = {
         "me": "Who am I: the calling session.",
-        "status": "A session's state.",
+        "status": "A session's state; from a session, sm status \"TEXT\" sets your status line.",
         "list": "List sessions (alias: all).",
         "send": "Send a message (queued durably, delivered with a receipt).",
         "messages": "List messages.",
         "message": "One message, its state and reason.",
     }
+    from sm.cli.locks import HELP
+
+    helps.update(HELP)
+    from sm.cli.coordination import HELP as COORDINATION_HELP
+
+    helps.update(COORDINATION_HELP)
+    from sm.cli.ask import HELP as ASK_HELP
+
+    helps.update(ASK_HELP)
     for name in sorted(FAST - {"all"}):
         app.command(
             name, help=helps.get(name, ""), add_help_option=False,

@@ -16,7 +16,9 @@ def events(
     session: Annotated[str | None, typer.Argument()] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
     limit: Annotated[int, typer.Option("-n", "--limit")] = 50,
-    after: Annotated[int | None, typer.Option("--after", help="Only events after this seq.")] = None,
+    after: Annotated[
+        int | None, typer.Option("--after", help="Only events after this seq.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The event log: every state change, hook and command, with its evidence."""

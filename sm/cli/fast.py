@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from sm.cli import ask, coordination, locks
 from sm.client import Client, quote_ref
 
 
@@ -15,8 +16,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     me = sub.add_parser("me", help="who am I (the calling session)")
     me.add_argument("--json", action="store_true")
-    st = sub.add_parser("status", help="a session's state (default: your own)")
-    st.add_argument("session", nargs="?")
+    st = sub.add_parser("status", help="a session's state (default: your own); from a "
+                        "session, sm status \"TEXT\" sets your status line")
+    st.add_argument("session", nargs="*", metavar="SESSION | TEXT",
+                    help="a session to show; anything that names no session is your new status")
+    st.add_argument("--set", action="store_true", help="TEXT is your status, even one word")
     st.add_argument("--json", action="store_true")
     for name in ("list", "all"):
         ls = sub.add_parser(name, help="list sessions (from the store, never from tmux)")
@@ -41,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     msg = sub.add_parser("message", help="one message, with its state and reason")
     msg.add_argument("id")
     msg.add_argument("--json", action="store_true")
+    locks.add_parsers(sub)
+    coordination.add_parsers(sub)
+    ask.add_parsers(sub)
     return p
 
 
@@ -79,8 +86,18 @@ def _me(client: Client, args: argparse.Namespace) -> int:
 
 
 def _status(client: Client, args: argparse.Namespace) -> int:
-    if args.session:
-        data = client.get(f"/sessions/{quote_ref(args.session)}")
+    words = args.session
+    if words and (args.set or len(words) > 1):
+        return coordination.set_status(client, " ".join(words), args.json)
+    if words:
+        from sm.errors import NotFound
+
+        try:
+            data = client.get(f"/sessions/{quote_ref(words[0])}")
+        except NotFound:
+            if not client.token:
+                raise
+            return coordination.set_status(client, words[0], args.json)
     else:
         data = client.get("/me")
         if data.get("operator"):
@@ -121,7 +138,9 @@ def _read_text(words: list[str]) -> str:
         except UnicodeDecodeError as exc:
             from sm.errors import InvalidInput
 
-            raise InvalidInput(f"message on stdin is not valid UTF-8 (offset {exc.start})") from None
+            raise InvalidInput(
+                f"message on stdin is not valid UTF-8 (offset {exc.start})"
+            ) from None
     return " ".join(words)
 
 
@@ -159,5 +178,10 @@ def _message(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"me": _me, "status": _status, "list": _list, "all": _list, "send": _send, "messages": _messages,
-             "message": _message}
+_COMMANDS = {
+    "me": _me, "status": _status, "list": _list, "all": _list, "send": _send,
+    "messages": _messages, "message": _message,
+}
+_COMMANDS.update(locks.COMMANDS)
+_COMMANDS.update(coordination.COMMANDS)
+_COMMANDS.update(ask.COMMANDS)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import sys
 
 # commands agents call many times a turn: argparse + the raw-socket client only
-FAST = frozenset({"me", "status", "list", "all", "send", "messages", "message"})
+FAST = frozenset({"me", "status", "list", "all", "send", "messages", "message",
+                  "lock", "unlock", "locks",
+                  "wait", "remind", "reminders", "task-complete", "turn-complete", "clear",
+                  "handoff", "dispatch", "em", "children", "alone", "others",
+                  "ask"})
 
 
 def main(argv: list[str] | None = None) -> int:

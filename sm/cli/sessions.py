@@ -10,7 +10,10 @@ from typing import Annotated
 import typer
 
 from sm.cli.output import (
-    console, emit_json, format_actions, format_session,
+    console,
+    emit_json,
+    format_actions,
+    format_session,
 )
 from sm.client import Client, quote_ref
 from sm.errors import InvalidInput, NotFound
@@ -59,6 +62,11 @@ def spawn(
     script: Annotated[Path | None, typer.Option("--script", help="scripted: YAML script.")] = None,
     prompt_file: Annotated[Path | None, typer.Option("--prompt-file")] = None,
     prompt_stdin: Annotated[bool, typer.Option("--prompt-stdin")] = False,
+    worktree: Annotated[bool, typer.Option(
+        "--worktree", help="Start in a new git worktree of its own.")] = False,
+    branch: Annotated[str | None, typer.Option(help="--worktree: branch name.")] = None,
+    base: Annotated[str | None, typer.Option(help="--worktree: ref to branch from.")] = None,
+    repo: Annotated[str | None, typer.Option(help="--worktree: a registered repo.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start an agent in its own tmux session."""
@@ -81,7 +89,11 @@ def spawn(
         "provider": provider, "prompt": prompt, "name": name,
         "cwd": str((cwd or Path.cwd()).resolve()), "options": options,
     }
-    data = Client().post("/sessions", body)
+    if worktree or repo:
+        body["worktree"] = {"branch": branch, "base": base, "repo": repo}
+    elif branch or base:
+        raise InvalidInput("--branch and --base go with --worktree")
+    data = Client(timeout=900.0 if worktree or repo else 60.0).post("/sessions", body)
     if as_json:
         emit_json(data)
     else:

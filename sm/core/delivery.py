@@ -17,12 +17,14 @@ Never typed: into a permission prompt, over text a human has in the composer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sm.agents.base import Screen
 from sm.core.events import EventBus
 from sm.core.sessions import Caller, Sessions
 from sm.core.state import Signal, State
@@ -33,6 +35,7 @@ from sm.store.messages import MessageRecord
 from sm.store.sessions import SessionRecord
 
 MODES = ("sequential", "important", "urgent")
+Then = Callable[[Any, MessageRecord], Awaitable[None]]  # (connection, the notice)
 _IDS = re.compile(r"\[sm ([0-9a-f]{8}) from ")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -59,7 +62,6 @@ class Delivery:
         max_bytes: int,
         receipt_timeout: float = 3.0,
         enter_tries: int = 3,
-        settle: float = 0.25,
         poll: float = 0.5,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -69,7 +71,6 @@ class Delivery:
         self.max_bytes = max_bytes
         self.receipt_timeout = receipt_timeout
         self.enter_tries = enter_tries
-        self.settle = settle
         self.poll = poll
         self.clock = clock
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -112,14 +113,35 @@ class Delivery:
             out.append(await self._accept(caller, label, target, body, mode, notify))
         return out
 
-    async def notify(self, target: SessionRecord, body: str, mode: str = "sequential") -> None:
-        """A notice from sm itself (``[sm … from sm]``), queued like any message."""
-        if target.is_live:
-            await self._accept(None, "sm", target, clean_body(body), mode, False)
+    async def notify(
+        self, target: SessionRecord, body: str, mode: str = "sequential",
+        then: Then | None = None,
+    ) -> MessageRecord | None:
+        """A notice from sm itself (``[sm … from sm]``), queued like any message (None:
+        the target is dead). ``then(conn, message)`` runs in the same transaction: the
+        fact that caused the notice is written with it, so a crash neither loses nor
+        repeats it."""
+        if not target.is_live:
+            return None
+        return await self._accept(None, "sm", target, clean_body(body), mode, False, then=then)
+
+    async def clear(self, caller: Caller, target: SessionRecord, mode: str = "sequential"
+                    ) -> MessageRecord:
+        """Queue a conversation clear: the provider's clear command, typed by this same
+        worker in queue order (never into a running turn; ``urgent`` interrupts it first)
+        and confirmed by the agent's SessionStart(source=clear) with a new conversation
+        id. Raises InvalidInput when the provider has no clear command."""
+        if mode not in MODES:
+            raise InvalidInput(f"unknown mode {mode!r}; expected one of: {', '.join(MODES)}")
+        command = self.sessions.providers[target.provider].clear_command
+        if not command:
+            raise InvalidInput(f"session {target.label} ({target.provider}) has no clear command")
+        label = caller.label if caller else "operator"
+        return await self._accept(caller, label, target, command, mode, False, kind="clear")
 
     async def _accept(
         self, caller: Caller, label: str, target: SessionRecord, body: str, mode: str,
-        notify: bool,
+        notify: bool, kind: str = "text", then: Then | None = None,
     ) -> MessageRecord:
         now = self.clock()
         state, reason = "queued", None
@@ -130,13 +152,16 @@ class Delivery:
             sender_label=label, target_id=target.id, mode=mode, body=body, state=state,
             reason=reason, attempts=0, notify_on_stop=notify, receipt_seq=None,
             receipt_conv=None, receipt_busy=False, notified=False, created_at=now,
-            updated_at=now, delivered_at=None,
+            updated_at=now, delivered_at=None, kind=kind,
         )
         async with self.store.write() as conn:
             await self.store.messages.insert(conn, msg)
             event = await self.store.events.append(conn, now, target.id, "message", {
                 "id": msg.id, "state": state, "mode": mode, "from": label, "reason": reason,
+                **({"kind": kind} if kind != "text" else {}),
             })
+            if then is not None:
+                await then(conn, msg)
         await self.bus.publish([event] if event else [])
         if state == "queued":
             self.wake(target.id)
@@ -187,10 +212,8 @@ class Delivery:
                 await self._set(msg, "failed", exc.message)
                 continue
             if wait is not None:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=wait)
-                except TimeoutError:
-                    pass
 
     async def _step(self, rec: SessionRecord, msg: MessageRecord) -> float | None:
         """Move ``msg`` one step. Returns how long to wait before looking again
@@ -204,20 +227,47 @@ class Delivery:
         if state == State.STARTING:
             return await self._hold(msg, "waiting for the agent to start", None)
         if state == State.WAITING_PERMISSION:
-            return await self._hold(msg, "waiting: the agent shows a permission prompt", None)
+            if await self._prompt_back(rec):
+                # refused (Escape / No): Claude Code ends that turn with no hook at all
+                await self.sessions.apply(rec.id, Signal("interrupted"), {
+                    "message": msg.id, "screen": "prompt back after a permission prompt"})
+                return 0
+            return await self._hold(msg, "waiting: the agent shows a permission prompt",
+                                    self.poll)
         if state == State.RUNNING:
             if msg.mode == "urgent":
                 await self._interrupt(rec, msg)
                 return 0
-            if msg.mode == "sequential":
+            if msg.mode == "sequential" or msg.kind == "clear":
                 return await self._hold(msg, "waiting for the agent's turn to end", None)
         provider = self.sessions.providers[rec.provider]
         if provider.has_hooks:
-            screen = provider.read_screen(await self.sessions.tmux.capture(rec.tmux_session))
+            screen = await self._screen(rec)
+            if screen.composer is None:  # still drawing, or a dialog is in front of it
+                return await self._hold(msg, "waiting: no composer on the agent's screen", 0.1)
             if screen.composer:
                 return await self._hold(msg, "waiting: text in the agent's composer", self.poll)
         await self._deliver(rec, msg)
         return 0
+
+    async def _screen(self, rec: SessionRecord) -> Screen:
+        """What the agent's pane shows (one capture-pane round trip)."""
+        provider = self.sessions.providers[rec.provider]
+        return provider.read_screen(await self.sessions.tmux.capture(rec.tmux_session,
+                                                                     escapes=True))
+
+    async def _prompt_back(self, rec: SessionRecord, settle: float = 0.1) -> bool:
+        """Whether the agent's prompt is back and stays: a composer, no turn running, and
+        the same screen ``settle`` seconds later. Streaming text (Codex shows no busy
+        line then) changes the screen; a prompt at rest does not."""
+        tmux = self.sessions.tmux
+        provider = self.sessions.providers[rec.provider]
+        first = await tmux.capture(rec.tmux_session, escapes=True)
+        screen = provider.read_screen(first)
+        if screen.busy or screen.composer is None:
+            return False
+        await asyncio.sleep(settle)
+        return await tmux.capture(rec.tmux_session, escapes=True) == first
 
     async def _hold(self, msg: MessageRecord, reason: str, wait: float | None) -> float | None:
         if msg.reason != reason:
@@ -236,9 +286,8 @@ class Delivery:
             await asyncio.sleep(0.05)
             current = await self.sessions.get(rec.id)
             if current.state != State.RUNNING:
-                return
-            screen = provider.read_screen(await tmux.capture(rec.tmux_session))
-            if not screen.busy and screen.composer is not None:
+                return  # a hook said so (Codex: Interrupt)
+            if await self._prompt_back(rec):  # Claude Code ends an interrupted turn silently
                 await self.sessions.apply(rec.id, Signal("interrupted"),
                                           {"message": msg.id, "screen": "prompt back"})
                 return
@@ -249,23 +298,38 @@ class Delivery:
         tmux = self.sessions.tmux
         receipt = self._receipts.setdefault(msg.id, asyncio.Event())
         await self._set(msg, "delivering", None)
+        if msg.kind == "clear":
+            await self._type_clear(rec, msg, receipt)
+            return
         text = render(msg)
         if provider.has_hooks:
             await tmux.paste(rec.tmux_session, text, buffer=f"sm-{msg.id}")
         else:
             await tmux.send_text(rec.tmux_session, text)
-        await asyncio.sleep(self.settle)
+        await asyncio.sleep(provider.enter_delay)
         if not provider.has_hooks:
             await tmux.send_keys(rec.tmux_session, "Enter")
             await self._set(msg, "delivered", "typed; this agent has no hooks to confirm it")
             return
         await self._press_enter_until_receipt(rec, msg, receipt)
 
+    async def _type_clear(
+        self, rec: SessionRecord, msg: MessageRecord, receipt: asyncio.Event
+    ) -> None:
+        """Type the clear command literally (a slash command, not a paste) and press Enter
+        until SessionStart(source=clear) shows a conversation other than ``rec``'s."""
+        async with self.store.write() as conn:
+            await self.store.messages.update(conn, msg.id, self.clock(),
+                                             receipt_conv=rec.conversation_id)
+        provider = self.sessions.providers[rec.provider]
+        await self.sessions.tmux.send_text(rec.tmux_session, msg.body)
+        await asyncio.sleep(max(provider.enter_delay, 0.05))
+        await self._press_enter_until_receipt(rec, msg, receipt)
+
     async def _recover(self, rec: SessionRecord, msg: MessageRecord) -> float | None:
         """A message left ``delivering`` by a daemon that died mid-way: if its text is in
         the composer, press Enter; if not and no receipt came, it was never typed."""
-        provider = self.sessions.providers[rec.provider]
-        screen = provider.read_screen(await self.sessions.tmux.capture(rec.tmux_session))
+        screen = await self._screen(rec)
         if screen.composer:
             receipt = self._receipts.setdefault(msg.id, asyncio.Event())
             await self._press_enter_until_receipt(rec, msg, receipt)
@@ -282,7 +346,6 @@ class Delivery:
         self, rec: SessionRecord, msg: MessageRecord, receipt: asyncio.Event
     ) -> None:
         tmux = self.sessions.tmux
-        provider = self.sessions.providers[rec.provider]
         for attempt in range(msg.attempts + 1, self.enter_tries + 1):
             async with self.store.write() as conn:
                 await self.store.messages.update(conn, msg.id, self.clock(), attempts=attempt)
@@ -295,7 +358,7 @@ class Delivery:
             current = await self.get(msg.id)
             if current.state != "delivering":
                 return
-            screen = provider.read_screen(await tmux.capture(rec.tmux_session))
+            screen = await self._screen(rec)
             if not screen.composer:
                 # submitted (the composer emptied) but the hook is late: wait, never retype
                 try:
@@ -333,10 +396,14 @@ class Delivery:
             return
         hook, data = ev.payload.get("event"), ev.payload.get("data") or {}
         if hook == "UserPromptSubmit":
-            await self._receipt(ev, data, busy=ev.payload.get("state") == State.RUNNING)
-        elif hook in ("Stop", "agent-turn-complete"):
+            # Codex (its prompts carry a turn_id) folds a mid-turn message into the running
+            # turn, so that turn's Stop is the message's; Claude Code answers it after
+            await self._receipt(ev, data, busy=ev.payload.get("state") == State.RUNNING
+                                and "turn_id" not in data)
+        elif hook in ("Stop", "agent-turn-complete") and not ev.payload.get("ignored"):
             await self._turn_ended(ev, data)
         elif hook == "SessionStart" and data.get("source") == "clear":
+            await self._clear_receipt(ev, data)
             await self._forget_turns(ev.session_id, "conversation cleared")
 
     async def _receipt(self, ev: EventRecord, data: dict[str, Any], busy: bool) -> None:
@@ -354,6 +421,28 @@ class Delivery:
                 )
                 event = await self.store.events.append(conn, now, msg.target_id, "message", {
                     "id": msg.id, "state": "delivered", "mode": msg.mode,
+                    "from": msg.sender_label, "receipt": ev.seq,
+                })
+            self._receipts.pop(msg.id, asyncio.Event()).set()
+            await self.bus.publish([event] if event else [])
+
+    async def _clear_receipt(self, ev: EventRecord, data: dict[str, Any]) -> None:
+        """A clear item being typed is delivered when the agent starts a new conversation."""
+        assert ev.session_id is not None
+        conv = data.get("session_id")
+        for msg in await self.store.messages.open_for(ev.session_id):
+            if msg.kind != "clear" or msg.state != "delivering":
+                continue
+            if conv and msg.receipt_conv == conv:
+                continue  # the same conversation: not this clear
+            now = self.clock()
+            async with self.store.write() as conn:
+                await self.store.messages.update(
+                    conn, msg.id, now, state="delivered", delivered_at=now, reason=None,
+                    receipt_seq=ev.seq, receipt_conv=conv,
+                )
+                event = await self.store.events.append(conn, now, msg.target_id, "message", {
+                    "id": msg.id, "state": "delivered", "mode": msg.mode, "kind": msg.kind,
                     "from": msg.sender_label, "receipt": ev.seq,
                 })
             self._receipts.pop(msg.id, asyncio.Event()).set()

@@ -30,6 +30,7 @@ from sm.store.sessions import SessionRecord
 Caller = SessionRecord | None  # None: the operator (a call without a session token)
 PreToolCheck = Callable[[SessionRecord, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 PromptSink = Callable[[SessionRecord, str, Caller], Awaitable[Any]]
+NOTIFY = "agent-turn-complete"  # Codex's notify program, run once per finished turn
 # (session id, name, requested cwd, worktree options) → the cwd to launch in
 CwdPreparer = Callable[[str, str | None, Path, Mapping[str, Any]], Awaitable[Path]]
 
@@ -61,6 +62,7 @@ class Sessions:
         base_env: Mapping[str, str],
         max_prompt_bytes: int,
         size: tuple[int, int] = (200, 50),
+        inherited_env: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -70,6 +72,9 @@ class Sessions:
         self.sessions_dir = sessions_dir
         self.hook_command = hook_command
         self.base_env = dict(base_env)
+        # what agents inherit from the tmux server (the daemon's environment): providers
+        # read it (an API key to pre-approve, the user's config dirs), never change it
+        self.agent_env = {**(inherited_env or {}), **self.base_env}
         self.max_prompt_bytes = max_prompt_bytes
         self.size = size
         self.clock = clock
@@ -125,7 +130,7 @@ class Sessions:
         InvalidInput (name, cwd, prompt), Conflict (name taken), Unavailable (tmux or
         the agent binary missing; the session is then recorded as ``error``)."""
         provider = agents.get(self.providers, req.provider)
-        name = check_name(req.name) if req.name else None
+        name = check_name(req.name) if req.name is not None else None
         self._check_prompt(req.prompt)
         cwd = Path(req.cwd or ".").expanduser()
         if not cwd.is_dir():
@@ -145,8 +150,9 @@ class Sessions:
             hook_command=self.hook_command,
             conversation_id=str(uuid.uuid4()),
             options=dict(req.options),
+            env=self.agent_env,
         )
-        launch = provider.launch(spec)
+        launch = await asyncio.to_thread(provider.launch, spec)  # writes its files
         now = self.clock()
         rec = SessionRecord(
             id=sid, name=name, provider=provider.name, state=State.STARTING, cwd=str(spec.cwd),
@@ -200,10 +206,10 @@ class Sessions:
             session_id=rec.id, cwd=Path(rec.cwd), session_dir=self.sessions_dir / rec.id,
             hook_command=self.hook_command,
             conversation_id=rec.conversation_id or str(uuid.uuid4()),
-            resume=has_history, options=rec.options,
+            resume=has_history, options=rec.options, env=self.agent_env,
         )
         spec.session_dir.mkdir(parents=True, exist_ok=True)
-        launch = provider.launch(spec)
+        launch = await asyncio.to_thread(provider.launch, spec)  # writes its files
         token = secrets.token_urlsafe(24)
         async with self.store.write() as conn:
             await conn.execute(
@@ -234,19 +240,21 @@ class Sessions:
         if caller is None:
             raise Refused(f"hook {event} needs a session token (SM_SESSION_TOKEN)")
         detail = str(payload.get("notification_type") or payload.get("reason") or "")
+        ignored = await self._ignored_notify(caller.id, payload) if event == NOTIFY else ""
         fields: dict[str, Any] = {}
-        conv = payload.get("session_id") or payload.get("thread-id")
+        conv = payload.get("session_id")
         if conv and event != "SessionEnd":
             fields["conversation_id"] = str(conv)
         if payload.get("transcript_path"):
             fields["transcript_path"] = str(payload["transcript_path"])
-        if event in ("Stop", "agent-turn-complete"):
+        if event in ("Stop", NOTIFY) and not ignored:
             message = payload.get("last_assistant_message", payload.get("last-assistant-message"))
             if message is not None:
                 fields["last_message"] = str(message)
         applied = await self.apply(
-            caller.id, Signal(event, detail), {"hook": event}, fields=fields,
+            caller.id, Signal(event, ignored or detail), {"hook": event}, fields=fields,
             hook=(event, trim(payload)), dedupe_key=f"hook:{hook_id}" if hook_id else None,
+            note={"ignored": ignored} if ignored else None,
         )
         if applied is None or event != "PreToolUse":
             return {}
@@ -256,6 +264,25 @@ class Sessions:
             if output:
                 return {"output": output}
         return {}
+
+    async def _ignored_notify(self, session_id: str, payload: dict[str, Any]) -> str:
+        """Why a Codex ``notify`` (agent-turn-complete) says nothing about this session's
+        turn, or "": it fires for Codex's own title thread too (another thread id than
+        the one the hooks report), and right after the Stop hook of the same turn."""
+        rec = await self.get(session_id)
+        thread = str(payload.get("thread-id") or "")
+        if thread and rec.conversation_id and thread != rec.conversation_id:
+            return "other thread"
+        turn = payload.get("turn-id")
+        if turn:
+            recent = await self.store.events.list(
+                session_id=session_id, kinds=("hook",), limit=20, newest=True
+            )
+            for ev in recent:
+                data = ev.payload.get("data") or {}
+                if ev.payload.get("event") in ("Stop", "Interrupt") and data.get("turn_id") == turn:
+                    return "turn already ended"
+        return ""
 
     async def pane_died(self, tmux_session: str) -> None:
         """tmux says a pane died: check it with tmux itself, then record the exit."""
@@ -267,7 +294,7 @@ class Sessions:
         except NotFound:
             return
         if pane.dead:
-            status = pane.dead_status if pane.dead_status is not None else 0
+            status = pane.exit_status
             await self.apply(
                 rec.id, Signal("pane-died", str(status)), {"tmux": "pane-died"},
                 fields={"exit_status": status},
@@ -280,9 +307,11 @@ class Sessions:
         for rec in await self.store.sessions.list(live_only=True):
             pane = panes.get(rec.tmux_session)
             if pane is None:
-                await self.apply(rec.id, Signal("pane-died", "0"), {"reconcile": "tmux session gone"})
+                await self.apply(
+                    rec.id, Signal("pane-died", "0"), {"reconcile": "tmux session gone"}
+                )
             elif pane.dead:
-                status = pane.dead_status or 0
+                status = pane.exit_status
                 await self.apply(
                     rec.id, Signal("pane-died", str(status)), {"reconcile": "pane dead"},
                     fields={"exit_status": status},
@@ -297,9 +326,11 @@ class Sessions:
         fields: dict[str, Any] | None = None,
         hook: tuple[str, Any] | None = None,
         dedupe_key: str | None = None,
+        note: Mapping[str, Any] | None = None,
     ) -> list[EventRecord] | None:
-        """Record a signal (and its hook fact) and the state change it causes, in one
-        transaction; publish after commit. Returns None for a duplicate hook."""
+        """Record a signal (and its hook fact, with ``note`` merged in) and the state
+        change it causes, in one transaction; publish after commit. Returns None for a
+        duplicate hook."""
         lock = self._locks.setdefault(session_id, asyncio.Lock())
         async with lock:
             rec = await self.get(session_id)
@@ -309,7 +340,8 @@ class Sessions:
                 if hook is not None:
                     fact = await self._event(
                         conn, session_id, "hook",
-                        {"event": hook[0], "state": rec.state, "data": hook[1]}, dedupe_key,
+                        {"event": hook[0], "state": rec.state, "data": hook[1], **(note or {})},
+                        dedupe_key,
                     )
                     if fact is None:
                         return None

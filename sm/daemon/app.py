@@ -43,8 +43,22 @@ def create_app(settings: Settings) -> FastAPI:
         err = InvalidInput(f"{where or 'request'}: {first.get('msg', 'invalid')}")
         return JSONResponse(err.to_dict(), status_code=err.status)
 
-    from sm.daemon.routes import events, health, hooks, messages, sessions
+    from sm.daemon.routes import (
+        coordination,
+        events,
+        health,
+        hooks,
+        locks,
+        messages,
+        reminders,
+        sessions,
+        worktrees,
+    )
 
-    for module in (health, sessions, hooks, events, messages):
+    for module in (health, sessions, hooks, events, messages, locks, worktrees, coordination,
+                   reminders):
         app.include_router(module.router)
+    from sm.daemon.routes import ask
+
+    app.include_router(ask.router)
     return app

@@ -9,18 +9,28 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sm import agents
 from sm.agents.base import hook_command
 from sm.config import Settings
 from sm.core.activity import ActivityWatch
+from sm.core.coordination import Coordination
 from sm.core.delivery import Delivery
 from sm.core.events import EventBus
+from sm.core.guard import WriteGuard
+from sm.core.leases import Leases
+from sm.core.readiness import ReadyWatch
 from sm.core.sessions import Sessions
 from sm.errors import SmError, Unauthorized
+from sm.git.prs import Prs
+from sm.git.repos import Repos
+from sm.git.worktrees import Worktrees
 from sm.runtime.tmux import Tmux
 from sm.store import Store
+
+if TYPE_CHECKING:
+    from sm.telegram.bridge import Bridge
 
 log = logging.getLogger("sm.daemon")
 
@@ -33,6 +43,13 @@ class Services:
     bus: EventBus
     sessions: Sessions
     delivery: Delivery
+    leases: Leases
+    repos: Repos
+    worktrees: Worktrees
+    prs: Prs
+    coordination: Coordination
+    telegram: Bridge | None = None  # only when telegram.token is set
+    readiness: ReadyWatch | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -54,6 +71,7 @@ class Services:
             base_env=base_env,
             max_prompt_bytes=settings.limits.max_prompt_bytes,
             size=(settings.tmux.width, settings.tmux.height),
+            inherited_env=dict(os.environ),  # the tmux server hands the daemon's env on
         )
         delivery = Delivery(store, sessions, bus, max_bytes=settings.limits.max_prompt_bytes)
 
@@ -61,8 +79,31 @@ class Services:
             await delivery.send(caller, [rec.id], prompt)
 
         sessions.prompt_sink = _first_prompt
-        services = cls(settings, store, tmux, bus, sessions, delivery)
+        leases = Leases(store, bus, auto_release_idle=settings.locks.auto_release_idle)
+        if settings.locks.enforce:
+            sessions.pre_tool_checks.append(WriteGuard(leases))
+        repos = Repos(store, settings.repos_dir)
+
+        async def _tell(session_id: str, text: str) -> None:
+            await delivery.notify(await sessions.get(session_id), text)
+
+        wt = settings.worktree
+        worktrees = Worktrees(
+            store, repos, root=settings.worktrees_dir, branch_prefix=wt.branch_prefix,
+            setup=wt.setup, setup_timeout=wt.setup_timeout, notify=_tell,
+        )
+        sessions.prepare_cwd = worktrees.prepare
+        bus.listen(worktrees.on_event)
+        coordination = Coordination(store, sessions, delivery, bus, settings.remind,
+                                    home=settings.home)
+        services = cls(settings, store, tmux, bus, sessions, delivery, leases, repos, worktrees,
+                       Prs(store), coordination=coordination)
+        services.readiness = ReadyWatch(sessions, bus)
         try:
+            services.telegram = await _telegram(services)
+            # hooks spooled while the daemon was away happened before any death that
+            # reconcile finds: apply them first
+            await services.drain_spool()
             try:
                 await tmux.start(f"SM_HOME={_q(settings.home)} {hook} pane-died "
                                  "'session=#{session_name}'")
@@ -70,8 +111,10 @@ class Services:
                 log.warning("tmux is not available: %s", exc.message)
             else:
                 await sessions.reconcile()
-            await services.drain_spool()
+            await services.readiness.start()
             await delivery.start()
+            await leases.start()
+            await coordination.start()
         except BaseException as exc:
             log.error("daemon start failed: %s", exc)
             await store.close()
@@ -81,9 +124,17 @@ class Services:
     def start_background(self) -> None:
         self.tasks.append(asyncio.create_task(self._watch_activity()))
         self.tasks.append(asyncio.create_task(self._watch_spool()))
+        if self.telegram is not None:
+            self.telegram.start()
 
     async def close(self) -> None:
+        if self.telegram is not None:
+            await self.telegram.close()
+        await self.coordination.close()
+        if self.readiness is not None:
+            await self.readiness.close()
         await self.delivery.close()
+        await self.leases.close()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -151,3 +202,29 @@ def _q(path: Path) -> str:
     import shlex
 
     return shlex.quote(str(path))
+
+
+async def _telegram(svc: Services) -> Bridge | None:
+    """The Telegram bridge when ``telegram.token`` is set (``telegram`` is imported only
+    then: it costs ~200 ms). A bad Telegram setting is logged; the daemon runs without."""
+    t = svc.settings.telegram
+    if not t.token:
+        log.info("telegram bridge off (telegram.token is not set)")
+        return None
+    if not t.chat_id:
+        log.warning("telegram bridge off: telegram.chat_id is not set")
+        return None
+    from sm.telegram.bridge import Bridge
+
+    try:
+        bridge = Bridge(t, svc.store, svc.bus, svc.sessions, svc.delivery,
+                        clear=svc.coordination.conversations.clear)
+    except SmError as exc:
+        log.error("telegram bridge off: %s", exc.message)
+        return None
+    await bridge.open()
+    if bridge.access.is_empty:
+        log.warning("telegram: allowed_user_ids and allowed_chat_ids are empty: "
+                    "nobody will be served")
+    log.info("telegram bridge on (chat %s, base url %s)", t.chat_id, t.base_url)
+    return bridge

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -69,9 +70,10 @@ class Events:
         limit: int = 100,
         kinds: tuple[str, ...] = (),
         newest: bool = False,
-    ) -> list[EventRecord]:
+    ) -> builtins.list[EventRecord]:
         """Events with ``seq > after`` in order; ``newest`` takes the last ``limit``."""
-        where, args = ["seq > ?"], [after]
+        where: list[str] = ["seq > ?"]
+        args: list[Any] = [after]
         if session_id is not None:
             where.append("session_id = ?")
             args.append(session_id)

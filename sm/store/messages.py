@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ _MODE_ORDER = "CASE mode WHEN 'urgent' THEN 0 WHEN 'important' THEN 1 ELSE 2 END
 _COLUMNS = (
     "id, sender_id, sender_label, target_id, mode, body, state, reason, attempts, "
     "notify_on_stop, receipt_seq, receipt_conv, receipt_busy, notified, created_at, "
-    "updated_at, delivered_at"
+    "updated_at, delivered_at, kind"
 )
 
 
@@ -39,6 +40,7 @@ class MessageRecord:
     created_at: float
     updated_at: float
     delivered_at: float | None
+    kind: str = "text"  # text | clear (the provider's clear command, confirmed by SessionStart)
 
     def public(self, full: bool = True) -> dict[str, Any]:
         data = {
@@ -46,7 +48,7 @@ class MessageRecord:
             "to": self.target_id, "mode": self.mode, "state": self.state,
             "reason": self.reason, "attempts": self.attempts,
             "notify_on_stop": self.notify_on_stop, "created_at": self.created_at,
-            "delivered_at": self.delivered_at,
+            "delivered_at": self.delivered_at, "kind": self.kind,
         }
         data["body"] = self.body if full else self.body[:200]
         return data
@@ -65,12 +67,12 @@ class Messages:
 
     async def insert(self, conn: aiosqlite.Connection, m: MessageRecord) -> None:
         await conn.execute(
-            f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * 17)})",
+            f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * 18)})",
             (
                 m.id, m.sender_id, m.sender_label, m.target_id, m.mode, m.body, m.state,
                 m.reason, m.attempts, int(m.notify_on_stop), m.receipt_seq, m.receipt_conv,
                 int(m.receipt_busy), int(m.notified), m.created_at, m.updated_at,
-                m.delivered_at,
+                m.delivered_at, m.kind,
             ),
         )
 
@@ -95,6 +97,12 @@ class Messages:
             order=f"{_MODE_ORDER}, rowid",
         )
 
+    async def latest(self, target_id: str, kind: str) -> MessageRecord | None:
+        """The newest message of ``kind`` to a target."""
+        rows = await self._select("target_id = ? AND kind = ?", (target_id, kind),
+                                  order="rowid DESC", limit=1)
+        return rows[0] if rows else None
+
     async def targets_with_open(self) -> list[str]:
         async with self._store.conn.execute(
             f"SELECT DISTINCT target_id FROM messages WHERE state IN {OPEN_STATES}"
@@ -116,8 +124,9 @@ class Messages:
         states: tuple[str, ...] = (),
         after_seq: int = 0,
         limit: int = 100,
-    ) -> list[MessageRecord]:
-        where, args = ["rowid > ?"], [after_seq]
+    ) -> builtins.list[MessageRecord]:
+        where: list[str] = ["rowid > ?"]
+        args: list[Any] = [after_seq]
         if target_id:
             where.append("target_id = ?")
             args.append(target_id)
@@ -140,7 +149,7 @@ class Messages:
 
     async def _select(
         self, where: str, args: tuple[Any, ...], order: str = "rowid", limit: int = 10000
-    ) -> list[MessageRecord]:
+    ) -> builtins.list[MessageRecord]:
         async with self._store.conn.execute(
             f"SELECT {_COLUMNS} FROM messages WHERE {where} ORDER BY {order} LIMIT ?",
             (*args, limit),

@@ -68,4 +68,164 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_target_state ON messages(target_id, state);
     CREATE INDEX messages_sender ON messages(sender_id, created_at);
     """,
+    # 4: coordination: reminders with due times, idle watchers (sm wait --notify), and
+    #    queued conversation clears (a message of kind 'clear')
+    """
+    CREATE TABLE reminders (
+        id          TEXT PRIMARY KEY,
+        session_id  TEXT NOT NULL REFERENCES sessions(id),
+        kind        TEXT NOT NULL,
+        body        TEXT NOT NULL,
+        mode        TEXT NOT NULL,
+        due_at      REAL NOT NULL,
+        every       REAL,
+        state       TEXT NOT NULL,
+        fired       INTEGER NOT NULL DEFAULT 0,
+        payload     TEXT NOT NULL DEFAULT '{}',
+        created_by  TEXT,
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    CREATE INDEX reminders_due ON reminders(state, due_at);
+    CREATE INDEX reminders_session ON reminders(session_id, state);
+    CREATE TABLE watchers (
+        id          TEXT PRIMARY KEY,
+        watcher_id  TEXT NOT NULL REFERENCES sessions(id),
+        target_id   TEXT NOT NULL REFERENCES sessions(id),
+        deadline    REAL NOT NULL,
+        state       TEXT NOT NULL,
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    CREATE INDEX watchers_state ON watchers(state, deadline);
+    ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'text';
+    """,
+    # 5: locks (leases on canonical paths), registered repos, session worktrees, PRs
+    """
+    CREATE TABLE locks (
+        id          TEXT PRIMARY KEY,
+        path        TEXT NOT NULL,
+        session_id  TEXT NOT NULL REFERENCES sessions(id),
+        kind        TEXT NOT NULL,
+        reason      TEXT NOT NULL DEFAULT '',
+        auto        INTEGER NOT NULL DEFAULT 0,
+        ttl         REAL,
+        expires_at  REAL,
+        repo        TEXT,
+        acquired_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX locks_session_path ON locks(session_id, path);
+    CREATE INDEX locks_expiry ON locks(expires_at) WHERE expires_at IS NOT NULL;
+    CREATE TABLE repos (
+        name       TEXT PRIMARY KEY,
+        url        TEXT,
+        path       TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        added_at   REAL NOT NULL,
+        fetched_at REAL
+    );
+    CREATE TABLE worktrees (
+        session_id     TEXT PRIMARY KEY,
+        path           TEXT NOT NULL UNIQUE,
+        repo           TEXT NOT NULL,
+        git_dir        TEXT NOT NULL,
+        branch         TEXT NOT NULL,
+        base           TEXT NOT NULL,
+        base_commit    TEXT NOT NULL,
+        created_branch INTEGER NOT NULL DEFAULT 1,
+        dirty_reported INTEGER NOT NULL DEFAULT 0,
+        created_at     REAL NOT NULL,
+        removed_at     REAL
+    );
+    CREATE TABLE prs (
+        session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+        url        TEXT,
+        branch     TEXT NOT NULL,
+        base       TEXT NOT NULL,
+        pushed_at  REAL NOT NULL
+    );
+    """,
+    # 6: the Telegram bridge: a thread per session (the intent is written before the
+    #    topic is created), a durable outbox, the mirror's cursor, what our messages
+    #    belong to, receipts owed, pending approvals and questions
+    """
+    CREATE TABLE telegram_threads (
+        session_id  TEXT PRIMARY KEY REFERENCES sessions(id),
+        chat_id     INTEGER NOT NULL,
+        kind        TEXT NOT NULL,
+        thread_id   INTEGER,
+        name        TEXT NOT NULL,
+        closed      INTEGER NOT NULL DEFAULT 0,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    CREATE INDEX telegram_threads_thread ON telegram_threads(chat_id, thread_id);
+    CREATE TABLE telegram_outbox (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        op          TEXT NOT NULL,
+        session_id  TEXT,
+        chat_id     INTEGER,
+        thread_id   INTEGER,
+        reply_to    INTEGER,
+        text        TEXT NOT NULL DEFAULT '',
+        html        TEXT,
+        markup      TEXT,
+        silent      INTEGER NOT NULL DEFAULT 0,
+        ref         TEXT,
+        dedupe_key  TEXT UNIQUE,
+        state       TEXT NOT NULL DEFAULT 'pending',
+        reason      TEXT,
+        message_id  INTEGER,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        created_at  REAL NOT NULL,
+        sent_at     REAL
+    );
+    CREATE INDEX telegram_outbox_state ON telegram_outbox(state, id);
+    CREATE TABLE telegram_sent (
+        chat_id     INTEGER NOT NULL,
+        message_id  INTEGER NOT NULL,
+        session_id  TEXT,
+        PRIMARY KEY (chat_id, message_id)
+    );
+    CREATE TABLE telegram_inbound (
+        message_id     TEXT PRIMARY KEY,
+        chat_id        INTEGER NOT NULL,
+        thread_id      INTEGER,
+        tg_message_id  INTEGER NOT NULL
+    );
+    CREATE TABLE telegram_state (
+        key    TEXT PRIMARY KEY,
+        value  TEXT NOT NULL
+    );
+    CREATE TABLE telegram_approvals (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id   TEXT NOT NULL REFERENCES sessions(id),
+        hook_seq     INTEGER NOT NULL UNIQUE,
+        tool         TEXT NOT NULL DEFAULT '',
+        state        TEXT NOT NULL,
+        deadline     REAL NOT NULL,
+        chat_id      INTEGER,
+        message_id   INTEGER,
+        answered_by  TEXT,
+        created_at   REAL NOT NULL,
+        answered_at  REAL
+    );
+    CREATE INDEX telegram_approvals_state ON telegram_approvals(state, deadline);
+    CREATE TABLE telegram_asks (
+        id           TEXT PRIMARY KEY,
+        session_id   TEXT REFERENCES sessions(id),
+        question     TEXT NOT NULL,
+        choices      TEXT NOT NULL DEFAULT '[]',
+        state        TEXT NOT NULL,
+        answer       TEXT,
+        answered_by  TEXT,
+        deadline     REAL NOT NULL,
+        chat_id      INTEGER,
+        message_id   INTEGER,
+        created_at   REAL NOT NULL,
+        answered_at  REAL
+    );
+    CREATE INDEX telegram_asks_state ON telegram_asks(state, session_id);
+    """,
 ]

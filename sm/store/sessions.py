@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -170,9 +171,10 @@ class Sessions:
         parent_id: str | None = None,
         after: str | None = None,
         limit: int = 1000,
-    ) -> list[SessionRecord]:
+    ) -> builtins.list[SessionRecord]:
         """Sessions in creation order, ``after`` an id (cursor) when given."""
-        where, args = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        args: list[Any] = []
         if live_only:
             where.append(f"state NOT IN {DEAD_STATES}")
         if parent_id is not None:

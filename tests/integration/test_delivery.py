@@ -66,7 +66,8 @@ def test_control_characters_are_made_visible(sm, spawn, sm_home, message_state):
     agent = spawn("--name", "w")
     m = send(sm, "w", "bell\x07 and escape\x1b[31m")
     message_state(m["id"], "delivered")
-    assert prompts(sm_home, agent["id"]) == [f"[sm {m['id']} from operator] bell^G and escape^[[31m"]
+    expected = f"[sm {m['id']} from operator] bell^G and escape^[[31m"
+    assert prompts(sm_home, agent["id"]) == [expected]
 
 
 def test_important_overtakes_queued_sequential(sm, spawn, sm_home, script_file, wait_state,

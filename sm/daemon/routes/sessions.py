@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from sm.core.sessions import SpawnRequest
 from sm.daemon.deps import CallerDep, ServicesDep
-from sm.errors import NotFound
+from sm.errors import InvalidInput
 
 router = APIRouter(tags=["sessions"])
 
@@ -18,6 +18,7 @@ class SpawnBody(BaseModel):
     name: str | None = None
     cwd: str = ""
     options: dict[str, Any] = Field(default_factory=dict)
+    worktree: dict[str, Any] | None = None  # {branch, base, repo}: start in a new worktree
 
 
 class NameBody(BaseModel):
@@ -27,7 +28,8 @@ class NameBody(BaseModel):
 @router.post("/sessions", status_code=201)
 async def spawn(body: SpawnBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     """Spawn an agent. The caller (if a session) becomes its parent."""
-    req = SpawnRequest(body.provider, body.prompt, body.name, body.cwd, body.options)
+    req = SpawnRequest(body.provider, body.prompt, body.name, body.cwd, body.options,
+                       body.worktree)
     rec = await svc.sessions.spawn(req, caller)
     return rec.public()
 
@@ -81,7 +83,7 @@ async def restore(ref: str, svc: ServicesDep, caller: CallerDep) -> dict[str, An
 @router.get("/sessions/{ref}/output")
 async def output(ref: str, svc: ServicesDep, lines: int = 50) -> dict[str, Any]:
     if lines < 1:
-        raise NotFound("lines must be at least 1")
+        raise InvalidInput(f"lines must be at least 1, not {lines}")
     return {"output": await svc.sessions.output(ref, min(lines, 100000))}
 
 
