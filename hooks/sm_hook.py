@@ -10,11 +10,13 @@ cannot be reached appends it to ``$SM_HOME/spool/hooks.jsonl``, which the daemon
 in order when it starts. Whatever the daemon answers for the agent (a PreToolUse
 decision) is printed on stdout. Stdlib only, and it always exits 0: a broken sm must
 never break the agent.
+
+It runs on every tool call, so it forwards the agent's JSON as it came, without parsing
+it: the ``json`` module (and the ``re`` it pulls in) would double its cost.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -29,36 +31,82 @@ sys.path.insert(0, _here)
 from sm.client import Client  # noqa: E402
 from sm.errors import SmError, Unavailable  # noqa: E402
 
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
-def _read_stdin() -> object:
+
+class _Document:
+    """Tells when the bytes fed so far hold one complete JSON object or array, by
+    tracking nesting outside strings (the daemon validates the JSON itself)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.started = False
+        self.in_string = False
+        self.escaped = False
+
+    def feed(self, chunk: bytes) -> bool:
+        for byte in chunk:
+            if self.in_string:
+                if self.escaped:
+                    self.escaped = False
+                elif byte == 0x5C:  # backslash
+                    self.escaped = True
+                elif byte == 0x22:  # quote
+                    self.in_string = False
+            elif byte == 0x22:
+                self.in_string = True
+            elif byte in (0x7B, 0x5B):  # { [
+                self.depth += 1
+                self.started = True
+            elif byte in (0x7D, 0x5D):  # } ]
+                self.depth -= 1
+                if self.started and self.depth == 0:
+                    return True
+        return False
+
+
+def _read_stdin() -> bytes:
     if sys.stdin is None or sys.stdin.isatty():
-        return {}
-    decoder = json.JSONDecoder()
-    buf = b""
+        return b"{}"
+    doc, buf = _Document(), bytearray()
     while True:
         chunk = os.read(0, 1 << 16)
         if not chunk:
             break
         buf += chunk
-        text = buf.rstrip()
-        if text.endswith((b"}", b"]")):
-            try:
-                return decoder.raw_decode(text.decode("utf-8", "replace").lstrip())[0]
-            except ValueError:
-                continue
-    text = buf.decode("utf-8", "replace").strip()
-    return json.loads(text) if text else {}
+        if doc.feed(chunk):
+            break
+    return bytes(buf).strip() or b"{}"
 
 
-def _payload(args: list[str]) -> object:
+def _payload(args: list[str]) -> bytes:
     if not args:
         return _read_stdin()
-    if len(args) == 1 and args[0].lstrip().startswith("{"):
-        return json.loads(args[0])
-    return dict(arg.split("=", 1) for arg in args if "=" in arg)
+    if len(args) == 1 and args[0].lstrip().startswith(("{", "[")):
+        return args[0].encode()
+    import json  # the rare tmux form
+
+    return json.dumps(dict(arg.split("=", 1) for arg in args if "=" in arg)).encode()
 
 
-def _spool(client: Client, record: dict[str, object]) -> None:
+def _string(value: str) -> bytes:
+    raw = value.encode()
+    if all(b in _SAFE for b in raw):
+        return b'"' + raw + b'"'
+    import json
+
+    return json.dumps(value).encode()
+
+
+def _record(event: str, payload: bytes, token: str | None = None) -> bytes:
+    parts = [b'{"id":', _string(os.urandom(16).hex()), b',"event":', _string(event),
+             b',"ts":', repr(time.time()).encode()]
+    if token is not None:
+        parts += [b',"token":', _string(token)]
+    return b"".join([*parts, b',"payload":', payload, b"}"])
+
+
+def _spool(client: Client, line: bytes) -> None:
     import fcntl
 
     spool = os.path.join(client.home, "spool")
@@ -66,7 +114,7 @@ def _spool(client: Client, record: dict[str, object]) -> None:
     fd = os.open(os.path.join(spool, "hooks.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, (json.dumps(record) + "\n").encode())
+        os.write(fd, line + b"\n")
     finally:
         os.close(fd)
 
@@ -86,31 +134,26 @@ def main(argv: list[str]) -> int:
         print("usage: sm_hook.py EVENT [JSON | key=value …]", file=sys.stderr)
         return 0
     event = argv[0]
-    try:
-        payload = _payload(argv[1:])
-    except ValueError as exc:
-        _log(Client(autostart=False), f"{event}: bad hook JSON: {exc}")
-        print(f"sm hook: bad hook JSON for {event}: {exc}", file=sys.stderr)
-        return 0
     timeout = float(os.environ.get("SM_HOOKS_TIMEOUT") or 5.0)
     client = Client(timeout=timeout, autostart=False)
-    record = {"id": os.urandom(16).hex(), "event": event, "payload": payload, "ts": time.time()}
+    payload = _payload(argv[1:])
     try:
-        answer = client.post(f"/hooks/{event}", record)
+        status, answer = client.send("POST", f"/hooks/{event}", _record(event, payload))
     except (OSError, Unavailable):
-        record["token"] = client.token
         try:
-            _spool(client, record)
+            _spool(client, _record(event, payload, client.token))
         except OSError as exc:
             print(f"sm hook: cannot reach the daemon nor spool {event}: {exc}", file=sys.stderr)
         return 0
     except SmError as exc:
         _log(client, f"{event}: {exc.message}")
-        print(f"sm hook: {exc.message}", file=sys.stderr)
         return 0
-    output = answer.get("output") if isinstance(answer, dict) else None
-    if output:
-        sys.stdout.write(json.dumps(output))
+    if status >= 400:
+        text = answer.decode("utf-8", "replace")[:500]
+        _log(client, f"{event}: HTTP {status}: {text}")
+        print(f"sm hook: {event}: HTTP {status}: {text}", file=sys.stderr)
+    elif answer.strip() not in (b"", b"{}", b"null"):
+        sys.stdout.write(answer.decode("utf-8", "replace"))
     return 0
 
 

@@ -7,9 +7,8 @@ the socket, waits until it answers ``/health``, and goes on.
 
 from __future__ import annotations
 
-import json
+import _socket  # socket.py turns its constants into enums at import: ~2 ms per call
 import os
-import socket
 import sys
 import time
 
@@ -58,24 +57,12 @@ class Client:
     def request(self, method: str, path: str, body: Any = None) -> Any:
         """Send one request and return the decoded JSON body. Raises the SmError the
         daemon raised, or Unavailable when no daemon can be reached or started."""
+        import json  # not at module level: the hook entry point never needs it
+
+        data = None if body is None else json.dumps(body).encode()
+        status, raw = self.send(method, path, data)
         try:
-            sock = self._connect()
-        except OSError:
-            if not self.autostart:
-                raise Unavailable(f"no sm daemon is listening on {self.socket_path}") from None
-            self.start_daemon()
-            sock = self._connect()
-        try:
-            with sock:
-                _send(sock, method, path, body, self._headers())
-                status, _headers, data = _read_response(sock)
-        except (ConnectionError, TimeoutError) as exc:
-            raise Unavailable(
-                f"the sm daemon went away during {method} {path.split('?')[0]} ({exc}); "
-                "it may or may not have been applied"
-            ) from None
-        try:
-            payload = json.loads(data) if data else None
+            payload = json.loads(raw) if raw else None
         except ValueError:
             if status < 400:
                 raise SmError(
@@ -86,6 +73,27 @@ class Client:
             raise from_payload(payload, status)
         return payload
 
+    def send(self, method: str, path: str, data: bytes | None) -> tuple[int, bytes]:
+        """One request with a ready JSON body; the status and the raw answer. Raises
+        Unavailable when no daemon can be reached (or started, with ``autostart``)."""
+        try:
+            sock = self._connect()
+        except OSError:
+            if not self.autostart:
+                raise Unavailable(f"no sm daemon is listening on {self.socket_path}") from None
+            self.start_daemon()
+            sock = self._connect()
+        try:
+            with _closing(sock):
+                _send(sock, method, path, data, self._headers())
+                status, _headers, raw = _read_response(sock)
+        except (ConnectionError, TimeoutError) as exc:
+            raise Unavailable(
+                f"the sm daemon went away during {method} {path.split('?')[0]} ({exc}); "
+                "it may or may not have been applied"
+            ) from None
+        return status, raw
+
     def stream(self, path: str, **query: Any) -> Iterator[str]:
         """Yield the lines of a streaming (chunked) response, e.g. server-sent events."""
         try:
@@ -93,11 +101,13 @@ class Client:
         except OSError:
             self.start_daemon()
             sock = self._connect(timeout=None)
-        with sock:
+        with _closing(sock):
             _send(sock, "GET", _with_query(path, query), None, self._headers())
             reader = _Reader(sock)
             status, headers = reader.head()
             if status >= 400:
+                import json
+
                 raise from_payload(json.loads(reader.body(headers) or b"null"), status)
             buf = b""
             for chunk in reader.chunks():
@@ -114,8 +124,8 @@ class Client:
             headers["X-Sm-Session"] = self.session_id
         return headers
 
-    def _connect(self, timeout: float | None = -1.0) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    def _connect(self, timeout: float | None = -1.0) -> _socket.socket:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         sock.settimeout(self.timeout if timeout == -1.0 else timeout)
         try:
             sock.connect(self.socket_path)
@@ -127,7 +137,7 @@ class Client:
     # -- the daemon ---------------------------------------------------------------
     def is_up(self) -> bool:
         try:
-            with self._connect(timeout=2.0) as sock:
+            with _closing(self._connect(timeout=2.0)) as sock:
                 _send(sock, "GET", "/health", None, {})
                 return _read_response(sock)[0] == 200
         except OSError:
@@ -209,6 +219,19 @@ def _last_line(log_dir: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+class _closing:
+    """``with`` for a raw ``_socket.socket``, which is no context manager itself."""
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self.sock = sock
+
+    def __enter__(self) -> _socket.socket:
+        return self.sock
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+
 def _with_query(path: str, query: dict[str, Any]) -> str:
     from urllib.parse import urlencode
 
@@ -223,24 +246,23 @@ def quote_ref(ref: str) -> str:
 
 
 def _send(
-    sock: socket.socket, method: str, path: str, body: Any, headers: dict[str, str]
+    sock: _socket.socket, method: str, path: str, data: bytes | None, headers: dict[str, str]
 ) -> None:
-    data = b"" if body is None else json.dumps(body).encode()
-    head = [f"{method} {path} HTTP/1.1", "Host: sm", f"Content-Length: {len(data)}"]
-    if body is not None:
+    head = [f"{method} {path} HTTP/1.1", "Host: sm", f"Content-Length: {len(data or b'')}"]
+    if data is not None:
         head.append("Content-Type: application/json")
     head += [f"{k}: {v}" for k, v in headers.items()]
-    sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+    sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + (data or b""))
 
 
-def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+def _read_response(sock: _socket.socket) -> tuple[int, dict[str, str], bytes]:
     reader = _Reader(sock)
     status, headers = reader.head()
     return status, headers, reader.body(headers)
 
 
 class _Reader:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
         self.buf = b""
 

@@ -15,10 +15,13 @@ import json
 import os
 import sys
 import time
-from typing import Any
 
 from sm.client import Client, quote_ref
 from sm.errors import Unavailable
+
+TYPE_CHECKING = False  # typing costs ~1 ms per call on the agent's hot path
+if TYPE_CHECKING:
+    from typing import Any
 
 _WAIT = 10.0  # seconds per long poll: short, so a daemon stopping never waits long on it
 

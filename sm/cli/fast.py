@@ -4,16 +4,53 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from typing import Any
 
 from sm.cli import ask, coordination, locks
 from sm.client import Client, quote_ref
 
+TYPE_CHECKING = False  # typing costs ~1 ms per call on the agent's hot path
+if TYPE_CHECKING:
+    from typing import Any
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sm", description="sm agent commands")
-    sub = p.add_subparsers(dest="command", required=True)
+
+class _Formatter(argparse.HelpFormatter):
+    """Knows its width without ``shutil`` (which drags in bz2 and lzma: ~3 ms a call)."""
+
+    def __init__(self, prog: str, **kwargs: Any) -> None:
+        try:
+            columns = os.get_terminal_size().columns
+        except OSError:
+            columns = 80
+        kwargs.setdefault("width", columns - 2)
+        super().__init__(prog, **kwargs)
+
+
+class _OnlyOne:
+    """Stands in for the subparsers action and builds only the command being run:
+    building all of them costs more than the request itself."""
+
+    def __init__(self, sub: Any, command: str) -> None:
+        self._sub = sub
+        self._command = command
+        self._scratch = argparse.ArgumentParser(
+            add_help=False, conflict_handler="resolve", formatter_class=_Formatter
+        )
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if name == self._command:
+            kwargs.setdefault("formatter_class", _Formatter)
+            parser: argparse.ArgumentParser = self._sub.add_parser(name, **kwargs)
+            return parser
+        return self._scratch
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sm", description="sm agent commands", formatter_class=_Formatter
+    )
+    sub = _OnlyOne(p.add_subparsers(dest="command", required=True), command)
     me = sub.add_parser("me", help="who am I (the calling session)")
     me.add_argument("--json", action="store_true")
     st = sub.add_parser("status", help="a session's state (default: your own); from a "
@@ -52,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str]) -> int:
-    parser = _parser()
+    parser = _parser(argv[0])
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

@@ -5,16 +5,22 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from sm.daemon.deps import ServicesDep, caller
+from sm.errors import InvalidInput
 
 router = APIRouter(tags=["hooks"])
 
 
 @router.post("/hooks/{event}")
-async def hook(event: str, request: Request, svc: ServicesDep) -> dict[str, Any]:
-    """One hook fact from an agent (or tmux's pane-died), applied once by its id."""
-    record = await request.json()
+async def hook(event: str, request: Request, svc: ServicesDep) -> Any:
+    """One hook fact from an agent (or tmux's pane-died), applied once by its id. The
+    answer is what the agent's hook prints (a PreToolUse decision), or ``{}``."""
+    try:
+        record = await request.json()
+    except ValueError:
+        raise InvalidInput(f"bad hook JSON for {event}: the body is not JSON") from None
     if not isinstance(record, dict):
-        record = {}
+        raise InvalidInput(f"hook {event}: expected a JSON object")
     record["event"] = event
     who = None if event == "pane-died" else await caller(request)
-    return await svc.handle_hook(who, record)
+    result = await svc.handle_hook(who, record)
+    return result.get("output") or {}
