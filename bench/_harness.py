@@ -71,6 +71,8 @@ def daemon(**env_extra: str) -> Iterator[dict[str, str]]:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
         # the agents fire their SessionEnd hooks on the way out: let them finish first
         wait_until(lambda: not any(Path(f"/proc/{p}").exists() for p in listed), timeout=5)
+        tmux_dir = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
+        (tmux_dir / socket).unlink(missing_ok=True)  # tmux 3.3 leaves it behind
         shutil.rmtree(home, ignore_errors=True)
 
 

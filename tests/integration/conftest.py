@@ -95,6 +95,9 @@ def _teardown(home: Path) -> None:
     while time.monotonic() < deadline and any(pid_alive(p) for p in panes):
         time.sleep(0.02)
     _terminate(panes, timeout=1.0)
+    # tmux 3.3 leaves the socket file of a killed server behind
+    tmux_dir = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
+    (tmux_dir / socket).unlink(missing_ok=True)
     shutil.rmtree(home, ignore_errors=True)
 
 
