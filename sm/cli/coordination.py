@@ -6,11 +6,11 @@ children, alone, others — and setting the status line (``sm status "TEXT"``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
+from sm.cli.plain import print_result
 from sm.client import Client, quote_ref
 from sm.errors import InvalidInput, Unavailable
 
@@ -83,9 +83,6 @@ def _dispatch_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(flag, action="store_true")
 
 
-def _print(data: Any, as_json: bool, text: str) -> None:
-    sys.stdout.write(json.dumps(data) + "\n" if as_json else text + "\n")
-
 
 def _label(s: dict[str, Any]) -> str:
     return str(s.get("name") or s["id"])
@@ -104,7 +101,7 @@ def _wait(client: Client, args: argparse.Namespace) -> int:
     path = f"/sessions/{quote_ref(args.target)}/wait"
     if args.notify:
         watcher = client.post(path, {"timeout": args.timeout, "notify": True})["watcher"]
-        _print(watcher, args.json, f"watching {args.target}: you will get '[sm wait] …' as a "
+        print_result(watcher, args.json, f"watching {args.target}: you will get '[sm wait] …' as a "
                                    f"message (timeout {_ago(args.timeout)})")
         return 0
     deadline = time.monotonic() + max(0.0, args.timeout)
@@ -120,15 +117,15 @@ def _wait(client: Client, args: argparse.Namespace) -> int:
             continue
         s, outcome = data["session"], data["outcome"]
         if outcome == "idle":
-            _print(data, args.json, f"{_label(s)} is idle")
+            print_result(data, args.json, f"{_label(s)} is idle")
             return 0
         if outcome == "exited":
-            _print(data, args.json, f"{_label(s)} is {s['state']}")
+            print_result(data, args.json, f"{_label(s)} is {s['state']}")
             return 1
         if time.monotonic() >= deadline:
             count = data["undelivered"]
             pending = f", {count} message(s) undelivered" if count else ""
-            _print(data, args.json, f"timed out after {_ago(args.timeout)}: {_label(s)} is "
+            print_result(data, args.json, f"timed out after {_ago(args.timeout)}: {_label(s)} is "
                                     f"{s['state']}{pending}")
             return 1
 
@@ -138,14 +135,14 @@ def _remind(client: Client, args: argparse.Namespace) -> int:
     words = args.words
     if words[0] == "cancel" and len(words) == 2:
         r = client.post(f"/reminders/{quote_ref(words[1])}/cancel")
-        _print(r, args.json, f"reminder {r['id']} cancelled")
+        print_result(r, args.json, f"reminder {r['id']} cancelled")
         return 0
     if len(words) < 2:
         raise InvalidInput("usage: sm remind DELAY TEXT [--recurring]  |  sm remind cancel ID")
     r = client.post("/reminders", {"delay": words[0], "text": " ".join(words[1:]),
                                    "recurring": args.recurring})
     every = f", then every {_ago(r['every'])}" if r["every"] else ""
-    _print(r, args.json, f"reminder {r['id']} in {_ago(r['due_at'] - time.time())}{every}")
+    print_result(r, args.json, f"reminder {r['id']} in {_ago(r['due_at'] - time.time())}{every}")
     return 0
 
 
@@ -158,7 +155,7 @@ def _reminders(client: Client, args: argparse.Namespace) -> int:
         f"{r['body'].splitlines()[0][:80]}"
         for r in items
     ]
-    _print(items, args.json, "\n".join(lines) or "no reminders")
+    print_result(items, args.json, "\n".join(lines) or "no reminders")
     return 0
 
 
@@ -166,14 +163,14 @@ def _reminders(client: Client, args: argparse.Namespace) -> int:
 def set_status(client: Client, text: str, as_json: bool) -> int:
     """``sm status "TEXT"``: set the calling session's status line."""
     s = client.post("/me/status", {"text": text})
-    _print(s, as_json, f"status: {s['status_text']}")
+    print_result(s, as_json, f"status: {s['status_text']}")
     return 0
 
 
 def _task_complete(client: Client, args: argparse.Namespace) -> int:
     data = client.post("/me/task-complete", {"text": " ".join(args.text)})
     m = data["message"]
-    _print(data, args.json, f"told your parent ({m['id']})" if m else "task complete "
+    print_result(data, args.json, f"told your parent ({m['id']})" if m else "task complete "
                                                                       "(no live parent to tell)")
     return 0
 
@@ -187,7 +184,7 @@ def _turn_complete(client: Client, args: argparse.Namespace) -> int:
 def _cleared(data: dict[str, Any], as_json: bool, what: str) -> int:
     prompt = data["prompt"]
     then = f", then prompt {prompt['id']}" if prompt else ""
-    _print(data, as_json, f"{what}: clear {data['clear']['id']} queued{then}")
+    print_result(data, as_json, f"{what}: clear {data['clear']['id']} queued{then}")
     return 0
 
 
@@ -236,10 +233,10 @@ def _dispatch(client: Client, args: argparse.Namespace) -> int:
     }
     data = client.post("/dispatch", body)
     if flags["--dry-run"]:
-        _print(data, flags["--json"], data["text"])
+        print_result(data, flags["--json"], data["text"])
     else:
         m = data["message"]
-        _print(data, flags["--json"], f"dispatched {_label(data['session'])} as {role} "
+        print_result(data, flags["--json"], f"dispatched {_label(data['session'])} as {role} "
                                       f"(message {m['id'] if m else '-'})")
     return 0
 
@@ -267,7 +264,7 @@ def _em(client: Client, args: argparse.Namespace) -> int:
     data = client.post("/me/em", {"name": args.name})
     me, kids = data["session"], data["children"]
     digest = f"a digest every {_ago(data['digest_every'])}" if data["digest_every"] else "no digest"
-    _print(data, args.json, f"{_label(me)} is the orchestrator: status nudges on "
+    print_result(data, args.json, f"{_label(me)} is the orchestrator: status nudges on "
                             f"{len(kids)} child(ren), {digest}")
     return 0
 
@@ -287,20 +284,20 @@ def _children(client: Client, args: argparse.Namespace) -> int:
         raise InvalidInput("whose children: sm children SESSION (or run it from an agent)")
     items = client.get(f"/sessions/{quote_ref(ref)}/children",
                        recursive=int(args.recursive) or None, all=int(args.all) or None)["items"]
-    _print(items, args.json, _rows(items) or "no children")
+    print_result(items, args.json, _rows(items) or "no children")
     return 0
 
 
 def _others(client: Client, args: argparse.Namespace) -> int:
     data = client.get("/others", cwd=os.getcwd())
-    _print(data, args.json, _rows(data["items"]) or f"nobody else in {data['repo']}")
+    print_result(data, args.json, _rows(data["items"]) or f"nobody else in {data['repo']}")
     return 0
 
 
 def _alone(client: Client, args: argparse.Namespace) -> int:
     data = client.get("/others", cwd=os.getcwd())
     names = ", ".join(_label(s) for s in data["items"])
-    _print(data, args.json, f"alone in {data['repo']}" if not names else
+    print_result(data, args.json, f"alone in {data['repo']}" if not names else
            f"not alone in {data['repo']}: {names}")
     return 0 if not data["items"] else 1
 

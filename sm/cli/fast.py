@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
 from sm.cli import ask, coordination, locks
+from sm.cli.plain import print_result
 from sm.client import Client, quote_ref
 
 TYPE_CHECKING = False  # typing costs ~1 ms per call on the agent's hot path
@@ -97,9 +97,6 @@ def run(argv: list[str]) -> int:
     return int(_COMMANDS[args.command](Client(), args) or 0)
 
 
-def _print(data: Any, as_json: bool, text: str) -> None:
-    sys.stdout.write(json.dumps(data) + "\n" if as_json else text + "\n")
-
 
 def _session_lines(s: dict[str, Any]) -> str:
     lines = [
@@ -118,7 +115,7 @@ def _session_lines(s: dict[str, Any]) -> str:
 def _me(client: Client, args: argparse.Namespace) -> int:
     data = client.get("/me")
     text = "operator (no session token)" if data.get("operator") else _session_lines(data)
-    _print(data, args.json, text)
+    print_result(data, args.json, text)
     return 0
 
 
@@ -140,9 +137,9 @@ def _status(client: Client, args: argparse.Namespace) -> int:
         if data.get("operator"):
             data = client.get("/sessions", live=1)
             lines = [f"{s['name'] or '-':<16} {s['id']}  {s['state']}" for s in data["items"]]
-            _print(data, args.json, "\n".join(lines) or "no live sessions")
+            print_result(data, args.json, "\n".join(lines) or "no live sessions")
             return 0
-    _print(data, args.json, _session_lines(data))
+    print_result(data, args.json, _session_lines(data))
     return 0
 
 
@@ -156,7 +153,7 @@ def _list(client: Client, args: argparse.Namespace) -> int:
         if not after:
             break
     if args.json:
-        _print(items, True, "")
+        print_result(items, True, "")
         return 0
     from sm.cli.output import console, format_sessions
 
@@ -191,7 +188,7 @@ def _send(client: Client, args: argparse.Namespace) -> int:
     items = client.post("/messages", body)["items"]
     lines = [f"{m['id']} {m['state']} → {m['to']}" + (f" ({m['reason']})" if m["reason"] else "")
              for m in items]
-    _print(items, args.json, "\n".join(lines))
+    print_result(items, args.json, "\n".join(lines))
     return 1 if any(m["state"] == "failed" for m in items) else 0
 
 
@@ -203,7 +200,7 @@ def _messages(client: Client, args: argparse.Namespace) -> int:
         f"{(m['reason'] or m['body']).splitlines()[0][:60] if (m['reason'] or m['body']) else ''}"
         for m in items
     ]
-    _print(items, args.json, "\n".join(lines) or "no messages")
+    print_result(items, args.json, "\n".join(lines) or "no messages")
     return 0
 
 
@@ -211,7 +208,7 @@ def _message(client: Client, args: argparse.Namespace) -> int:
     m = client.get(f"/messages/{quote_ref(args.id)}")
     text = (f"{m['id']} from {m['from']} to {m['to']} ({m['mode']}): {m['state']}"
             + (f" — {m['reason']}" if m["reason"] else "") + f"\n{m['body']}")
-    _print(m, args.json, text)
+    print_result(m, args.json, text)
     return 0
 
 

@@ -7,11 +7,10 @@ Paths are sent as typed with the caller's cwd; the daemon canonicalises them
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 import time
 
+from sm.cli.plain import print_result
 from sm.client import Client
 
 TYPE_CHECKING = False  # typing costs ~1 ms per call on the agent's hot path
@@ -48,7 +47,7 @@ def _lock(client: Client, args: argparse.Namespace) -> int:
             "wait": args.wait, "workspace": args.workspace}
     client.timeout = max(client.timeout, args.wait + 30.0)
     items = client.post("/locks", body)["items"]
-    _out(items, args.json, "\n".join(f"locked {_describe(i)}" for i in items))
+    print_result(items, args.json, "\n".join(f"locked {_describe(i)}" for i in items))
     return 0
 
 
@@ -57,7 +56,7 @@ def _unlock(client: Client, args: argparse.Namespace) -> int:
     items = client.post("/locks/release", body)["items"]
     lines = [f"released {i['path']}" + (f" (held by {i['holder']})" if args.force else "")
              for i in items]
-    _out(items, args.json, "\n".join(lines) or "no locks held")
+    print_result(items, args.json, "\n".join(lines) or "no locks held")
     return 0
 
 
@@ -65,7 +64,7 @@ def _locks(client: Client, args: argparse.Namespace) -> int:
     data = client.get("/locks", session=args.session)
     lines = [f"{i['holder']:<16} {_describe(i)}" for i in data["items"]]
     lines += [f"{w['holder']:<16} waiting for {', '.join(w['paths'])}" for w in data["waiting"]]
-    _out(data, args.json, "\n".join(lines) or "no locks")
+    print_result(data, args.json, "\n".join(lines) or "no locks")
     return 0
 
 
@@ -78,9 +77,6 @@ def _describe(lease: dict[str, Any]) -> str:
         extra.append(f"expires in {max(0, int(lease['expires_at'] - time.time()))}s")
     return str(text) + (f" ({'; '.join(extra)})" if extra else "")
 
-
-def _out(data: Any, as_json: bool, text: str) -> None:
-    sys.stdout.write(json.dumps(data) + "\n" if as_json else text + "\n")
 
 
 def _invalid(message: str) -> Exception:

@@ -212,8 +212,8 @@ class Sessions:
         launch = await asyncio.to_thread(provider.launch, spec)  # writes its files
         token = secrets.token_urlsafe(24)
         async with self.store.write() as conn:
-            await conn.execute(
-                "UPDATE sessions SET token_hash = ? WHERE id = ?", (token_hash(token), rec.id)
+            await self.store.sessions.update(
+                conn, rec.id, self.clock(), token_hash=token_hash(token)
             )
         await self.apply(rec.id, Signal("restore"), {"conversation_id": rec.conversation_id})
         if await self.tmux.has_session(rec.tmux_session):

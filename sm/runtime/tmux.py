@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -175,7 +174,3 @@ def _parse_pane(line: str) -> Pane:
 def _tmux_quote(command: str) -> str:
     """Quote a shell command line as one tmux argument."""
     return "'" + command.replace("'", "'\\''") + "'" if "'" in command else f"'{command}'"
-
-
-def shell_join(argv: Sequence[str]) -> str:
-    return shlex.join(argv)

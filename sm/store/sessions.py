@@ -75,7 +75,7 @@ _COLUMNS = (
 )
 _UPDATABLE = {
     "name", "state", "conversation_id", "transcript_path", "last_message", "exit_status",
-    "status_text", "role", "options", "cwd", "tmux_session",
+    "status_text", "role", "options", "cwd", "tmux_session", "token_hash",
 }
 
 

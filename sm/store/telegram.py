@@ -143,6 +143,13 @@ class TelegramRows:
             "thread_id = NULL, updated_at = ? WHERE session_id = ?",
             (chat_id, kind, now, session_id))
 
+    async def forget_attempt(self, conn: aiosqlite.Connection, session_id: str) -> None:
+        """Undo one counted creation attempt (the call surely created nothing)."""
+        await conn.execute(
+            "UPDATE telegram_threads SET attempts = attempts - 1 WHERE session_id = ?",
+            (session_id,),
+        )
+
     async def update_thread(
         self, conn: aiosqlite.Connection, session_id: str, now: float, **fields: Any
     ) -> None:

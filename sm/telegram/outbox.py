@@ -225,8 +225,7 @@ class Outbox:
         except (Retry, Rejected) as exc:
             if not getattr(exc, "maybe_sent", False):
                 async with self.store.write() as conn:  # surely not created: not an attempt
-                    await conn.execute("UPDATE telegram_threads SET attempts = attempts - 1 "
-                                       "WHERE session_id = ?", (session_id,))
+                    await self.rows.forget_attempt(conn, session_id)
             raise
         closed = kind == "topic" and not rec.is_live
         async with self.store.write() as conn:
