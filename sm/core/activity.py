@@ -42,7 +42,7 @@ class ActivityWatch:
             return 0
         tmux = self.sessions.tmux
         if reap:
-            await tmux.run("run-shell", "-b", "true")
+            await tmux.reap()
         panes = {p.session: p for p in await tmux.panes()}
         now = self.clock()
         for rec in live:

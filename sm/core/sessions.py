@@ -22,7 +22,7 @@ from sm.core.events import EventBus, trim
 from sm.core.names import check_name
 from sm.core.state import Signal, State, transition
 from sm.errors import Conflict, InvalidInput, NotFound, Refused, SmError, Unauthorized
-from sm.runtime.tmux import Tmux
+from sm.runtime.base import Runtime
 from sm.store import Store
 from sm.store.events import EventRecord
 from sm.store.sessions import SessionRecord
@@ -53,7 +53,7 @@ class Sessions:
     def __init__(
         self,
         store: Store,
-        tmux: Tmux,
+        tmux: Runtime,
         providers: dict[str, Provider],
         bus: EventBus,
         *,

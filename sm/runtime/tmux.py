@@ -11,27 +11,9 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from sm.errors import NotFound, Unavailable
-
-
-@dataclass(frozen=True)
-class Pane:
-    session: str
-    pane_id: str
-    pid: int
-    dead: bool
-    dead_status: int | None
-    activity: int
-    dead_signal: int | None = None
-
-    @property
-    def exit_status(self) -> int:
-        """The shell convention: the exit status, or 128 + the signal that killed it."""
-        if self.dead_signal:
-            return 128 + self.dead_signal
-        return self.dead_status or 0
+from sm.runtime.base import Pane
 
 
 class Tmux:
@@ -145,6 +127,9 @@ class Tmux:
         """Paste ``text`` with bracketed paste through a named buffer, deleted after."""
         await self.run("load-buffer", "-b", buffer, "-", stdin=text.encode())
         await self.run("paste-buffer", "-p", "-d", "-b", buffer, "-t", f"={name}:")
+
+    async def reap(self) -> None:
+        await self.run("run-shell", "-b", "true")
 
     async def kill_server(self) -> None:
         with contextlib.suppress(NotFound):
