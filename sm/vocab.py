@@ -1,0 +1,102 @@
+"""sm's vocabulary: the states, modes and event kinds every layer speaks.
+
+One definition each, used by core, the store (and its SQL), the HTTP edge and the
+CLI. Stdlib only: the client and the hook entry point may import it.
+
+    SessionState   starting → idle ⇄ running → waiting_permission … → exited | error | stopped
+    MessageState   queued → delivering → delivered | failed | expired | cancelled
+    DeliveryMode   sequential | important | urgent
+    MessageKind    text | clear (the provider's clear command) | raw (typed as given)
+    EventKind      every ``kind`` the event log holds
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SessionState(StrEnum):
+    STARTING = "starting"
+    IDLE = "idle"
+    RUNNING = "running"
+    WAITING_PERMISSION = "waiting_permission"
+    EXITED = "exited"
+    ERROR = "error"
+    STOPPED = "stopped"
+
+    @property
+    def is_live(self) -> bool:
+        return self not in DEAD
+
+
+DEAD = frozenset({SessionState.EXITED, SessionState.ERROR, SessionState.STOPPED})
+LIVE = frozenset(SessionState) - DEAD
+
+
+def is_live(state: str) -> bool:
+    """Whether a session in ``state`` has a running agent (the one definition)."""
+    return state not in DEAD
+
+
+class MessageState(StrEnum):
+    QUEUED = "queued"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    EXPIRED = "expired"  # its ``expires_at`` passed before it could be delivered
+    CANCELLED = "cancelled"
+
+    @property
+    def is_open(self) -> bool:
+        return self in OPEN
+
+
+OPEN = frozenset({MessageState.QUEUED, MessageState.DELIVERING})
+ENDED = frozenset(MessageState) - OPEN
+
+
+class DeliveryMode(StrEnum):
+    SEQUENTIAL = "sequential"
+    IMPORTANT = "important"
+    URGENT = "urgent"
+
+    @property
+    def rank(self) -> int:
+        """Delivery order: urgent first, then important, then sequential."""
+        return _RANK[self]
+
+
+_RANK = {DeliveryMode.URGENT: 0, DeliveryMode.IMPORTANT: 1, DeliveryMode.SEQUENTIAL: 2}
+
+
+class MessageKind(StrEnum):
+    TEXT = "text"
+    CLEAR = "clear"
+    RAW = "raw"
+
+
+class EventKind(StrEnum):
+    """Every kind of row in the event log. A new kind is added here first."""
+
+    SPAWNED = "spawned"
+    STATE = "state"
+    HOOK = "hook"
+    RENAMED = "renamed"
+    MESSAGE = "message"
+    STATUS = "status"
+    TASK_COMPLETE = "task_complete"
+    TURN_COMPLETE = "turn_complete"
+    DISPATCHED = "dispatched"
+    ORCHESTRATOR = "orchestrator"
+    CLEARED = "cleared"
+    REMINDER = "reminder"
+    WATCHER = "watcher"
+    LOCK = "lock"
+    PR = "pr"
+    WORKTREE = "worktree"
+    ASK = "ask"
+
+
+def choices(enum: type[StrEnum]) -> str:
+    """``a, b, c``: the values of ``enum``, for error messages."""
+    return ", ".join(member.value for member in enum)
