@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sm.agents.base import Launch, LaunchSpec, Screen, find_binary
+from sm.agents.base import Agent, Launch, LaunchSpec, Screen, find_binary
 from sm.agents.screen import StyledLine, parse
 from sm.config import ClaudeSettings
 
@@ -128,7 +128,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-class Claude:
+class Claude(Agent):
     name = "claude"
     has_hooks = True
     interrupt_key = "Escape"

@@ -22,16 +22,6 @@ class EventRecord:
     kind: str
     payload: dict[str, Any]
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "v": 1,
-            "seq": self.seq,
-            "ts": self.ts,
-            "session_id": self.session_id,
-            "kind": self.kind,
-            "payload": self.payload,
-        }
-
 
 class Events:
     def __init__(self, store: Store) -> None:
@@ -70,13 +60,18 @@ class Events:
         limit: int = 100,
         kinds: tuple[str, ...] = (),
         newest: bool = False,
+        session_ids: builtins.list[str] | None = None,
     ) -> builtins.list[EventRecord]:
-        """Events with ``seq > after`` in order; ``newest`` takes the last ``limit``."""
+        """Events with ``seq > after`` in order; ``newest`` takes the last ``limit``.
+        ``session_ids``: only events of these sessions."""
         where: list[str] = ["seq > ?"]
         args: list[Any] = [after]
         if session_id is not None:
             where.append("session_id = ?")
             args.append(session_id)
+        if session_ids is not None:
+            where.append(f"session_id IN ({', '.join('?' * len(session_ids)) or 'NULL'})")
+            args.extend(session_ids)
         if kinds:
             where.append(f"kind IN ({', '.join('?' * len(kinds))})")
             args.extend(kinds)

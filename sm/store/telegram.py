@@ -1,4 +1,4 @@
-"""The Telegram bridge's rows: threads, the outbox, receipts owed, approvals, questions.
+"""The Telegram bridge's rows: threads, the outbox, receipts owed, approvals.
 
 Writes take the caller's connection (inside ``Store.write()``) so a fact and what it
 causes commit together; reads use the shared connection.
@@ -68,21 +68,6 @@ class ApprovalRecord:
     created_at: float
 
 
-@dataclass(frozen=True)
-class AskRecord:
-    id: str
-    session_id: str | None
-    question: str
-    choices: list[str]
-    state: str  # pending | answered | expired
-    answer: str | None
-    answered_by: str | None
-    deadline: float
-    chat_id: int | None
-    message_id: int | None
-    created_at: float
-
-
 _OUTBOX = (
     "id, op, session_id, chat_id, thread_id, reply_to, text, html, markup, silent, ref, "
     "dedupe_key, state, attempts, created_at"
@@ -91,24 +76,12 @@ _APPROVAL = (
     "id, session_id, hook_seq, tool, state, deadline, chat_id, message_id, answered_by, "
     "created_at"
 )
-_ASK = (
-    "id, session_id, question, choices, state, answer, answered_by, deadline, chat_id, "
-    "message_id, created_at"
-)
-
-
 def _outbox(row: sqlite3.Row) -> OutboxItem:
     values = dict(row)
     markup = json.loads(values["markup"]) if values["markup"] else None
     values["markup"] = [[(b[0], b[1]) for b in r] for r in markup] if markup else None
     values["silent"] = bool(values["silent"])
     return OutboxItem(**values)
-
-
-def _ask(row: sqlite3.Row) -> AskRecord:
-    values = dict(row)
-    values["choices"] = json.loads(values["choices"] or "[]")
-    return AskRecord(**values)
 
 
 class TelegramRows:
@@ -291,42 +264,13 @@ class TelegramRows:
             "WHERE id = ? AND state = 'pending'", (state, by, now, approval_id))
         return bool(cur.rowcount)
 
-    # -- questions (sm ask) -------------------------------------------------------------
-    async def add_ask(self, conn: aiosqlite.Connection, ask: AskRecord) -> bool:
-        """Insert; False when a question with this id exists (a client's retry)."""
-        cur = await conn.execute(
-            f"INSERT OR IGNORE INTO telegram_asks ({_ASK}) VALUES ({', '.join('?' * 11)})",
-            (ask.id, ask.session_id, ask.question, json.dumps(ask.choices), ask.state,
-             ask.answer, ask.answered_by, ask.deadline, ask.chat_id, ask.message_id,
-             ask.created_at))
-        return bool(cur.rowcount)
-
-    async def ask(self, ask_id: str) -> AskRecord | None:
-        rows = await self._rows(f"SELECT {_ASK} FROM telegram_asks WHERE id = ?", (ask_id,))
-        return _ask(rows[0]) if rows else None
-
-    async def pending_asks(self) -> list[AskRecord]:
-        """Questions waiting for an answer, oldest first."""
-        rows = await self._rows(
-            f"SELECT {_ASK} FROM telegram_asks WHERE state = 'pending' ORDER BY created_at", ())
-        return [_ask(r) for r in rows]
-
-    async def settle_ask(
-        self, conn: aiosqlite.Connection, ask_id: str, state: str, answer: str | None,
-        by: str | None, now: float,
-    ) -> bool:
-        cur = await conn.execute(
-            "UPDATE telegram_asks SET state = ?, answer = ?, answered_by = ?, answered_at = ? "
-            "WHERE id = ? AND state = 'pending'", (state, answer, by, now, ask_id))
-        return bool(cur.rowcount)
-
     async def set_message(
         self, conn: aiosqlite.Connection, ref: str, chat_id: int, message_id: int
     ) -> None:
         """Record where an approval's or a question's message landed (``ref`` is
         ``approval:ID`` or ``ask:ID``)."""
         kind, _, key = ref.partition(":")
-        table = {"approval": "telegram_approvals", "ask": "telegram_asks"}.get(kind)
+        table = {"approval": "telegram_approvals", "ask": "asks"}.get(kind)
         if table:
             await conn.execute(
                 f"UPDATE {table} SET chat_id = ?, message_id = ? WHERE id = ?",
@@ -334,7 +278,7 @@ class TelegramRows:
 
     async def message_of(self, ref: str) -> tuple[int, int] | None:
         kind, _, key = ref.partition(":")
-        table = {"approval": "telegram_approvals", "ask": "telegram_asks"}.get(kind)
+        table = {"approval": "telegram_approvals", "ask": "asks"}.get(kind)
         if not table:
             return None
         rows = await self._rows(f"SELECT chat_id, message_id FROM {table} WHERE id = ?", (key,))

@@ -305,10 +305,24 @@ def test_sm_ask_round_trips(sm, sm_env, spawn, fake, session_env, wait_until) ->
     assert "no answer within 1s" in err
 
 
-def test_sm_ask_without_telegram_is_a_clear_error(sm) -> None:
-    out = sm("ask", "anyone?", check=False, env={"SM_TELEGRAM_TOKEN": None})
-    assert out.returncode == 2
-    assert "telegram.token" in out.stderr
+def test_sm_ask_without_telegram_is_answered_from_the_cli(sm, sm_env, sm_json,
+                                                         wait_until) -> None:
+    asking = subprocess.Popen(
+        [str(SM_BIN), "ask", "deploy?", "--choices", "yes,no", "--timeout", "30"],
+        stdout=subprocess.PIPE, text=True, env={**sm_env, "SM_TELEGRAM_TOKEN": ""})
+    try:
+        pending = wait_until(lambda: sm_json("asks"))
+        assert pending[0]["question"] == "deploy?" and pending[0]["choices"] == ["yes", "no"]
+        sm("answer", pending[0]["id"], "yes")
+        out, _ = asking.communicate(timeout=20)
+        assert asking.returncode == 0 and out == "yes\n"
+        again = sm("answer", pending[0]["id"], "no", check=False)
+        assert again.returncode == 1 and "answered already" in again.stderr
+        assert sm_json("asks") == []
+    finally:
+        if asking.poll() is None:
+            asking.kill()
+            asking.wait()
 
 
 # -- access ---------------------------------------------------------------------------------

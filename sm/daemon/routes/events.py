@@ -1,3 +1,5 @@
+"""The event log: a page of it, or a live stream (server-sent events)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,36 +10,32 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from sm.daemon.deps import ServicesDep
+from sm.api.models import Event, EventPage, event_json
+from sm.daemon.deps import CallerDep, OpsDep, ServicesDep
 
 router = APIRouter(tags=["events"])
 
 
-@router.get("/events")
+@router.get("/events", response_model=EventPage)
 async def list_events(
-    svc: ServicesDep, session: str | None = None, after: int = 0, limit: int = 100,
-    kind: str | None = None, newest: bool = False,
-) -> dict[str, Any]:
+    ops: OpsDep, caller: CallerDep, session: str | None = None, after: int = 0,
+    limit: int = 100, kind: str | None = None, newest: bool = False,
+) -> EventPage:
     """Events with ``seq > after``, oldest first; ``next`` is the cursor to continue.
     ``newest`` gives the last ``limit`` events instead."""
-    session_id = (await svc.sessions.resolve(session)).id if session else None
-    limit = max(1, min(limit, 1000))
-    kinds = tuple(kind.split(",")) if kind else ()
-    rows = await svc.store.events.list(session_id=session_id, after=after, limit=limit,
-                                       kinds=kinds, newest=newest)
-    return {
-        "items": [e.public() for e in rows],
-        "next": rows[-1].seq if len(rows) == limit and not newest else None,
-    }
+    page = await ops.events.list(caller, session=session, after=after, limit=limit,
+                                 kinds=tuple(kind.split(",")) if kind else (), newest=newest)
+    return EventPage(items=[Event.of(e) for e in page.items], next=page.next)
 
 
 @router.get("/events/stream")
 async def stream_events(
-    svc: ServicesDep, session: str | None = None, after: int | None = None,
+    svc: ServicesDep, ops: OpsDep, caller: CallerDep, session: str | None = None,
+    after: int | None = None,
 ) -> StreamingResponse:
     """Server-sent events: backfill from ``after`` (default: only new events), then
     live. Each event is ``{v, kind, session_id, ts, seq, payload}``."""
-    session_id = (await svc.sessions.resolve(session)).id if session else None
+    scope = await ops.events.scope(caller, session)
     queue = svc.bus.subscribe()
     if after is None:
         latest = await svc.store.events.list(limit=1, newest=True)
@@ -47,11 +45,12 @@ async def stream_events(
         last = after or 0
         try:
             while True:
-                backlog = await svc.store.events.list(session_id=session_id, after=last,
-                                                      limit=500)
+                backlog = await svc.store.events.list(
+                    session_id=scope.session_id, session_ids=scope.session_ids, after=last,
+                    limit=500)
                 for ev in backlog:
                     last = ev.seq
-                    yield _sse(ev.public())
+                    yield _sse(event_json(ev))
                 if len(backlog) == 500:
                     continue
                 try:
