@@ -73,6 +73,11 @@ class Provider(Protocol):
         (its Stop is the prompt's), rather than owed a turn of its own after it."""
         ...
 
+    def submitted_text(self, prompt: str) -> str:
+        """The text the agent's UserPromptSubmit ``prompt`` shows was typed, without
+        what the agent wraps around it."""
+        ...
+
 
 class Agent:
     """Defaults every provider shares; a provider overrides what differs."""
@@ -88,6 +93,9 @@ class Agent:
 
     def prompt_joins_turn(self, payload: Mapping[str, Any]) -> bool:
         return False
+
+    def submitted_text(self, prompt: str) -> str:
+        return prompt.lstrip()
 
 
 @dataclass(frozen=True)

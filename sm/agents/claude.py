@@ -128,6 +128,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+_PASTED = re.compile(r'<pasted_content id="[^"<>]{0,64}">')
+
+
 class Claude(Agent):
     name = "claude"
     has_hooks = True
@@ -163,6 +166,12 @@ class Claude(Agent):
             argv += ["--permission-mode", mode]
         argv += shlex.split(self.settings.args)
         return Launch(argv=argv, env={"CLAUDE_CONFIG_DIR": str(config_dir)})
+
+    def submitted_text(self, prompt: str) -> str:
+        """Claude Code wraps a pasted block: ``<pasted_content id="…">\nTEXT\n</…>``."""
+        text = prompt.lstrip()
+        match = _PASTED.match(text)
+        return text[match.end():].lstrip() if match else text
 
     def read_screen(self, screen: str) -> Screen:
         return read_claude_screen(screen)

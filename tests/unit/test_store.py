@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 import aiosqlite
 import pytest
 
-from sm.errors import Conflict
 from sm.api.models import Session
+from sm.errors import Conflict
 from sm.store import Store
 from sm.store.migrations import MIGRATIONS
 from sm.store.sessions import SessionRecord

@@ -47,10 +47,11 @@ class Receipts:
         msg = await self.store.messages.delivering(rec.id)
         if msg is None or msg.kind != MessageKind.TEXT:
             return None
-        prompt = str(data.get("prompt") or "").lstrip()
-        if not prompt.startswith(header(msg.id, msg.sender_label)):
-            return None
         provider = self.providers.get(rec.provider)
+        prompt = str(data.get("prompt") or "")
+        text = provider.submitted_text(prompt) if provider is not None else prompt.lstrip()
+        if not text.startswith(header(msg.id, msg.sender_label)):
+            return None
         # a prompt taken while a turn ran is owed a turn of its own after that one
         # (Claude Code), unless the agent answers it inside the running turn (Codex)
         busy = fact.payload.get("state") == SessionState.RUNNING and not (
