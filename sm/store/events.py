@@ -87,3 +87,13 @@ class Events:
             for r in rows
         ]
         return records[::-1] if newest else records
+
+    async def running_since_last_hook(self) -> builtins.list[tuple[str, int, float]]:
+        """(session id, seq, ts) of the last hook of each running session."""
+        async with self._store.conn.execute(
+            "SELECT s.id, e.seq, e.ts FROM sessions s JOIN events e ON e.seq = ("
+            "SELECT MAX(seq) FROM events WHERE session_id = s.id AND kind = 'hook') "
+            "WHERE s.state = 'running'"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(str(r[0]), int(r[1]), float(r[2])) for r in rows]

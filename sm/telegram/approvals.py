@@ -49,7 +49,7 @@ class Approvals:
         spinner says. Idempotent: a second press is told who was first."""
         if key not in _STATES:
             return "unknown button"
-        ap = await self.rows.approval(approval_id)
+        ap = await self.rows.approvals.get(approval_id)
         if ap is None:
             return "unknown prompt"
         if ap.state != "pending":
@@ -68,7 +68,7 @@ class Approvals:
 
     async def expire(self) -> int:
         """Deny every prompt past its deadline; returns how many."""
-        due = await self.rows.approvals(due_before=self.clock())
+        due = await self.rows.approvals.pending(due_before=self.clock())
         for ap in due:
             rec = await self._session(ap.session_id)
             if rec.state != SessionState.WAITING_PERMISSION:
@@ -90,9 +90,9 @@ class Approvals:
         rec = await self._session(ap.session_id)
         plain, html = fmt.approval_settled(rec.label, ap.tool, outcome)
         async with self.store.write() as conn:
-            if not await self.rows.settle_approval(conn, ap.id, state, by, self.clock()):
+            if not await self.rows.approvals.settle(conn, ap.id, state, by, self.clock()):
                 return False
-            await self.rows.enqueue(conn, OutboxItem("edit", plain, html,
+            await self.rows.outbox.enqueue(conn, OutboxItem("edit", plain, html,
                                                      ref=f"approval:{ap.id}"), self.clock())
         self.outbox.wake()
         return True

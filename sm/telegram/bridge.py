@@ -87,7 +87,7 @@ class Bridge:
     async def _stuck(self) -> None:
         now = self.clock()
         items = []
-        for session_id, seq, ts in await self.rows.running_since_last_hook():
+        for session_id, seq, ts in await self.store.events.running_since_last_hook():
             if now - ts < self.settings.stuck_after:
                 continue
             rec = await self.store.sessions.get(session_id)

@@ -166,16 +166,16 @@ class Inbound:
                                                 sender="human")
             async with self.store.write() as conn:
                 for m in sent:
-                    await self.rows.owe_receipt(conn, m.id, msg.chat_id, _thread_of(msg),
+                    await self.rows.inbound.owe(conn, m.id, msg.chat_id, _thread_of(msg),
                                                 msg.message_id)
 
     async def _session_of(self, msg: Message, bot_id: int) -> str | None:
         if msg.is_topic_message and msg.message_thread_id:
-            found = await self.rows.thread_at(msg.chat_id, msg.message_thread_id)
+            found = await self.rows.threads.at(msg.chat_id, msg.message_thread_id)
             if found is not None:
                 return found.session_id
         replied = self._replied(msg, bot_id)
-        return await self.rows.session_of(*replied) if replied else None
+        return await self.rows.sent.session_of(*replied) if replied else None
 
     @staticmethod
     def _replied(msg: Message, bot_id: int) -> tuple[int, int] | None:

@@ -73,10 +73,10 @@ class Mirror:
         """Load the cursor; the first time, start at the present (no history replay)."""
         latest = await self.store.events.list(limit=1, newest=True)
         self._high = max(self._high, latest[-1].seq if latest else 0)
-        saved = await self.rows.value(CURSOR)
+        saved = await self.rows.state.get(CURSOR)
         if saved is None:
             async with self.store.write() as conn:
-                await self.rows.set_value(conn, CURSOR, str(self._high))
+                await self.rows.state.set(conn, CURSOR, str(self._high))
             saved = str(self._high)
         self.cursor = int(saved)
         if self.cursor < self._high:
@@ -111,35 +111,35 @@ class Mirror:
             async with self.store.write() as conn:
                 for op in ops:
                     if isinstance(op, OutboxItem):
-                        await self.rows.enqueue(conn, op, now)
+                        await self.rows.outbox.enqueue(conn, op, now)
                     elif isinstance(op, _Approval):
                         await self._add_approval(conn, op, now)
                     else:
                         await self._settle(conn, op, now)
-                await self.rows.set_value(conn, CURSOR, str(events[-1].seq))
+                await self.rows.state.set(conn, CURSOR, str(events[-1].seq))
             self.cursor = events[-1].seq
         if ops:
             self.outbox.wake()
         return True
 
     async def _add_approval(self, conn: Any, op: _Approval, now: float) -> None:
-        approval_id = await self.rows.add_approval(conn, op.session_id, op.hook_seq, op.tool,
+        approval_id = await self.rows.approvals.add(conn, op.session_id, op.hook_seq, op.tool,
                                                    op.deadline, now)
         if approval_id is None:
             return
         plain, html = fmt.approval(op.label, op.tool, self.settings.permission_timeout)
         buttons = [[(label, f"perm:{approval_id}:{key}") for label, key in fmt.APPROVAL_BUTTONS]]
-        await self.rows.enqueue(conn, OutboxItem(
+        await self.rows.outbox.enqueue(conn, OutboxItem(
             "send", plain, html, session_id=op.session_id, markup=buttons,
             ref=f"approval:{approval_id}", silent=True), now)
         what = f"{op.label} waits on a permission prompt{' for ' + op.tool if op.tool else ''}"
-        await self.rows.enqueue(conn, _alert(what, covered=True), now)
+        await self.rows.outbox.enqueue(conn, _alert(what, covered=True), now)
 
     async def _settle(self, conn: Any, op: _Settle, now: float) -> None:
-        for ap in await self.rows.approvals(session_id=op.session_id):
-            if await self.rows.settle_approval(conn, ap.id, "gone", "terminal", now):
+        for ap in await self.rows.approvals.pending(session_id=op.session_id):
+            if await self.rows.approvals.settle(conn, ap.id, "gone", "terminal", now):
                 plain, html = fmt.approval_settled(op.label, ap.tool, "answered in the terminal")
-                await self.rows.enqueue(conn, OutboxItem("edit", plain, html,
+                await self.rows.outbox.enqueue(conn, OutboxItem("edit", plain, html,
                                                          ref=f"approval:{ap.id}"), now)
 
     # -- facts → ops ----------------------------------------------------------------
@@ -240,7 +240,7 @@ class Mirror:
         msg = await self.store.messages.get(msg_id)
         if msg is None or msg.kind != "text":
             return []  # a queued clear shows as "cleared" when the agent confirms it
-        owed = await self.rows.receipt_for(msg.id)
+        owed = await self.rows.inbound.receipt_for(msg.id)
         ops: list[Op] = []
         first = ev.ts == msg.created_at and state in ("queued", "failed")
         if first and owed is None:
