@@ -78,6 +78,10 @@ class Provider(Protocol):
         what the agent wraps around it."""
         ...
 
+    def shows_paste(self, composer: str) -> bool:
+        """Whether the composer's text shows a collapsed paste (``[Pasted text #1]``)."""
+        ...
+
 
 class Agent:
     """Defaults every provider shares; a provider overrides what differs."""
@@ -96,6 +100,9 @@ class Agent:
 
     def submitted_text(self, prompt: str) -> str:
         return prompt.lstrip()
+
+    def shows_paste(self, composer: str) -> bool:
+        return "[Pasted text" in composer
 
 
 @dataclass(frozen=True)

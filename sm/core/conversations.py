@@ -6,7 +6,10 @@ so it never interleaves with a message being typed, and confirmed by the agent's
 SessionStart(source=clear) with a new conversation id. When the agent starts its new
 conversation — whoever cleared it — nothing of the old task is carried into it:
 
-- notify-on-stop arms of the old turns are forgotten (delivery does this);
+- notify-on-stop arms of the old turns are forgotten (``core/notices.py`` does this);
+- sm's own notices still queued for the old task (a reminder that fired, a wait that
+  settled) are cancelled, and a message an interrupt put back into the composer on the
+  way to the clear is cancelled rather than typed into the new conversation;
 - the session's cached ``last_message`` and ``status_text`` are reset;
 - its task reminders (``sm remind``, status nudges) and the ``sm wait --notify``
   watchers it had set up are cancelled — those created before the clear was asked
@@ -106,6 +109,13 @@ class Conversations:
         and its own watchers. One transaction for the session, one for reminders."""
         now = self.clock()
         await self.reminders.end(session_id, (REMIND,) if handoff else TASK_KINDS, before=since)
+        # notices sm queued for the old task (a reminder that fired, a wait that settled)
+        for msg in await self.store.messages.open_for(session_id):
+            if msg.sender_id is None and msg.sender_label == "sm" and msg.created_at < now \
+                    and msg.state == MessageState.QUEUED and msg.kind == MessageKind.TEXT:
+                await self.queue.move(msg, MessageState.CANCELLED, "its conversation was "
+                                      "cleared before it was delivered",
+                                      from_states=(MessageState.QUEUED,))
         reset: dict[str, None] = {"last_message": None}
         if not handoff:
             reset["status_text"] = None

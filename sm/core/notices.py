@@ -1,10 +1,12 @@
 """Turn notices (notify-on-stop): tell a message's sender when the turn it caused ends.
 
-Written in the turn-ending hook's own transaction, so a crash neither loses nor repeats
-a notice. A message's turn is found by its receipt: its position in the hook log and the
-conversation it was received in. A message received mid-turn (``receipt_busy``) belongs
-to the next turn, not the one running. A cleared conversation's turns are forgotten.
-No notice goes to a sender that already heard from the target since the message.
+Turns end as the state machine says — a Stop, an interrupt seen on the screen, an API
+failure — so a turn that ends with no hook still owes its notice. The notice is written
+in that fact's own transaction, so a crash neither loses nor repeats one. A message's turn
+is found by its receipt: its position in the event log and the conversation it was
+received in. A message received mid-turn and owed a turn of its own (``receipt_busy``)
+belongs to the next turn, not the one running. A cleared conversation's turns are
+forgotten. No notice goes to a sender that already heard from the target since.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from sm.core.delivery.queue import Queue
+from sm.core.sessions import Fact
 from sm.store import Conn, Store
 from sm.store.events import EventRecord
 from sm.store.sessions import SessionRecord
 from sm.vocab import DeliveryMode
 
-# the turn ends that carry the turn's last message (an interrupt or an API failure does not)
-_NOTIFYING = frozenset({"Stop", "agent-turn-complete"})
+# the turn ends that carry the turn's last message
+_WITH_MESSAGE = frozenset({"Stop", "agent-turn-complete"})
 
 
 class Notices:
@@ -27,22 +30,29 @@ class Notices:
         self.store = store
         self.queue = queue
 
-    async def on_hook(
-        self, conn: Conn, rec: SessionRecord, hook: str, data: Mapping[str, Any],
-        fact: EventRecord,
-    ) -> list[EventRecord | None]:
-        """A ``HookConsequence``: the notices the turn that ``hook`` ended owes."""
-        if hook == "SessionStart" and data.get("source") == "clear":
+    async def on_fact(self, conn: Conn, rec: SessionRecord, fact: Fact
+                      ) -> list[EventRecord | None]:
+        """A ``Consequence``: the notices owed for the turn ``fact`` ended."""
+        if fact.hook == "SessionStart" and fact.data.get("source") == "clear":
             await self._forget(conn, rec.id)
             return []
-        if hook not in _NOTIFYING:
+        if not fact.step.turn_ended:
             return []
-        return await self._turn_ended(conn, rec, data, fact)
+        if fact.signal.kind == "interrupted" and fact.signal.detail == "clear":
+            await self._forget(conn, rec.id)  # interrupted to clear: that task is dropped
+            return []
+        return await self._turn_ended(conn, rec, fact.data, fact)
 
     async def _turn_ended(
-        self, conn: Conn, target: SessionRecord, data: Mapping[str, Any], fact: EventRecord
+        self, conn: Conn, target: SessionRecord, data: Mapping[str, Any], fact: Fact
     ) -> list[EventRecord | None]:
         conv = data.get("session_id") or data.get("thread-id")
+        if fact.hook in _WITH_MESSAGE:
+            said = target.last_message or ""
+        elif fact.signal.kind == "StopFailure":
+            said = f"(the turn failed: {fact.signal.detail})"
+        else:
+            said = f"(the turn ended with no final message: {fact.signal.kind})"
         now = self.queue.clock()
         events: list[EventRecord | None] = []
         for msg in await self.store.messages.awaiting_stop(target.id):
@@ -63,7 +73,7 @@ class Notices:
                                                     msg.delivered_at or msg.created_at):
                 continue
             _, event = await self.queue.accept_in(
-                conn, None, "sm", sender, f"{target.label} stopped: {target.last_message or ''}",
+                conn, None, "sm", sender, f"{target.label} stopped: {said}",
                 DeliveryMode.SEQUENTIAL)
             events.append(event)
         return events

@@ -3,7 +3,7 @@
 Every change is written (session row + event rows, one transaction) before the runtime
 is touched or anyone is told. Status is never kept only in memory. What a hook fact
 causes beyond the session's own row — a receipt, a notice owed for the turn that ended —
-is written by the ``HookConsequence`` callables in the fact's own transaction.
+is written by the ``Consequence`` callables in the fact's own transaction.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sm.core import refs
 from sm.core.caller import Caller
 from sm.core.events import EventBus, trim
 from sm.core.names import check_name
-from sm.core.state import Signal, transition
+from sm.core.state import TURN_ENDS, Signal, Step, Turns, step
 from sm.errors import Conflict, InvalidInput, NotFound, Refused, SmError, Unauthorized
 from sm.runtime.base import Runtime
 from sm.store import Conn, Store
@@ -32,12 +32,23 @@ from sm.store.events import EventRecord
 from sm.store.sessions import SessionRecord
 from sm.vocab import EventKind, SessionState
 
-# (connection, the session after the fact, hook name, hook data, the fact's event):
-# more facts the hook causes, written in the same transaction
-HookConsequence = Callable[
-    [Conn, SessionRecord, str, Mapping[str, Any], EventRecord],
-    Awaitable[Sequence[EventRecord | None]],
-]
+
+@dataclass(frozen=True)
+class Fact:
+    """One signal applied to a session, as its consequences see it."""
+
+    signal: Signal
+    hook: str | None  # the hook's event name, when the signal is a hook
+    data: Mapping[str, Any]  # the hook's payload ({} for other signals)
+    seq: int  # the fact's own event (the hook, else the state change)
+    before: SessionState
+    turns_before: Turns
+    step: Step
+
+
+# (connection, the session after the fact, the fact): more facts it causes, written in
+# the same transaction (a receipt, a notice owed for the turn that ended)
+Consequence = Callable[[Conn, SessionRecord, Fact], Awaitable[Sequence[EventRecord | None]]]
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,17 @@ class SpawnRequest:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _detail(event: str, payload: Mapping[str, Any]) -> str:
+    """What qualifies a hook: a notification's type, a SessionEnd's reason, the class of
+    an API failure that ended a turn."""
+    if event == "StopFailure":
+        error = payload.get("error")
+        if isinstance(error, dict):
+            error = error.get("type")
+        return str(error or "unknown")
+    return str(payload.get("notification_type") or payload.get("reason") or "")
 
 
 def new_session_id() -> str:
@@ -71,7 +93,7 @@ class Sessions:
         base_env: Mapping[str, str],
         agent_env: Mapping[str, str],
         max_prompt_bytes: int,
-        consequences: Sequence[HookConsequence] = (),
+        consequences: Sequence[Consequence] = (),
         size: tuple[int, int] = (200, 50),
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -236,14 +258,19 @@ class Sessions:
         if event in provider.checked_turn_ends:
             ignored = provider.ignored_turn_end(event, payload, rec.conversation_id,
                                                 await self._ended_turns(rec.id))
-        detail = str(payload.get("notification_type") or payload.get("reason") or "")
+        conv = str(payload.get("session_id") or "")
+        if not ignored and event in TURN_ENDS and conv and conv != rec.conversation_id \
+                and await self._retired(rec.id, conv):
+            ignored = "another conversation"  # a late Stop of a cleared conversation
+        detail = _detail(event, payload)
+        if event == "UserPromptSubmit" and provider.prompt_joins_turn(payload):
+            detail = "joins"
         fields: dict[str, Any] = {}
-        conv = payload.get("session_id")
-        if conv and event != "SessionEnd":
-            fields["conversation_id"] = str(conv)
-        if payload.get("transcript_path"):
+        if conv and event != "SessionEnd" and not ignored:
+            fields["conversation_id"] = conv
+        if payload.get("transcript_path") and not ignored:
             fields["transcript_path"] = str(payload["transcript_path"])
-        if event in ("Stop", "agent-turn-complete") and not ignored:
+        if event in ("Stop", "StopFailure", "agent-turn-complete") and not ignored:
             message = payload.get("last_assistant_message", payload.get("last-assistant-message"))
             if message is not None:
                 fields["last_message"] = str(message)
@@ -253,6 +280,15 @@ class Sessions:
             note={"ignored": ignored} if ignored else None,
         )
         return None if applied is None else await self.get(rec.id)
+
+    async def _retired(self, session_id: str, conv: str) -> bool:
+        """Whether ``conv`` is a conversation the session cleared (its SessionEnd said
+        ``clear``)."""
+        recent = await self.store.events.list(session_id=session_id, kinds=(EventKind.HOOK,),
+                                              limit=200, newest=True)
+        return any(ev.payload.get("event") == "SessionEnd"
+                   and (ev.payload.get("data") or {}).get("session_id") == conv
+                   for ev in recent)
 
     async def _ended_turns(self, session_id: str) -> frozenset[str]:
         recent = await self.store.events.list(session_id=session_id, kinds=(EventKind.HOOK,),
@@ -301,13 +337,14 @@ class Sessions:
         dedupe_key: str | None = None,
         note: Mapping[str, Any] | None = None,
     ) -> list[EventRecord] | None:
-        """Record a signal (and its hook fact, with ``note`` merged in), the state
-        change it causes and the hook's consequences, in one transaction; publish after
+        """Record a signal (and its hook fact, with ``note`` merged in), the state and
+        turn change it causes, and its consequences, in one transaction; publish after
         commit. Returns None for a duplicate hook."""
         lock = self._locks.setdefault(session_id, asyncio.Lock())
         async with lock:
             rec = await self.get(session_id)
-            new = transition(rec.state, signal)
+            turns = Turns(rec.turn_owed, rec.tool_running)
+            nxt = step(rec.state, turns, signal)
             events: list[EventRecord | None] = []
             async with self.store.write() as conn:
                 fact = None
@@ -322,19 +359,30 @@ class Sessions:
                     events.append(fact)
                     evidence = {**evidence, "seq": fact.seq}
                 changes = dict(fields or {})
-                if new is not None:
-                    changes["state"] = new
+                if nxt.state != rec.state:
+                    changes["state"] = nxt.state
+                if nxt.turns != turns:
+                    changes.update(turn_owed=int(nxt.turns.owed),
+                                   tool_running=int(nxt.turns.tool))
                 if changes:
                     await self.store.sessions.update(conn, session_id, self.clock(), **changes)
-                if new is not None:
-                    events.append(await self._event(conn, session_id, EventKind.STATE, {
-                        "from": rec.state, "to": new, "signal": signal.kind,
+                change = None
+                if nxt.state != rec.state or nxt.turn_ended:
+                    change = await self._event(conn, session_id, EventKind.STATE, {
+                        "from": rec.state, "to": nxt.state, "signal": signal.kind,
                         "detail": signal.detail, "evidence": dict(evidence),
-                    }))
-                if fact is not None and hook is not None and not (note or {}).get("ignored"):
+                        **({"turn_ended": True} if nxt.turn_ended else {}),
+                    })
+                    events.append(change)
+                if not (note or {}).get("ignored") and (fact is not None or change is not None):
+                    seen = fact or change
+                    assert seen is not None
+                    done = Fact(signal, hook[0] if hook else None,
+                                hook[1] if hook and isinstance(hook[1], dict) else {},
+                                seen.seq, rec.state, turns, nxt)
                     after = await self.get(session_id)
                     for consequence in self.consequences:
-                        events.extend(await consequence(conn, after, hook[0], hook[1], fact))
+                        events.extend(await consequence(conn, after, done))
         await self.bus.publish(events)
         return [e for e in events if e is not None]
 

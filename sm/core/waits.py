@@ -1,9 +1,10 @@
 """Waiting for a session to settle: ``sm wait TARGET``.
 
-A target is *settled* when it is idle, nothing addressed to it is still queued or
+A target is *settled* when it is idle and nothing addressed to it is still queued or
 being delivered (so right after an urgent message to a running agent, it is not: the
-message is open until the agent's own receipt, and by then the agent runs again), and
-no prompt it took mid-turn still waits for its own turn to end — or when it is dead.
+message is open until the agent's own receipt, and by then the agent runs again) — or
+when it is dead. A prompt it took mid-turn keeps it ``running`` through the turn owed
+to it (the state machine models that), so waiting needs no look at its hooks.
 
 A blocking wait listens to the target's events. A ``--notify`` wait is a watcher row,
 fired by those events or by the scheduler at its deadline, and told to the watcher as
@@ -62,30 +63,7 @@ class Waits:
             return None
         if await self.store.messages.has_open(target_id):
             return None
-        if await self._queued_turn_pending(target_id):
-            return None
         return "idle"
-
-    async def _queued_turn_pending(self, target_id: str) -> bool:
-        """A prompt the agent took while a turn ran (its UserPromptSubmit recorded with
-        the session running) is worked on after that turn's Stop, with no new hook: the
-        session reads idle, but it is not until the next Stop. One read of recent hooks."""
-        hooks = await self.store.events.list(session_id=target_id, kinds=(EventKind.HOOK,),
-                                             newest=True, limit=200)
-        stops = 0
-        for ev in reversed(hooks):
-            name = ev.payload.get("event")
-            if _ends_turn(ev):
-                stops += 1
-                if stops == 2:
-                    return False
-            elif name == "SessionStart":
-                return False
-            elif name == "UserPromptSubmit" and stops == 1 and \
-                    ev.payload.get("state") == SessionState.RUNNING and \
-                    "turn_id" not in (ev.payload.get("data") or {}):
-                return True  # (Codex folds such a prompt into the running turn: turn_id)
-        return False
 
     async def wait(self, target: SessionRecord, timeout: float) -> tuple[SessionRecord, Outcome]:
         """Block until the target settles or ``timeout`` seconds pass. Changes nothing."""

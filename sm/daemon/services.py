@@ -99,7 +99,7 @@ class Services:
             sessions_dir=settings.sessions_dir, hook_command=hook_command(), base_env=base_env,
             # the tmux server hands the daemon's environment on to agents
             agent_env=dict(os.environ), max_prompt_bytes=settings.limits.max_prompt_bytes,
-            consequences=(receipts.on_hook, notices.on_hook),
+            consequences=(receipts.on_fact, notices.on_fact),
             size=(settings.tmux.width, settings.tmux.height),
         )
         workers = Workers(store, runtime, providers, queue, bus, sessions.apply)

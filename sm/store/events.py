@@ -97,3 +97,17 @@ class Events:
         ) as cur:
             rows = await cur.fetchall()
         return [(str(r[0]), int(r[1]), float(r[2])) for r in rows]
+
+    async def turn_ends(self, session_id: str, limit: int = 2) -> builtins.list[int]:
+        """The seqs of the session's last ``limit`` turn ends, newest first."""
+        out: builtins.list[int] = []
+        async with self._store.conn.execute(
+            "SELECT seq, payload FROM events WHERE session_id = ? AND kind = 'state' "
+            "ORDER BY seq DESC LIMIT 200", (session_id,)
+        ) as cur:
+            for row in await cur.fetchall():
+                if json.loads(row[1]).get("turn_ended"):
+                    out.append(int(row[0]))
+                    if len(out) == limit:
+                        break
+        return out

@@ -159,6 +159,14 @@ class Messages:
         return await self._rows.select("expires_at IS NOT NULL AND expires_at <= ? AND "
                                        "state = ?", (now, MessageState.QUEUED))
 
+    async def received_between(self, target_id: str, after_seq: int, before_seq: int
+                               ) -> builtins.list[MessageRecord]:
+        """Text messages to a target whose receipt lies between two event seqs."""
+        return await self._rows.select(
+            "target_id = ? AND state = ? AND kind = ? AND receipt_seq > ? AND receipt_seq < ?",
+            (target_id, MessageState.DELIVERED, MessageKind.TEXT, after_seq, before_seq),
+            order="receipt_seq")
+
     async def awaiting_stop(self, target_id: str) -> builtins.list[MessageRecord]:
         """Delivered messages whose sender asked to hear when their turn ends."""
         return await self._rows.select(

@@ -229,8 +229,9 @@ MIGRATIONS: list[str] = [
     CREATE INDEX telegram_asks_state ON telegram_asks(state, session_id);
     """,
     # 7: the open queue in delivery order per target (work per step independent of the
-    #    backlog), a message's deadline (``expired``), and questions for the human as
-    #    sm's own rows (any surface answers them; Telegram is one)
+    #    backlog), a message's deadline (``expired``), questions for the human as sm's
+    #    own rows (any surface answers them; Telegram is one), and a session's turns
+    #    beside its state (a turn owed to a prompt taken mid-turn, a tool in flight)
     """
     ALTER TABLE telegram_asks RENAME TO asks;
     DROP INDEX telegram_asks_state;
@@ -243,5 +244,7 @@ MIGRATIONS: list[str] = [
         WHERE state IN ('queued', 'delivering');
     CREATE INDEX messages_expiring ON messages(expires_at)
         WHERE expires_at IS NOT NULL AND state = 'queued';
+    ALTER TABLE sessions ADD COLUMN turn_owed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN tool_running INTEGER NOT NULL DEFAULT 0;
     """,
 ]

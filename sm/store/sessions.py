@@ -38,6 +38,8 @@ class SessionRecord:
     status_text: str | None = None
     role: str | None = None
     token_hash: str = field(default="", repr=False)
+    turn_owed: bool = False  # a prompt taken mid-turn waits for a turn of its own
+    tool_running: bool = False  # a tool call is in flight
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, SessionState):
@@ -55,11 +57,12 @@ class SessionRecord:
 _COLUMNS = (
     "id", "name", "provider", "state", "cwd", "tmux_session", "parent_id", "options",
     "created_at", "updated_at", "conversation_id", "transcript_path", "last_message",
-    "exit_status", "status_text", "role", "token_hash",
+    "exit_status", "status_text", "role", "token_hash", "turn_owed", "tool_running",
 )
 _UPDATABLE = (
     "name", "state", "conversation_id", "transcript_path", "last_message", "exit_status",
     "status_text", "role", "options", "cwd", "tmux_session", "token_hash", "updated_at",
+    "turn_owed", "tool_running",
 )
 
 
@@ -71,7 +74,7 @@ def _load(**values: Any) -> SessionRecord:
 class Sessions:
     def __init__(self, store: Store) -> None:
         self._rows = Table(store, "sessions", _COLUMNS, _load, updatable=_UPDATABLE,
-                           json_columns=("options",))
+                           json_columns=("options",), bool_columns=("turn_owed", "tool_running"))
 
     async def insert(self, conn: aiosqlite.Connection, rec: SessionRecord) -> None:
         """Insert inside the caller's write transaction. Raises Conflict when the

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from sm.agents.scripted_transcript import received
+
 SLOW = {"match": "slow", "actions": [{"say": "slow start"}, {"sleep": 40},
                                      {"say": "slow done"}]}  # 2 s at the tests' speed
 LONG = {"match": "long", "actions": [{"say": "long start"}, {"sleep": 100},
@@ -31,10 +33,7 @@ def prompts(sm_home: Path, session_id: str, conversation: str | None = None) -> 
     for path in files:
         if conversation and path.stem != conversation:
             continue
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            if record.get("type") == "user":
-                out.append(record["prompt"])
+        out += received(str(path))
     return out
 
 
@@ -200,12 +199,14 @@ def test_reminder_and_watcher_survive_a_daemon_restart(sm, spawn, script_file, w
                                                        stop_daemon, start_daemon):
     boss = spawn("--name", "boss")
     w = spawn("--name", "w", script=script_file({"rules": [SLOW]}))
-    sm("remind", "2s", "after the restart", env=as_session(w))
+    armed = time.monotonic()
+    sm("remind", "5s", "after the restart", env=as_session(w))
     sm("send", "w", "slow")
     wait_state("w", "running")
     sm("wait", "w", "--notify", "--timeout", "120", env=as_session(boss))
     stop_daemon()
-    time.sleep(2.5)  # the reminder falls due and w's turn ends while no daemon runs
+    # the reminder falls due and w's turn ends while no daemon runs
+    time.sleep(max(0.0, armed + 5.5 - time.monotonic()))
     assert not said(prompts(sm_home, w["id"]), "after the restart")
     start_daemon()
     wait_until(lambda: said(prompts(sm_home, w["id"]), "[sm remind] after the restart"),
@@ -225,8 +226,7 @@ def test_notify_on_stop_survives_a_daemon_restart(sm, spawn, script_file, wait_s
                       env=as_session(boss)).stdout)[0]
     wait_until(lambda: sm_json("message", m["id"])["state"] == "delivered")
     stop_daemon()
-    start_daemon()
-    wait_state("w", "running")
+    start_daemon()  # the turn ends while no daemon runs, or after it is back
     notices = wait_until(lambda: said(prompts(sm_home, boss["id"]), "w stopped:"), timeout=30)
     time.sleep(1.0)
     assert said(prompts(sm_home, boss["id"]), "w stopped:") == notices

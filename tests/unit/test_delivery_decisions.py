@@ -139,8 +139,8 @@ def with_rig(test: Callable[[Rig], Awaitable[None]], tmp_path: Path) -> None:
         sessions = Sessions(
             store, runtime, providers, bus, sessions_dir=tmp_path / "sessions",
             hook_command="true", base_env={}, agent_env={}, max_prompt_bytes=1 << 16,
-            consequences=(Receipts(store, queue, providers).on_hook,
-                          Notices(store, queue).on_hook),
+            consequences=(Receipts(store, queue, providers).on_fact,
+                          Notices(store, queue).on_fact),
         )
         workers = Workers(store, runtime, providers, queue, bus, sessions.apply,
                           receipt_timeout=0.1, enter_tries=2, interrupt_timeout=0.5)
@@ -248,3 +248,37 @@ async def _async_state(rig: Rig, msg: MessageRecord, state: MessageState) -> boo
 
 async def _async_reason(rig: Rig, msg: MessageRecord, reason: str) -> bool:
     return (await rig.state_of(msg)).reason == reason
+
+
+def test_put_back_finds_the_message_by_its_header_or_a_collapsed_paste() -> None:
+    from sm.core.delivery.decide import put_back
+
+    a, b = message(), message()
+    b = MessageRecord(**{**b.__dict__, "id": "fedcba9876543210", "delivered_at": 5.0})
+    assert put_back(f"[sm {a.id} from operator] hello", [a, b], pasted=False) is a
+    assert put_back("[sm fedcba98", [a, b], pasted=False) is b  # a long one, cut off
+    assert put_back("[Pasted text #1 +12 lines]", [a, b], pasted=True) is b
+    assert put_back("a human typing", [a, b], pasted=False) is None
+    assert put_back("[sm 0000 from x] not ours", [a, b], pasted=False) is None
+
+
+def test_an_urgent_message_reclaims_a_prompt_the_interrupt_put_back(tmp_path: Path) -> None:
+    async def check(rig: Rig) -> None:
+        first = await rig.send("long task")
+        await rig.until(lambda: _async(("paste", render(first)) in rig.sent()))
+        await rig.hook("UserPromptSubmit", prompt=render(first), session_id="conv-1")
+        rig.show(BUSY_SCREEN)
+        await rig.until(lambda: _async_state(rig, first, MessageState.DELIVERED))
+        urgent = await rig.send("stop and do this", M.URGENT)
+        await rig.until(lambda: _async(("keys", "Escape") in rig.sent()))
+        # like Claude Code before any output: the prompt comes back into the composer
+        rig.show(f"out\n❯ {render(first)}\n")
+        await rig.until(lambda: _async(("keys", "C-u") in rig.sent()))
+        back = await rig.state_of(first)
+        assert back.state == MessageState.QUEUED and back.receipt_seq is None
+        assert "put back into the composer" in (back.reason or "")
+        rig.show(IDLE_SCREEN)
+        await rig.until(lambda: _async(("paste", render(urgent)) in rig.sent()))
+        assert rig.sent().count(("paste", render(first))) == 1  # typed again only later
+
+    with_rig(check, tmp_path)

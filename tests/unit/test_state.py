@@ -132,3 +132,57 @@ def test_signal_is_a_frozen_value() -> None:
     assert sig == Signal("Stop", "")
     with pytest.raises(AttributeError):
         sig.kind = "other"  # type: ignore[misc]
+
+
+# -- turns: owed prompts, tools in flight, interrupts -------------------------------------
+from sm.core.state import Turns, step  # noqa: E402
+
+
+def run(*kinds: str, state: SessionState = S.IDLE) -> list[tuple[str, bool, bool]]:
+    """Apply hook kinds ("Kind" or "Kind:detail") in order: (state, owed, ended) after each."""
+    turns = Turns()
+    out = []
+    for k in kinds:
+        kind, _, detail = k.partition(":")
+        nxt = step(state, turns, Signal(kind, detail))
+        state, turns = nxt.state, nxt.turns
+        out.append((state.value, turns.owed, nxt.turn_ended))
+    return out
+
+
+def test_a_prompt_taken_while_streaming_is_owed_its_own_turn() -> None:
+    got = run("UserPromptSubmit", "UserPromptSubmit", "Stop", "Stop")
+    assert got == [("running", False, False), ("running", True, False),
+                   ("running", False, True),  # the first turn ended; the owed one runs
+                   ("idle", False, True)]
+
+
+def test_a_prompt_taken_during_a_tool_call_rides_along() -> None:
+    got = run("UserPromptSubmit", "PreToolUse", "UserPromptSubmit", "PostToolUse", "Stop")
+    assert got[-1] == ("idle", False, True) and not any(owed for _, owed, _ in got)
+
+
+def test_codex_folds_every_mid_turn_prompt_into_the_turn() -> None:
+    assert run("UserPromptSubmit", "UserPromptSubmit:joins", "Stop")[-1] == ("idle", False, True)
+
+
+def test_two_prompts_queued_in_one_turn_are_one_owed_turn() -> None:
+    got = run("UserPromptSubmit", "UserPromptSubmit", "UserPromptSubmit", "Stop", "Stop")
+    assert got[-2:] == [("running", False, True), ("idle", False, True)]
+
+
+def test_an_interrupt_ends_the_turn_and_an_owed_prompt_runs_at_once() -> None:
+    assert run("UserPromptSubmit", "interrupted")[-1] == ("idle", False, True)
+    got = run("UserPromptSubmit", "UserPromptSubmit", "interrupted", "Stop")
+    assert got[-2:] == [("running", False, True), ("idle", False, True)]
+
+
+def test_failures_and_other_threads_end_nothing_they_should_not() -> None:
+    # an API failure ends the turn; the owed prompt does not run on its own then
+    assert run("UserPromptSubmit", "UserPromptSubmit", "StopFailure:rate_limit")[-1] == \
+        ("idle", False, True)
+    assert run("UserPromptSubmit", "Stop:another conversation")[-1] == ("running", False, False)
+    # the screen shows a turn no hook announced, and its end
+    assert run("busy", "interrupted") == [("running", False, False), ("idle", False, True)]
+    assert run("PermissionRequest", "PostToolUse", "Stop", state=S.RUNNING)[-1] == \
+        ("idle", False, True)

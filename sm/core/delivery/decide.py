@@ -73,3 +73,18 @@ def decide(
         if screen.composer:
             return Step(Action.HOLD, "waiting: text in the agent's composer", POLL)
     return Step(Action.TYPE)
+
+
+def put_back(composer: str, candidates: list[MessageRecord], *, pasted: bool
+             ) -> MessageRecord | None:
+    """The message an interrupt put back into the agent's composer, if the composer
+    shows one: its header at the start of the composer (a short message shows whole),
+    or — when the agent collapsed a paste (``pasted``) — the newest of ``candidates``,
+    the messages whose turn the interrupt ended before the agent answered them."""
+    text = composer.lstrip()
+    if text.startswith("[sm "):
+        ref = text[4:].split(" ", 1)[0]
+        return next((m for m in candidates if ref and m.id.startswith(ref)), None)
+    if pasted and candidates:
+        return max(candidates, key=lambda m: m.delivered_at or 0.0)
+    return None

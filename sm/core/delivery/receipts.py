@@ -16,10 +16,13 @@ from typing import Any
 
 from sm.agents.base import Provider
 from sm.core.delivery.queue import Queue, header
+from sm.core.sessions import Fact
 from sm.store import Conn, Store
 from sm.store.events import EventRecord
 from sm.store.sessions import SessionRecord
 from sm.vocab import MessageKind, MessageState, SessionState
+
+_ACTIVE = (SessionState.RUNNING, SessionState.WAITING_PERMISSION)
 
 _DELIVERING = (MessageState.DELIVERING,)
 
@@ -30,20 +33,17 @@ class Receipts:
         self.queue = queue
         self.providers = providers
 
-    async def on_hook(
-        self, conn: Conn, rec: SessionRecord, hook: str, data: Mapping[str, Any],
-        fact: EventRecord,
-    ) -> list[EventRecord | None]:
-        """A ``HookConsequence``: the receipt this hook is, if any."""
-        if hook == "UserPromptSubmit":
-            return [await self._prompt(conn, rec, data, fact)]
-        if hook == "SessionStart" and data.get("source") == "clear":
-            return [await self._cleared(conn, rec, data, fact)]
+    async def on_fact(self, conn: Conn, rec: SessionRecord, fact: Fact
+                      ) -> list[EventRecord | None]:
+        """A ``Consequence``: the receipt this hook is, if any."""
+        if fact.hook == "UserPromptSubmit":
+            return [await self._prompt(conn, rec, fact)]
+        if fact.hook == "SessionStart" and fact.data.get("source") == "clear":
+            return [await self._cleared(conn, rec, fact.data, fact.seq)]
         return []
 
-    async def _prompt(
-        self, conn: Conn, rec: SessionRecord, data: Mapping[str, Any], fact: EventRecord
-    ) -> EventRecord | None:
+    async def _prompt(self, conn: Conn, rec: SessionRecord, fact: Fact) -> EventRecord | None:
+        data = fact.data
         msg = await self.store.messages.delivering(rec.id)
         if msg is None or msg.kind != MessageKind.TEXT:
             return None
@@ -52,17 +52,18 @@ class Receipts:
         text = provider.submitted_text(prompt) if provider is not None else prompt.lstrip()
         if not text.startswith(header(msg.id, msg.sender_label)):
             return None
-        # a prompt taken while a turn ran is owed a turn of its own after that one
-        # (Claude Code), unless the agent answers it inside the running turn (Codex)
-        busy = fact.payload.get("state") == SessionState.RUNNING and not (
-            provider is not None and provider.prompt_joins_turn(data))
+        # a prompt taken while a turn ran belongs to the turn owed to it after that
+        # one, unless the agent answers it inside the running turn (the state machine
+        # decided: a tool in flight, or an agent that folds prompts in)
+        joined = fact.signal.detail == "joins" or fact.turns_before.tool
+        busy = fact.before in _ACTIVE and not joined
         return await self.queue.move_in(
             conn, msg, MessageState.DELIVERED, None, from_states=_DELIVERING,
             receipt_seq=fact.seq, receipt_conv=data.get("session_id"), receipt_busy=int(busy),
         )
 
     async def _cleared(
-        self, conn: Conn, rec: SessionRecord, data: Mapping[str, Any], fact: EventRecord
+        self, conn: Conn, rec: SessionRecord, data: Mapping[str, Any], seq: int
     ) -> EventRecord | None:
         msg = await self.store.messages.delivering(rec.id)
         if msg is None or msg.kind != MessageKind.CLEAR:
@@ -72,5 +73,5 @@ class Receipts:
             return None  # the same conversation: not this clear
         return await self.queue.move_in(
             conn, msg, MessageState.DELIVERED, None, from_states=_DELIVERING,
-            receipt_seq=fact.seq, receipt_conv=conv,
+            receipt_seq=seq, receipt_conv=conv,
         )

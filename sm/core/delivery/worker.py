@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from sm.agents.base import Provider, Screen
-from sm.core.delivery.decide import POLL, Action, Step, decide
+from sm.core.delivery.decide import POLL, Action, Step, decide, put_back
 from sm.core.delivery.queue import Queue, render
 from sm.core.events import EventBus
 from sm.core.state import Signal
@@ -60,6 +60,7 @@ class Workers:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._wakes: dict[str, asyncio.Event] = {}
         self._receipts: dict[str, asyncio.Event] = {}
+        self._panes: dict[str, asyncio.Lock] = {}  # one writer per pane at a time
         bus.listen(self._on_event, "delivery")
 
     async def start(self) -> None:
@@ -120,10 +121,18 @@ class Workers:
     async def _step(self, rec: SessionRecord, msg: MessageRecord) -> float | None:
         """Move ``msg`` one step. Returns how long to wait before looking again (None:
         until woken; 0: at once)."""
+        async with self._panes.setdefault(rec.id, asyncio.Lock()):
+            return await self._step_locked(rec, msg)
+
+    async def _step_locked(self, rec: SessionRecord, msg: MessageRecord) -> float | None:
         provider = self.providers[rec.provider]
         step = self._decide(rec, msg, provider)
         if step.action == Action.SCREEN:
-            step = self._decide(rec, msg, provider, await self._screen(rec))
+            screen = await self._screen(rec)
+            if screen.composer and await self._reclaim(rec, screen.composer,
+                                                       drop=msg.kind == MessageKind.CLEAR):
+                return 0
+            step = self._decide(rec, msg, provider, screen)
         elif step.action == Action.PROMPT_BACK:
             if await self._prompt_back(rec):
                 # refused (Escape / No): Claude Code ends that turn with no hook at all
@@ -162,6 +171,47 @@ class Workers:
         await self._type(rec, msg, provider)
         return 0
 
+    # -- a prompt put back ----------------------------------------------------------------
+    async def reclaim(self, rec: SessionRecord) -> bool:
+        """After an interrupt: if the agent put one of sm's messages back into its
+        composer (it never answered it), queue that message again and clear the
+        composer, so it is typed once more in its turn — never left there, never
+        counted delivered. Returns whether it did."""
+        async with self._panes.setdefault(rec.id, asyncio.Lock()):
+            screen = await self._screen(rec)
+            return bool(screen.composer) and await self._reclaim(rec, screen.composer or "")
+
+    async def _reclaim(self, rec: SessionRecord, composer: str, drop: bool = False) -> bool:
+        """``drop``: the interrupt was for a clear, so the old task's message is
+        cancelled instead of typed again into the new conversation."""
+        ends = await self.store.events.turn_ends(rec.id, limit=2)
+        if not ends:
+            return False
+        before = ends[1] if len(ends) > 1 else 0
+        candidates = await self.store.messages.received_between(rec.id, before, ends[0])
+        provider = self.providers[rec.provider]
+        msg = put_back(composer, candidates, pasted=provider.shows_paste(composer))
+        if msg is None:
+            return False
+        if drop:
+            moved = await self.queue.move(
+                msg, MessageState.CANCELLED,
+                "put back into the composer by an interrupt before the agent answered it, "
+                "and its conversation was cleared", from_states=(MessageState.DELIVERED,),
+                delivered_at=None)
+        else:
+            moved = await self.queue.move(
+                msg, MessageState.QUEUED,
+                "put back into the composer by an interrupt before the agent answered it: "
+                "typed again", from_states=(MessageState.DELIVERED,), attempts=0,
+                receipt_seq=None, receipt_conv=None, receipt_busy=0, notified=0,
+                delivered_at=None)
+        if not moved:
+            return False
+        await self.runtime.send_keys(rec.tmux_session, "C-u")
+        log.info("message %s was put back into %s's composer: queued again", msg.id, rec.label)
+        return True
+
     # -- the screen ---------------------------------------------------------------------
     async def _screen(self, rec: SessionRecord) -> Screen:
         provider = self.providers[rec.provider]
@@ -191,7 +241,9 @@ class Workers:
             if current is None or current.state != SessionState.RUNNING:
                 return  # a hook said so (Codex: Interrupt)
             if await self._prompt_back(rec):  # Claude Code ends an interrupted turn silently
-                await self.apply(rec.id, Signal("interrupted"),
+                # interrupted for a clear: that task is being dropped, its notices with it
+                why = "clear" if msg.kind == MessageKind.CLEAR else ""
+                await self.apply(rec.id, Signal("interrupted", why),
                                  {"message": msg.id, "screen": "prompt back"})
                 return
         raise SmError(f"the agent did not stop its turn within {self.interrupt_timeout:g}s "
