@@ -40,6 +40,9 @@ class Provider(Protocol):
     has_hooks: bool  # False: state comes from output quiescence and process exit
     interrupt_key: str  # the agent's own key to interrupt a turn
     clear_command: str  # typed to reset the conversation ("" when it has none)
+    # True: SessionStart(source=clear) confirms a clear; False: no hook fires (Codex's
+    # /new), so the screen does — the command leaves the composer, which is empty again
+    clear_hook: bool
     # True: no hook says the agent is ready (Codex fires SessionStart only with the first
     # prompt), so sm reads readiness from the screen
     ready_from_screen: bool
@@ -88,6 +91,7 @@ class Agent:
 
     answer_keys: Mapping[str, str] = {"allow": "1", "always": "2", "deny": "3"}
     checked_turn_ends: frozenset[str] = frozenset()
+    clear_hook: bool = True
 
     def ignored_turn_end(
         self, hook: str, payload: Mapping[str, Any], conversation_id: str | None,

@@ -34,9 +34,11 @@ from sm.config import ClaudeSettings
 
 HOOK_EVENTS = (
     "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure",
-    "PermissionRequest", "Stop", "StopFailure", "Notification", "PreCompact", "SessionEnd",
+    "PermissionRequest", "PermissionDenied", "Stop", "StopFailure", "Notification", "PreCompact",
+    "SessionEnd",
 )
-_TOOL_EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest")
+_TOOL_EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest",
+                "PermissionDenied")
 # what the agent reads from the user's own config directory, where it is
 SHARED = (".credentials.json", "settings.json", "CLAUDE.md", "agents", "commands", "skills",
           "output-styles")

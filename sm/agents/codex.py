@@ -102,6 +102,7 @@ class Codex(Agent):
     ready_from_screen = True  # SessionStart fires only with the first prompt
     answer_keys: Mapping[str, str] = {"allow": "y", "always": "a", "deny": "n"}
     checked_turn_ends: frozenset[str] = frozenset({NOTIFY})
+    clear_hook = False  # /new fires no hook; the next SessionStart says "startup"
 
     def __init__(self, settings: CodexSettings) -> None:
         self.settings = settings

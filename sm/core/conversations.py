@@ -89,21 +89,28 @@ class Conversations:
                                 notify_on_stop=False)
 
     async def _on_event(self, ev: EventRecord) -> None:
-        if ev.kind != EventKind.HOOK or ev.session_id is None:
+        if ev.session_id is None:
             return
-        data = ev.payload.get("data") or {}
-        if ev.payload.get("event") != "SessionStart" or data.get("source") != "clear":
+        p = ev.payload
+        if ev.kind == EventKind.MESSAGE and p.get("kind") == MessageKind.CLEAR \
+                and p.get("state") == MessageState.DELIVERED:
+            # sm's clear item is confirmed (by the agent's SessionStart, or its screen)
+            item = await self.store.messages.get(str(p.get("id")))
+            if item is not None:
+                await self.forget_task(ev.session_id, item.created_at,
+                                       handoff=item.sender_id == ev.session_id,
+                                       cleared_at=item.delivered_at or ev.ts)
             return
-        # the clear item this hook confirmed (matched in the hook's own transaction)
+        data = p.get("data") or {}
+        if ev.kind != EventKind.HOOK or p.get("event") != "SessionStart" \
+                or data.get("source") != "clear":
+            return
         item = await self.store.messages.latest(ev.session_id, MessageKind.CLEAR)
-        if item is not None and item.receipt_seq == ev.seq \
-                and item.state == MessageState.DELIVERED:
-            await self.forget_task(ev.session_id, item.created_at,
-                                   handoff=item.sender_id == ev.session_id)
-        else:
-            await self.forget_task(ev.session_id, ev.ts)
+        if item is None or item.receipt_seq != ev.seq:
+            await self.forget_task(ev.session_id, ev.ts)  # a clear typed by someone else
 
-    async def forget_task(self, session_id: str, since: float, handoff: bool = False) -> None:
+    async def forget_task(self, session_id: str, since: float, handoff: bool = False,
+                          cleared_at: float | None = None) -> None:
         """Reset what the session carried for the task it had before ``since``: its
         last message and (unless ``handoff``) status line, its reminders of that task
         and its own watchers. One transaction for the session, one for reminders."""
@@ -111,7 +118,8 @@ class Conversations:
         await self.reminders.end(session_id, (REMIND,) if handoff else TASK_KINDS, before=since)
         # notices sm queued for the old task (a reminder that fired, a wait that settled)
         for msg in await self.store.messages.open_for(session_id):
-            if msg.sender_id is None and msg.sender_label == "sm" and msg.created_at < now \
+            if msg.sender_id is None and msg.sender_label == "sm" \
+                    and msg.created_at <= (cleared_at or now) \
                     and msg.state == MessageState.QUEUED and msg.kind == MessageKind.TEXT:
                 await self.queue.move(msg, MessageState.CANCELLED, "its conversation was "
                                       "cleared before it was delivered",
@@ -122,6 +130,9 @@ class Conversations:
         async with self.store.write() as conn:
             await self.store.sessions.update(conn, session_id, now, **reset)
             await self.store.watchers.cancel_for_watcher(conn, session_id, since, now)
+            for msg in await self.store.messages.awaiting_stop(session_id):
+                if (msg.delivered_at or 0.0) <= (cleared_at or since):
+                    await self.store.messages.update(conn, msg.id, now, notified=1)
             event = await self.store.events.append(conn, now, session_id, EventKind.CLEARED, {
                 "since": since, "handoff": handoff,
             })

@@ -76,6 +76,11 @@ def _detail(event: str, payload: Mapping[str, Any]) -> str:
     return str(payload.get("notification_type") or payload.get("reason") or "")
 
 
+def _marker(rec: SessionRecord) -> str:
+    """What every process an agent starts inherits (``SM_SESSION_ID``)."""
+    return f"SM_SESSION_ID={rec.id}"
+
+
 def new_session_id() -> str:
     return uuid.uuid4().hex[:10]
 
@@ -193,10 +198,13 @@ class Sessions:
         return await self.get(sid)
 
     async def kill(self, rec: SessionRecord, by: Caller) -> SessionRecord:
-        """Stop the agent's runtime session; the record stays as ``stopped``."""
+        """Stop the agent's runtime session and every process it started; the record
+        stays as ``stopped``."""
         await self.apply(rec.id, Signal("kill"), {"by": by.id or "operator"})
         if await self.runtime.has_session(rec.tmux_session):
+            pane = await self.runtime.pane(rec.tmux_session)
             await self.runtime.kill_session(rec.tmux_session)
+            await self.runtime.end_processes(pane.pid, _marker(rec))
         return await self.get(rec.id)
 
     async def rename(self, rec: SessionRecord, name: str) -> SessionRecord:
@@ -311,6 +319,7 @@ class Sessions:
             status = pane.exit_status
             await self.apply(rec.id, Signal("pane-died", str(status)), {"tmux": "pane-died"},
                              fields={"exit_status": status})
+            await self.runtime.end_processes(pane.pid, _marker(rec))  # its tools' orphans
 
     async def reconcile(self) -> None:
         """After a daemon start: sessions whose pane died or vanished while no daemon
@@ -325,6 +334,7 @@ class Sessions:
                 status = pane.exit_status
                 await self.apply(rec.id, Signal("pane-died", str(status)),
                                  {"reconcile": "pane dead"}, fields={"exit_status": status})
+                await self.runtime.end_processes(pane.pid, _marker(rec))
 
     async def apply(
         self,

@@ -70,6 +70,12 @@ class Runtime(Protocol):
         """Paste ``text`` with bracketed paste."""
         ...
 
+    async def end_processes(self, pid: int, marker: str) -> int:
+        """End every process an agent left behind: those in the process session of its
+        pane (whose first process was ``pid``) or with ``marker`` (``NAME=value``) in
+        their environment. Returns how many."""
+        ...
+
     async def reap(self) -> None:
         """Make the server notice children that exited unreported (tmux 3.3)."""
         ...

@@ -128,6 +128,11 @@ class Tmux:
         await self.run("load-buffer", "-b", buffer, "-", stdin=text.encode())
         await self.run("paste-buffer", "-p", "-d", "-b", buffer, "-t", f"={name}:")
 
+    async def end_processes(self, pid: int, marker: str) -> int:
+        from sm.runtime.processes import end_left_behind
+
+        return await asyncio.to_thread(end_left_behind, pid, marker)
+
     async def reap(self) -> None:
         await self.run("run-shell", "-b", "true")
 

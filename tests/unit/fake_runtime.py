@@ -70,6 +70,9 @@ class FakeRuntime:
         pane.sent.append(("paste", text))
         pane.screen = pane.screen.replace("❯ \n", "❯ [Pasted text #1]\n")
 
+    async def end_processes(self, pid: int, marker: str) -> int:
+        return 0
+
     async def reap(self) -> None:
         pass
 

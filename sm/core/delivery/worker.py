@@ -261,6 +261,9 @@ class Workers:
             # a slash command is typed, not pasted
             await self.runtime.send_text(rec.tmux_session, msg.body)
             await asyncio.sleep(max(provider.enter_delay, 0.05))
+            if not provider.clear_hook:
+                await self._clear_from_screen(rec, msg)
+                return
         elif provider.has_hooks:
             await self.runtime.paste(rec.tmux_session, render(msg), buffer=f"sm-{msg.id}")
             await asyncio.sleep(provider.enter_delay)
@@ -272,6 +275,24 @@ class Workers:
                                   "typed; this agent has no hooks to confirm it")
             return
         await self._enter_until_receipt(rec, msg, receipt)
+
+    async def _clear_from_screen(self, rec: SessionRecord, msg: MessageRecord) -> None:
+        """A clear no hook confirms (Codex's ``/new``): Enter until the command has left
+        the composer and the screen is at rest with an empty one."""
+        for attempt in range(1, self.enter_tries + 1):
+            await self.queue.note(msg, attempts=attempt)
+            await self.runtime.send_keys(rec.tmux_session, "Enter")
+            deadline = self.clock() + self.receipt_timeout
+            while self.clock() < deadline:
+                await asyncio.sleep(0.05)
+                if await self._prompt_back(rec, settle=0.15) and \
+                        (await self._screen(rec)).composer == "":
+                    await self.queue.move(msg, MessageState.DELIVERED, None,
+                                          from_states=(MessageState.DELIVERING,))
+                    return
+        await self.queue.move(msg, MessageState.FAILED,
+                              f"the agent's screen did not show the clear after {attempt} "
+                              "Enter presses", from_states=(MessageState.DELIVERING,))
 
     async def _recover(self, rec: SessionRecord, msg: MessageRecord) -> None:
         """A message left ``delivering`` by a daemon that died mid-way: if its text is in
