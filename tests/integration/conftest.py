@@ -379,3 +379,17 @@ def _daemon_pid(sm_home: Path) -> Callable[[], int | None]:
 def _pid_alive() -> Callable[[int], bool]:
     """``pid_alive(pid)``: the process runs (a zombie counts as gone)."""
     return pid_alive
+
+
+@pytest.fixture
+def start_daemon(sm: Callable[..., Any]) -> Callable[..., None]:
+    """``start_daemon(**env)``: start the daemon with extra settings (``SM_REMIND_*``)."""
+    def start(**env: str) -> None:
+        sm("daemon", "start", env=env)
+    return start
+
+
+@pytest.fixture
+def as_session(session_env: Callable[[str], dict[str, str | None]]) -> Callable[..., Any]:
+    """``as_session(record)``: the environment that makes ``sm`` speak as that agent."""
+    return lambda rec: session_env(rec["id"])

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from conftest import pid_alive
-from test_coordination import NO_NUDGES, as_session, said, start_daemon  # noqa: F401 (fixtures)
+from test_coordination import NO_NUDGES, said
 from test_delivery import prompts, send
 
 SLOW = {"match": "slow", "actions": [{"sleep": 200}, {"say": "slow done"}]}  # 10 s

@@ -55,20 +55,6 @@ def explain(sm: Callable[..., Any]) -> Callable[[str], Callable[[], str]]:
     return make
 
 
-@pytest.fixture
-def start_daemon(sm: Callable[..., Any]) -> Callable[..., None]:
-    """``start_daemon(**env)``: start the daemon with extra settings (``SM_REMIND_*``)."""
-    def start(**env: str) -> None:
-        sm("daemon", "start", env=env)
-    return start
-
-
-@pytest.fixture
-def as_session(session_env: Callable[[str], dict[str, str | None]]) -> Callable[..., Any]:
-    """``as_session(record)``: the environment that makes ``sm`` speak as that agent."""
-    return lambda rec: session_env(rec["id"])
-
-
 # -- sm wait ----------------------------------------------------------------------------------
 def test_wait_returns_when_idle_and_times_out_while_running(sm, spawn, script_file,
                                                             wait_state):
