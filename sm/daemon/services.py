@@ -106,7 +106,7 @@ class Services:
             await services.drain_spool()
             try:
                 await tmux.start(f"SM_HOME={_q(settings.home)} {hook} pane-died "
-                                 "'session=#{session_name}'")
+                                 "'session=#{@sm_session}'")
             except SmError as exc:
                 log.warning("tmux is not available: %s", exc.message)
             else:
@@ -138,6 +138,7 @@ class Services:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.tmux.close()
         await self.store.close()
 
     async def drain_spool(self) -> int:
