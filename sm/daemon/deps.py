@@ -10,7 +10,7 @@ from sm.core.sessions import Caller
 from sm.daemon.services import Services
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
 

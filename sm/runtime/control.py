@@ -42,10 +42,12 @@ _LINE_LIMIT = 64 * 1024 * 1024
 
 def quote(arg: str) -> str:
     """One argument as tmux's command parser reads it back unchanged: a double-quoted
-    string with ``\\``, ``"``, ``$`` and control characters escaped (octal)."""
+    string with ``\\``, ``"``, ``$``, a leading ``~`` (home) and control characters
+    (octal) escaped."""
     if _SAFE.fullmatch(arg):
         return arg
-    return '"' + _ESCAPE.sub(_escape_char, arg) + '"'
+    body = _ESCAPE.sub(_escape_char, arg)
+    return '"' + ("\\" + body if body.startswith("~") else body) + '"'
 
 
 def _escape_char(m: re.Match[str]) -> str:
