@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sm.agents.base import Screen
+from sm.core.commits import GroupCommit
 from sm.core.events import EventBus
 from sm.core.sessions import Caller, Sessions
 from sm.core.state import Signal, State
@@ -76,6 +77,7 @@ class Delivery:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._wakes: dict[str, asyncio.Event] = {}
         self._receipts: dict[str, asyncio.Event] = {}
+        self._commits = GroupCommit(store)
         bus.listen(self._on_event)
 
     # -- accepting ------------------------------------------------------------------
@@ -154,13 +156,16 @@ class Delivery:
             receipt_conv=None, receipt_busy=False, notified=False, created_at=now,
             updated_at=now, delivered_at=None, kind=kind,
         )
-        async with self.store.write() as conn:
-            await self.store.messages.insert(conn, msg)
-            event = await self.store.events.append(conn, now, target.id, "message", {
-                "id": msg.id, "state": state, "mode": mode, "from": label, "reason": reason,
-                **({"kind": kind} if kind != "text" else {}),
-            })
-            if then is not None:
+        payload = {
+            "id": msg.id, "state": state, "mode": mode, "from": label, "reason": reason,
+            **({"kind": kind} if kind != "text" else {}),
+        }
+        if then is None:  # concurrent accepts share a transaction
+            event: EventRecord | None = await self._commits.add(msg, payload)
+        else:
+            async with self.store.write() as conn:
+                await self.store.messages.insert(conn, msg)
+                event = await self.store.events.append(conn, now, target.id, "message", payload)
                 await then(conn, msg)
         await self.bus.publish([event] if event else [])
         if state == "queued":
@@ -187,6 +192,7 @@ class Delivery:
             self.wake(target_id)
 
     async def close(self) -> None:
+        await self._commits.close()
         for task in self._workers.values():
             task.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)

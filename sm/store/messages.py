@@ -76,6 +76,18 @@ class Messages:
             ),
         )
 
+    async def insert_many(self, conn: aiosqlite.Connection, msgs: list[MessageRecord]) -> None:
+        """Insert several rows in one statement (one round trip to the database thread)."""
+        await conn.executemany(
+            f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * 18)})",
+            [(
+                m.id, m.sender_id, m.sender_label, m.target_id, m.mode, m.body, m.state,
+                m.reason, m.attempts, int(m.notify_on_stop), m.receipt_seq, m.receipt_conv,
+                int(m.receipt_busy), int(m.notified), m.created_at, m.updated_at,
+                m.delivered_at, m.kind,
+            ) for m in msgs],
+        )
+
     async def update(
         self, conn: aiosqlite.Connection, message_id: str, now: float, **fields: Any
     ) -> None:
