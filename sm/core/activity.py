@@ -22,6 +22,7 @@ from sm.core.state import Signal, State
 from sm.store.sessions import SessionRecord
 
 _REAP_EVERY = 3  # ticks
+_GONE = "tmux session gone: the tmux server exited or the session was killed outside sm"
 
 
 class ActivityWatch:
@@ -73,9 +74,8 @@ class ActivityWatch:
                 if rec.tmux_session in self._present:
                     current = await self.sessions.get(rec.id)
                     if current.is_live:
-                        await self.sessions.apply(rec.id, Signal("pane-died", "0"), {
-                            "tmux": "session gone: the tmux server exited or the session "
-                                    "was killed outside sm"})
+                        await self.sessions.apply(rec.id, Signal("pane-died", _GONE), {
+                            "tmux": _GONE})
                 continue
             if pane.dead:
                 await self.sessions.pane_died(rec.tmux_session)

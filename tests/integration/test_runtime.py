@@ -6,6 +6,7 @@ dies."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,10 +34,8 @@ def socket_name(tmp_path: Path) -> Iterator[str]:
     listed = _tmux(name, "list-panes", "-a", "-F", "#{pane_pid}").stdout.split()
     _tmux(name, "kill-server")
     for pid in listed:
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), signal.SIGKILL)
-        except (ProcessLookupError, ValueError):
-            pass
     tmux_dir = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
     (tmux_dir / name).unlink(missing_ok=True)
 
