@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pyte
 
 QUEUE_CHUNKS = 1024  # a subscriber further behind than this is dropped, never waited for
+PENDING_BYTES = 256 * 1024  # bytes kept for the virtual screen until someone reads it
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,9 @@ class Subscription:
 
 class PaneOutput:
     """One pane's stream. ``current`` is False while bytes may have been missed (the
-    pane existed before the connection, or tmux paused it): ``redraw`` fixes that."""
+    pane existed before the connection, tmux paused it, or more than PENDING_BYTES
+    came while nobody read the screen): ``redraw`` fixes that. The emulator runs only
+    when the screen is read: bytes wait in a bounded buffer until then."""
 
     def __init__(self, pane_id: str, width: int, height: int, *, current: bool,
                  clock: Callable[[], float] = time.time) -> None:
@@ -96,12 +99,18 @@ class PaneOutput:
         self._screen = pyte.Screen(width, height)
         self._stream = pyte.ByteStream(self._screen)
         self._subscribers: list[Subscription] = []
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
 
     def feed(self, data: bytes) -> None:
-        """Bytes the pane wrote: onto the screen, then to every subscriber."""
+        """Bytes the pane wrote: kept for the screen, handed to every subscriber."""
         self.seq += 1
         self.output_at = self.clock()
-        self._stream.feed(data)
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes > PENDING_BYTES:
+            self._drop_pending()
+            self.current = False
         if self._subscribers:
             chunk = Chunk(self.seq, data)
             for sub in list(self._subscribers):
@@ -111,6 +120,7 @@ class PaneOutput:
         """Make the screen what tmux says it is (``capture-pane -e`` lines): fed as one
         chunk that clears and redraws, so subscribers apply the same repair."""
         width, height = size
+        self._drop_pending()  # what tmux shows now supersedes them
         if (width, height) != (self._screen.columns, self._screen.lines):
             self._screen.resize(height, width)
         body = "\r\n".join(lines[:height])
@@ -126,6 +136,11 @@ class PaneOutput:
         return self._screen.columns, self._screen.lines
 
     def snapshot(self) -> Snapshot:
+        """The screen after chunk ``seq`` (runs the emulator over the waiting bytes)."""
+        if self._pending:
+            data = b"".join(self._pending)
+            self._drop_pending()
+            self._stream.feed(data)
         screen = self._screen
         return Snapshot(self.seq, screen.columns, screen.lines, list(screen.display),
                         (screen.cursor.x, screen.cursor.y))
@@ -138,6 +153,10 @@ class PaneOutput:
     def _unsubscribe(self, sub: Subscription) -> None:
         if sub in self._subscribers:
             self._subscribers.remove(sub)
+
+    def _drop_pending(self) -> None:
+        self._pending.clear()
+        self._pending_bytes = 0
 
     def end(self) -> None:
         """The pane is gone: end every subscription."""
