@@ -267,7 +267,9 @@ class Tmux:
             head, _, data = raw.partition(b" : ")
             self._feed(head.split(b" ", 2)[1], data)
         elif raw.startswith(b"%pause "):
-            self._spawn(self._resume(raw.split(b" ")[1].decode()))
+            pane_id = raw.split(b" ")[1].decode()
+            log.info("tmux paused pane %s: its output ran ahead of the daemon", pane_id)
+            self._spawn(self._resume(pane_id))
         elif raw.startswith((b"%window-close", b"%unlinked-window-close", b"%layout-change",
                              b"%sessions-changed")):
             self._schedule_resync()
