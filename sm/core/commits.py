@@ -55,7 +55,7 @@ class GroupCommit:
                     future.set_result(event)
 
     async def _commit(self, group: list[_Pending]) -> list[EventRecord]:
-        async with self.store.write() as conn:
+        async with self.store.write(first=True) as conn:
             await self.store.messages.insert_many(conn, [m for m, _, _ in group])
             return await self.store.events.append_many(
                 conn, [(m.created_at, m.target_id, "message", p) for m, p, _ in group])

@@ -207,7 +207,7 @@ class Delivery:
         wake = self._wakes.setdefault(target_id, asyncio.Event())
         while True:
             wake.clear()
-            pending = await self.store.messages.open_for(target_id)
+            pending = await self.store.messages.open_for(target_id, limit=1)
             if not pending:
                 return
             rec = await self.sessions.get(target_id)

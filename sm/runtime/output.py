@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pyte
 
 QUEUE_CHUNKS = 1024  # a subscriber further behind than this is dropped, never waited for
-PENDING_BYTES = 256 * 1024  # bytes kept for the virtual screen until someone reads it
+PENDING_BYTES = 32 * 1024  # bytes kept for the virtual screen until someone reads it
 
 
 @dataclass(frozen=True)

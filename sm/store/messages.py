@@ -101,12 +101,12 @@ class Messages:
         rows = await self._select("id = ? OR id LIKE ?", (message_id, message_id + "%"), limit=2)
         return rows[0] if len(rows) == 1 else None
 
-    async def open_for(self, target_id: str) -> list[MessageRecord]:
+    async def open_for(self, target_id: str, limit: int = 10000) -> list[MessageRecord]:
         """Undelivered messages to a target, in delivery order: urgent, important,
-        sequential; oldest first within each."""
+        sequential; oldest first within each (the first ``limit`` of them)."""
         return await self._select(
             f"target_id = ? AND state IN {OPEN_STATES}", (target_id,),
-            order=f"{_MODE_ORDER}, rowid",
+            order=f"{_MODE_ORDER}, rowid", limit=limit,
         )
 
     async def latest(self, target_id: str, kind: str) -> MessageRecord | None:
