@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from sm.cli import ask, coordination, locks
 from sm.cli.plain import print_result
@@ -164,32 +163,10 @@ def _list(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_text(words: list[str]) -> str:
-    if words == ["-"]:
-        data = sys.stdin.buffer.read()
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            from sm.errors import InvalidInput
-
-            raise InvalidInput(
-                f"message on stdin is not valid UTF-8 (offset {exc.start})"
-            ) from None
-    return " ".join(words)
-
-
 def _send(client: Client, args: argparse.Namespace) -> int:
-    body = {
-        "targets": [t for t in args.target.split(",") if t],
-        "body": _read_text(args.text),
-        "mode": args.mode or "sequential",
-        "notify_on_stop": args.notify,
-    }
-    items = client.post("/messages", body)["items"]
-    lines = [f"{m['id']} {m['state']} → {m['to']}" + (f" ({m['reason']})" if m["reason"] else "")
-             for m in items]
-    print_result(items, args.json, "\n".join(lines))
-    return 1 if any(m["state"] == "failed" for m in items) else 0
+    from sm.cli.quick_send import send
+
+    return send(client, args.target, args.text, args.mode, args.notify, args.json)
 
 
 def _messages(client: Client, args: argparse.Namespace) -> int:

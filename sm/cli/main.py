@@ -17,6 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     from sm.errors import SmError
 
     try:
+        if args and args[0] == "send":
+            from sm.cli import quick_send
+
+            code = quick_send.run(args[1:])
+            if code is not None:
+                return code
         if args and args[0] in FAST:
             from sm.cli import fast
 

@@ -11,7 +11,7 @@ from sm.daemon.services import Services
 from sm.ops import Ops
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
 

@@ -141,7 +141,7 @@ class Services:
         hook = hook_command()
         try:
             await self.runtime.start(f"SM_HOME={shlex.quote(str(self.settings.home))} {hook} "
-                                     "pane-died 'session=#{session_name}'")
+                                     "pane-died 'session=#{@sm_session}'")
         except SmError as exc:
             log.warning("tmux is not available: %s", exc.message)
         else:
@@ -163,11 +163,13 @@ class Services:
         await self.coordination.close()
         await self.readiness.close()
         await self.workers.close()
+        await self.queue.close()
         await self.leases.close()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.bus.close()
+        await self.runtime.close()
         await self.store.close()
 
     async def drain_spool(self) -> int:

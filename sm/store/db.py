@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ class Store:
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
-        self._write_lock = asyncio.Lock()
+        self._write_lock = _WriteLock()
         from sm.store.asks import Asks
         from sm.store.events import Events
         from sm.store.git import Git
@@ -90,9 +91,12 @@ class Store:
         return max(current, goal)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction. Other coroutines' writes wait for it."""
-        async with self._write_lock:
+    async def write(self, first: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction. Other coroutines' writes wait for it. ``first``: go
+        ahead of the waiting writers that did not ask to (short transactions a caller
+        waits on, such as accepting messages, behind a busy delivery engine)."""
+        await self._write_lock.acquire(first)
+        try:
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
@@ -100,3 +104,36 @@ class Store:
                 await self.conn.execute("ROLLBACK")
                 raise
             await self.conn.execute("COMMIT")
+        finally:
+            self._write_lock.release()
+
+
+class _WriteLock:
+    """An asyncio lock that serves ``first`` waiters before the others, each in order."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._first: deque[asyncio.Future[None]] = deque()
+        self._rest: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, first: bool) -> None:
+        if not self._held and not self._first and not self._rest:
+            self._held = True
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._first if first else self._rest).append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # handed the lock while being cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        for queue in (self._first, self._rest):
+            while queue:
+                future = queue.popleft()
+                if not future.done():
+                    future.set_result(None)  # the lock passes straight to this waiter
+                    return
+        self._held = False

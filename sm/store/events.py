@@ -52,6 +52,24 @@ class Events:
         assert seq is not None
         return EventRecord(seq, ts, session_id, kind, payload)
 
+    async def append_many(
+        self, conn: aiosqlite.Connection, rows: builtins.list[tuple[float, str | None, str,
+                                                                   dict[str, Any]]],
+    ) -> builtins.list[EventRecord]:
+        """Append ``(ts, session_id, kind, payload)`` rows inside the caller's write
+        transaction, in two round trips: the rows take consecutive seqs (the writer holds
+        the database's one write lock), the last being ``last_insert_rowid()``."""
+        await conn.executemany(
+            "INSERT INTO events (ts, session_id, kind, payload) VALUES (?, ?, ?, ?)",
+            [(ts, sid, kind, json.dumps(payload)) for ts, sid, kind, payload in rows],
+        )
+        async with conn.execute("SELECT last_insert_rowid()") as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        first = int(row[0]) - len(rows) + 1
+        return [EventRecord(first + i, ts, sid, kind, payload)
+                for i, (ts, sid, kind, payload) in enumerate(rows)]
+
     async def list(
         self,
         *,

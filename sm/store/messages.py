@@ -77,6 +77,11 @@ class Messages:
     async def insert(self, conn: aiosqlite.Connection, m: MessageRecord) -> None:
         await self._rows.insert(conn, m)
 
+    async def insert_many(self, conn: aiosqlite.Connection,
+                          msgs: builtins.list[MessageRecord]) -> None:
+        """Insert several rows in one statement (one round trip to the database thread)."""
+        await self._rows.insert_many(conn, msgs)
+
     async def update(
         self, conn: aiosqlite.Connection, message_id: str, now: float, **fields: Any
     ) -> int:

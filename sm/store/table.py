@@ -73,6 +73,14 @@ class Table(Generic[R]):
         )
         return (cur.lastrowid or 0) if cur.rowcount else 0
 
+    async def insert_many(self, conn: aiosqlite.Connection, recs: Sequence[R]) -> None:
+        """Insert several records in one statement."""
+        await conn.executemany(
+            f"INSERT INTO {self.name} ({', '.join(self.columns)}) "
+            f"VALUES ({', '.join('?' * len(self.columns))})",
+            [[self._encode(c, getattr(rec, c)) for c in self.columns] for rec in recs],
+        )
+
     async def update(
         self, conn: aiosqlite.Connection, where: str, args: Sequence[Any], **fields: Any
     ) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sm.errors import NotFound
 from sm.runtime.base import Pane
@@ -78,3 +79,12 @@ class FakeRuntime:
 
     async def kill_server(self) -> None:
         self.panes_by_name.clear()
+
+    async def close(self) -> None:
+        pass
+
+    def output_at(self, name: str) -> float | None:
+        return 0.0 if name in self.panes_by_name else None
+
+    async def subscribe(self, name: str) -> Any:
+        raise NotImplementedError("the fake runtime pushes no output")

@@ -17,6 +17,7 @@ from typing import Any
 import aiosqlite
 
 from sm.core.caller import Caller
+from sm.core.commits import GroupCommit
 from sm.core.events import EventBus
 from sm.errors import InvalidInput
 from sm.store import Store
@@ -65,6 +66,11 @@ class Queue:
         self.bus = bus
         self.max_bytes = max_bytes
         self.clock = clock
+        # accepts never wait behind delivery: concurrent ones share a transaction
+        self._commits = GroupCommit(store)
+
+    async def close(self) -> None:
+        await self._commits.close()
 
     def check_body(self, body: str) -> str:
         """The body as it will be typed. Raises InvalidInput when empty or too big."""
@@ -130,10 +136,15 @@ class Queue:
         mode: DeliveryMode, *, notify: bool = False, kind: MessageKind = MessageKind.TEXT,
         expires_at: float | None = None, then: Then | None = None,
     ) -> MessageRecord:
-        async with self.store.write() as conn:
-            msg, event = await self.accept_in(conn, sender_id, label, target, body, mode,
-                                              notify=notify, kind=kind, expires_at=expires_at)
-            if then is not None:
+        """Write one message (and its event); returns once committed."""
+        msg, payload = self._new(sender_id, label, target, body, mode, notify, kind, expires_at)
+        if then is None:
+            event: EventRecord | None = await self._commits.add(msg, payload)
+        else:
+            async with self.store.write() as conn:
+                await self.store.messages.insert(conn, msg)
+                event = await self.store.events.append(conn, msg.created_at, target.id,
+                                                       EventKind.MESSAGE, payload)
                 await then(conn, msg)
         await self.bus.publish([event])
         return msg
@@ -144,6 +155,16 @@ class Queue:
         kind: MessageKind = MessageKind.TEXT, expires_at: float | None = None,
     ) -> tuple[MessageRecord, EventRecord | None]:
         """Insert a message inside the caller's transaction; publish the event after."""
+        msg, payload = self._new(sender_id, label, target, body, mode, notify, kind, expires_at)
+        await self.store.messages.insert(conn, msg)
+        event = await self.store.events.append(conn, msg.created_at, target.id,
+                                               EventKind.MESSAGE, payload)
+        return msg, event
+
+    def _new(
+        self, sender_id: str | None, label: str, target: SessionRecord, body: str,
+        mode: DeliveryMode, notify: bool, kind: MessageKind, expires_at: float | None,
+    ) -> tuple[MessageRecord, dict[str, Any]]:
         now = self.clock()
         state, reason = MessageState.QUEUED, None
         if not target.is_live:
@@ -155,12 +176,10 @@ class Queue:
             notified=False, created_at=now, updated_at=now, delivered_at=None, kind=kind,
             expires_at=expires_at,
         )
-        await self.store.messages.insert(conn, msg)
-        event = await self.store.events.append(conn, now, target.id, EventKind.MESSAGE, {
+        return msg, {
             "id": msg.id, "state": state, "mode": mode, "from": label, "reason": reason,
             **({"kind": kind} if kind != MessageKind.TEXT else {}),
-        })
-        return msg, event
+        }
 
     async def move(
         self, msg: MessageRecord, to: MessageState, reason: str | None, *,
