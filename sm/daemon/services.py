@@ -24,6 +24,7 @@ from sm.core.caller import Caller
 from sm.core.coordination import Coordination
 from sm.core.delivery import Queue, Receipts, Workers
 from sm.core.events import EventBus
+from sm.core.evidence import ScreenEvidence
 from sm.core.guard import WriteGuard
 from sm.core.leases import Leases
 from sm.core.notices import Notices
@@ -64,6 +65,7 @@ class Services:
     leases: Leases
     coordination: Coordination
     readiness: ReadyWatch
+    evidence: ScreenEvidence
     ops: Ops
     telegram: Bridge | None = None  # only when telegram.token is set
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -130,8 +132,9 @@ class Services:
             hooks=HookOps(sessions, WriteGuard(leases) if settings.locks.enforce else None),
             asks=AskOps(coordination.asks, authz),
         )
+        evidence = ScreenEvidence(sessions, runtime, providers, workers, bus)
         return cls(settings, store, runtime, bus, sessions, queue, workers, leases,
-                   coordination, ReadyWatch(sessions, bus), ops,
+                   coordination, ReadyWatch(sessions, bus), evidence, ops,
                    telegram=await _telegram(settings, store, bus, ops))
 
     async def _start(self) -> None:
@@ -147,6 +150,7 @@ class Services:
         else:
             await self.sessions.reconcile()
         await self.readiness.start()
+        await self.evidence.start()
         await self.workers.start()
         await self.leases.start()
         await self.coordination.start()
@@ -162,6 +166,7 @@ class Services:
             await self.telegram.close()
         await self.coordination.close()
         await self.readiness.close()
+        await self.evidence.close()
         await self.workers.close()
         await self.queue.close()
         await self.leases.close()
