@@ -13,6 +13,7 @@ def build() -> typer.Typer:
         help="sm: a session manager for swarms of AI coding agents.",
         no_args_is_help=True,
         add_completion=False,
+        rich_markup_mode=None,
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )

@@ -139,6 +139,11 @@ class Services:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.store.close()
+        try:
+            if await self.tmux.stop_if_empty():
+                log.info("stopped tmux server %s: no agent runs in it", self.tmux.socket_name)
+        except SmError as exc:
+            log.warning("could not check tmux server %s: %s", self.tmux.socket_name, exc.message)
 
     async def drain_spool(self) -> int:
         """Apply hooks spooled while no daemon listened, in order, then empty the

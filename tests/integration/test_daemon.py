@@ -186,3 +186,44 @@ def test_spooled_hooks_are_applied_before_the_death_they_preceded(
     sm_json("status", rec["id"])
     assert events(rec["id"], after=last, summary=True) == [
         ("hook", "UserPromptSubmit"), ("state", "running"), ("state", "error")]
+
+
+# -- sm's tmux server ends with the daemon when no agent runs in it -------------------------
+def _server_up(tmux) -> bool:
+    return tmux("list-sessions", check=False).returncode == 0
+
+
+def _socket_file(tmux_socket: str) -> Path:
+    return Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / tmux_socket
+
+
+def test_daemon_stop_ends_a_tmux_server_where_nothing_was_spawned(
+    sm, tmux, tmux_socket, stop_daemon, wait_until
+) -> None:
+    sm("daemon", "start")
+    assert _server_up(tmux)
+    stop_daemon()
+    wait_until(lambda: not _server_up(tmux), message="sm's tmux server to exit")
+    assert not _socket_file(tmux_socket).exists()
+
+
+def test_daemon_stop_ends_the_tmux_server_once_every_session_is_killed(
+    sm, spawn, tmux, tmux_socket, stop_daemon, wait_until
+) -> None:
+    spawn("--name", "a")
+    spawn("--name", "b")
+    sm("kill", "a")
+    sm("kill", "b")
+    stop_daemon()
+    wait_until(lambda: not _server_up(tmux), message="sm's tmux server to exit")
+    assert not _socket_file(tmux_socket).exists()
+
+
+def test_daemon_stop_keeps_the_tmux_server_while_an_agent_runs(
+    sm, sm_json, spawn, tmux, stop_daemon
+) -> None:
+    rec = spawn("--name", "stays")
+    stop_daemon()
+    assert _server_up(tmux)
+    assert tmux("has-session", "-t", f"=sm-{rec['id']}", check=False).returncode == 0
+    assert sm_json("status", "stays")["state"] == "idle"  # the next daemon finds it alive
