@@ -227,3 +227,24 @@ def test_daemon_stop_keeps_the_tmux_server_while_an_agent_runs(
     assert _server_up(tmux)
     assert tmux("has-session", "-t", f"=sm-{rec['id']}", check=False).returncode == 0
     assert sm_json("status", "stays")["state"] == "idle"  # the next daemon finds it alive
+
+
+def test_the_end_of_run_check_finds_and_removes_what_was_left(sm_env) -> None:
+    """The check the root conftest runs when the suite ends (tests/leftovers.py)."""
+    import tempfile
+
+    import leftovers
+
+    home = Path(tempfile.mkdtemp(prefix="sm-", dir="/tmp"))
+    made = leftovers.Made(homes=[home])
+    try:
+        env = {**sm_env, "SM_HOME": str(home)}
+        subprocess.run([SM_BIN, "spawn", "scripted", "--name", "left"], env=env, check=True,
+                       capture_output=True, timeout=60)
+        left = leftovers.find(made)
+        assert any(x.startswith("process ") and "daemon run" in x for x in left), left
+        assert any(x.startswith("tmux server -L sm-") for x in left), left
+        assert f"SM_HOME {home}" in left
+    finally:
+        leftovers.clean(made)
+    assert leftovers.find(made) == []
