@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -38,7 +39,10 @@ def run(config: ConfigOpt = None) -> None:
     from sm import config as cfg
     from sm.daemon import server
 
-    server.run(cfg.load(config))
+    settings = cfg.load(config)
+    for warning in cfg.env_warnings(os.environ):
+        print(f"sm: warning: {warning}", file=sys.stderr)
+    server.run(settings)
 
 
 @app.command()

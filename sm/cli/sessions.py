@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,7 +17,7 @@ from sm.cli.output import (
     format_session,
 )
 from sm.client import Client, quote_ref
-from sm.errors import InvalidInput, NotFound
+from sm.errors import InvalidInput, NotFound, SmError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -93,12 +94,38 @@ def spawn(
         body["worktree"] = {"branch": branch, "base": base, "repo": repo}
     elif branch or base:
         raise InvalidInput("--branch and --base go with --worktree")
-    data = Client(timeout=900.0 if worktree or repo else 60.0).post("/sessions", body)
+    client = Client(timeout=900.0 if worktree or repo else 60.0)
+    data = settle(client, client.post("/sessions", body))
     if as_json:
         emit_json(data)
     else:
         console().print(f"spawned [bold]{data['name'] or data['id']}[/] ({data['id']}) "
                         f"{data['provider']} — attach with: sm attach {data['name'] or data['id']}")
+
+
+SETTLE = 2.0  # seconds spawn watches a new agent for a death at start
+
+
+def settle(client: Client, rec: dict[str, Any], timeout: float = SETTLE) -> dict[str, Any]:
+    """Watch a new session until it leaves ``starting`` or ``timeout`` passes, and return
+    its record. Raises SmError (exit 1) when it died at once with an error, naming the
+    last line its pane showed."""
+    deadline = time.monotonic() + timeout
+    while rec["state"] == "starting" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        rec = client.get(f"/sessions/{quote_ref(rec['id'])}")
+    if rec["state"] != "error":
+        return rec
+    label = rec["name"] or rec["id"]
+    status = f", exit status {rec['exit_status']}" if rec.get("exit_status") is not None else ""
+    try:
+        screen = client.get(f"/sessions/{quote_ref(rec['id'])}/output", lines=500)["output"]
+    except SmError:
+        screen = ""
+    said = [line.strip() for line in screen.splitlines()
+            if line.strip() and not line.startswith("Pane is dead")]
+    reason = f": {said[-1][:160]}" if said else ""
+    raise SmError(f"{label} failed at once (error{status}){reason} — see: sm output {label}")
 
 
 def attach(session: Annotated[str | None, typer.Argument()] = None) -> None:

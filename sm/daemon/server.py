@@ -11,6 +11,7 @@ import socket
 import sys
 from pathlib import Path
 
+from sm.client import check_socket_path
 from sm.config import Settings
 from sm.errors import Conflict, Unavailable
 
@@ -94,6 +95,7 @@ def run(settings: Settings) -> None:
     from sm.daemon.app import create_app
 
     home = settings.home
+    check_socket_path(str(home))
     try:
         home.mkdir(parents=True, exist_ok=True)
         os.chmod(home, 0o700)
