@@ -27,13 +27,16 @@ _WAIT = 10.0  # seconds per long poll: short, so a daemon stopping never waits l
 
 
 def add_parsers(sub: Any) -> None:
-    ask = sub.add_parser("ask", help="ask the human (via Telegram) and wait for the answer")
+    from sm.cli.fast import add_json
+
+    ask = sub.add_parser("ask", help=HELP["ask"])
     ask.add_argument("question", nargs="+", help="the question")
-    ask.add_argument("--choices", default="", help="answers offered as buttons: a,b,c")
-    ask.add_argument("--timeout", type=float, default=600.0,
+    ask.add_argument("--choices", default="", metavar="A,B,C",
+                     help="answers offered as buttons")
+    ask.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                      help="seconds to wait (default 600); then exit 1")
-    ask.add_argument("--default", help="printed when nobody answers in time")
-    ask.add_argument("--json", action="store_true")
+    ask.add_argument("--default", metavar="ANSWER", help="printed when nobody answers in time")
+    add_json(ask)
 
 
 def _ask(client: Client, args: argparse.Namespace) -> int:

@@ -11,11 +11,16 @@ from typing import Annotated
 
 import typer
 
-from sm.cli.output import console, emit_json
+from sm.cli.output import console, emit_json, progress
+from sm.cli.typer_help import JSON_HELP, command, group
 from sm.client import Client
 
-app = typer.Typer(help="Run and control the sm daemon.", no_args_is_help=True)
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="config.yaml to use.")]
+app = group("Run and control the sm daemon.")
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", metavar="FILE", help="The config.yaml to use.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+TimeoutOpt = Annotated[float, typer.Option(
+    "--timeout", metavar="SECONDS", help="How long to wait for it to exit.")]
 
 
 def _pid(client: Client) -> int | None:
@@ -33,7 +38,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@app.command()
+@command(app)
 def run(config: ConfigOpt = None) -> None:
     """Serve in the foreground (logs go to $SM_HOME/logs/daemon.log)."""
     from sm import config as cfg
@@ -45,33 +50,59 @@ def run(config: ConfigOpt = None) -> None:
     server.run(settings)
 
 
-@app.command()
-def start() -> None:
-    """Start the daemon in the background (a no-op when it runs)."""
+def _start(as_json: bool) -> None:
     client = Client()
     if not client.is_up():
-        client.start_daemon()
-    console().print(f"sm daemon running (pid {client.get('/health')['pid']})")
+        with progress("starting the sm daemon"):
+            client.start_daemon()
+    health = client.get("/health")
+    if as_json:
+        emit_json(health)
+    else:
+        console().print(f"sm daemon running (pid {health['pid']})")
 
 
-@app.command()
-def stop(timeout: float = 10.0) -> None:
-    """Stop the daemon; agents keep running in sm's tmux server."""
+def _stop(timeout: float) -> int | None:
+    """Stop the daemon; its pid, or None when none ran. Raises SmError when it is still
+    running after ``timeout`` seconds."""
     client = Client(autostart=False)
     pid = _pid(client)
     if pid is None or not client.is_up():
-        console().print("sm daemon is not running")
-        return
+        return None
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.02)
-    console().print(f"sm daemon stopped (pid {pid})")
+    with progress(f"waiting for the sm daemon (pid {pid}) to stop"):
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.02)
+    if _alive(pid):
+        from sm.errors import SmError
+
+        raise SmError(f"the sm daemon (pid {pid}) is still stopping after {timeout:g}s")
+    return pid
 
 
-@app.command()
-def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Is the daemon up; which pid, socket and tmux server."""
+def _say_stopped(pid: int | None) -> None:
+    console().print(f"sm daemon stopped (pid {pid})" if pid else "sm daemon is not running")
+
+
+@command(app)
+def start(as_json: JsonOpt = False) -> None:
+    """Start the daemon in the background (a no-op when it runs)."""
+    _start(as_json)
+
+
+@command(app)
+def stop(timeout: TimeoutOpt = 10.0, as_json: JsonOpt = False) -> None:
+    """Stop the daemon. Running agents keep running in sm's tmux server; a server with
+    none left in it stops too."""
+    pid = _stop(timeout)
+    emit_json({"stopped": pid}) if as_json else _say_stopped(pid)
+
+
+@command(app)
+def status(as_json: JsonOpt = False) -> None:
+    """Is the daemon up; which pid, socket and tmux server (exit 1 when it is not;
+    --json says {"ok": false} and exits 0)."""
     client = Client(autostart=False)
     data = client.get("/health") if client.is_up() else {"ok": False}
     if as_json:
@@ -84,8 +115,10 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         raise typer.Exit(1)
 
 
-@app.command()
-def restart() -> None:
+@command(app)
+def restart(timeout: TimeoutOpt = 10.0, as_json: JsonOpt = False) -> None:
     """Stop, then start."""
-    stop()
-    start()
+    pid = _stop(timeout)
+    if not as_json:
+        _say_stopped(pid)
+    _start(as_json)
