@@ -31,6 +31,13 @@ def _pid(client: Client) -> int | None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs. A daemon this process started (``sm demo``) is its
+    child: reap it, or it lingers as a zombie that signal 0 still reaches."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -125,8 +125,8 @@ def _clean_up(client: Client, em: dict[str, Any], workspace: Path, stop_daemon: 
         except SmError as exc:
             print(f"sm: demo clean-up: {exc.message}", file=sys.stderr)
     shutil.rmtree(workspace, ignore_errors=True)
-    what = "the team" + (" and the daemon" if stop_daemon else "")
-    console().print(f"stopped {what} (keep them running next time with: sm demo --keep)")
+    what = "the team and the daemon" if stop_daemon else "the team"
+    console().print(f"stopped {what}; sm demo --keep leaves them running")
 
 
 def register(app: typer.Typer) -> None:
