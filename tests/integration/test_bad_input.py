@@ -245,3 +245,25 @@ def test_a_mistyped_sm_variable_is_named_on_stderr(sm, sm_home: Path) -> None:
     out = sm("daemon", "restart", env={"SM_REMIND_SOFT": "5", "SM_SESSION_ID": "",
                                        "SM_WORKTREE": "x"})
     assert out.stderr == ""
+
+
+def test_http_validation_errors_name_the_field_and_the_value(sm, sm_home: Path) -> None:
+    from sm.client import Client
+    from sm.errors import InvalidInput
+
+    sm("daemon", "start")
+    client = Client(home=str(sm_home), token="", session_id="")
+    cases = [
+        ({"targets": ["x"], "body": "hi", "mode": "loud"},
+         "mode: input should be 'sequential', 'important' or 'urgent'; got 'loud'"),
+        ({"body": "hi"}, "targets: a required field is missing"),
+        (None, "request body: a required field is missing"),
+    ]
+    for body, expected in cases:
+        with pytest.raises(InvalidInput) as err:
+            client.post("/messages", body)
+        assert err.value.message == expected
+    with pytest.raises(InvalidInput) as err:
+        client.get("/messages", limit="lots")
+    assert err.value.message.startswith("limit: input should be a valid integer")
+    assert err.value.message.endswith("; got 'lots'")
