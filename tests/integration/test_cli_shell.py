@@ -14,7 +14,6 @@ import pytest
 from sm.cli.attach import plan
 
 
-
 def _bash_complete(sm_env: dict[str, str], line: str) -> list[str]:
     """What bash offers for ``line`` (the cursor at its end) with sm's completion."""
     from sm.cli.completion import _SCRIPTS
@@ -22,7 +21,8 @@ def _bash_complete(sm_env: dict[str, str], line: str) -> list[str]:
     words = shlex.split(line) + ([""] if line.endswith(" ") else [])
     script = (_SCRIPTS["bash"]
               + f"COMP_WORDS=({' '.join(shlex.quote(w) for w in words)})\n"
-              + f"COMP_CWORD={len(words) - 1}\n_sm_complete\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n")
+              + f"COMP_CWORD={len(words) - 1}\n_sm_complete\n"
+              + "printf '%s\\n' \"${COMPREPLY[@]}\"\n")
     out = subprocess.run(["bash", "--norc", "-c", script], env=sm_env, capture_output=True,
                          text=True, timeout=30, check=True)
     return [w for w in out.stdout.splitlines() if w]
