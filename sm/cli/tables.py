@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 
 _GAP = "  "
 _COLORS = {  # SGR colours of states, as the rich console used to show them
@@ -15,13 +14,21 @@ _COLORS = {  # SGR colours of states, as the rich console used to show them
 }
 
 
-@dataclass(frozen=True)
 class Column:
-    header: str
-    min: int = 0  # the narrowest it may be cut to (0: never cut)
-    order: int = 9  # which shrinks first when the line is too wide: the lowest
-    cut: str = "end"  # where a cell loses characters: end, start (paths) or middle (names)
-    right_align: bool = False
+    """One column: its header; the narrowest it may be cut to (0: never cut); which
+    shrinks first when a line is too wide (the lowest ``order``); where a cell loses
+    characters (``end``, ``start`` for paths, ``middle`` for names). A plain class:
+    dataclasses would cost the fast path ~60 imports."""
+
+    __slots__ = ("header", "min", "order", "cut", "right_align")
+
+    def __init__(self, header: str, min: int = 0, order: int = 9, cut: str = "end",
+                 right_align: bool = False) -> None:
+        self.header = header
+        self.min = min
+        self.order = order
+        self.cut = cut
+        self.right_align = right_align
 
 
 def width() -> int:

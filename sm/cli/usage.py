@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -60,6 +59,8 @@ def render(
     cols: int | None = None,
 ) -> str:
     """Lay out a help page: usage, description, then titled two-column sections."""
+    import textwrap  # only for help: the fast path parses without it
+
     cols = cols or width()
     out = textwrap.wrap(usage, cols, initial_indent="Usage: ", subsequent_indent="         ",
                         break_on_hyphens=False, break_long_words=False)
