@@ -69,27 +69,28 @@ def _start(as_json: bool) -> None:
         console().print(f"sm daemon running (pid {health['pid']})")
 
 
-def _stop(timeout: float) -> int | None:
-    """Stop the daemon; its pid, or None when none ran. Raises SmError when it is still
-    running after ``timeout`` seconds."""
+def _stop(timeout: float) -> tuple[int | None, bool]:
+    """Ask the daemon to stop and wait up to ``timeout`` seconds: its pid (None when none
+    ran) and whether it has exited. It finishes stopping on its own either way."""
     client = Client(autostart=False)
     pid = _pid(client)
     if pid is None or not client.is_up():
-        return None
+        return None, True
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     with progress(f"waiting for the sm daemon (pid {pid}) to stop"):
         while time.monotonic() < deadline and _alive(pid):
             time.sleep(0.02)
-    if _alive(pid):
-        from sm.errors import SmError
-
-        raise SmError(f"the sm daemon (pid {pid}) is still stopping after {timeout:g}s")
-    return pid
+    return pid, not _alive(pid)
 
 
-def _say_stopped(pid: int | None) -> None:
-    console().print(f"sm daemon stopped (pid {pid})" if pid else "sm daemon is not running")
+def _say_stopped(pid: int | None, done: bool, timeout: float) -> None:
+    if pid is None:
+        console().print("sm daemon is not running")
+    elif done:
+        console().print(f"sm daemon stopped (pid {pid})")
+    else:
+        console().print(f"sm daemon stopping (pid {pid}): still running after {timeout:g}s")
 
 
 @command(app)
@@ -101,9 +102,10 @@ def start(as_json: JsonOpt = False) -> None:
 @command(app)
 def stop(timeout: TimeoutOpt = 10.0, as_json: JsonOpt = False) -> None:
     """Stop the daemon. Running agents keep running in sm's tmux server; a server with
-    none left in it stops too."""
-    pid = _stop(timeout)
-    emit_json({"stopped": pid}) if as_json else _say_stopped(pid)
+    none left in it stops too. Waits up to --timeout for it to exit (it finishes on its
+    own after that)."""
+    pid, done = _stop(timeout)
+    emit_json({"pid": pid, "stopped": done}) if as_json else _say_stopped(pid, done, timeout)
 
 
 @command(app)
@@ -125,7 +127,12 @@ def status(as_json: JsonOpt = False) -> None:
 @command(app)
 def restart(timeout: TimeoutOpt = 10.0, as_json: JsonOpt = False) -> None:
     """Stop, then start."""
-    pid = _stop(timeout)
+    pid, done = _stop(timeout)
+    if not done:
+        from sm.errors import Unavailable
+
+        raise Unavailable(f"the sm daemon (pid {pid}) is still stopping after {timeout:g}s; "
+                          "run sm daemon start once it has")
     if not as_json:
-        _say_stopped(pid)
+        _say_stopped(pid, done, timeout)
     _start(as_json)

@@ -120,8 +120,8 @@ def _clean_up(client: Client, em: dict[str, Any], workspace: Path, stop_daemon: 
             if em:
                 for sid in plan_kill(all_sessions(client), [em["id"]], False, True):
                     client.post(f"/sessions/{sid}/kill")
-            if stop_daemon:
-                _stop(10.0)
+            if stop_daemon and not _stop(10.0)[1]:
+                print("sm: the daemon is still stopping", file=sys.stderr)
         except SmError as exc:
             print(f"sm: demo clean-up: {exc.message}", file=sys.stderr)
     shutil.rmtree(workspace, ignore_errors=True)
