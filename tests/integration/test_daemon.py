@@ -42,7 +42,7 @@ def test_daemon_stop_removes_its_socket_and_pid_file(
     sm("daemon", "start")
     pid = daemon_pid()
     assert pid is not None
-    out = sm("daemon", "stop", "--timeout", "1")
+    out = sm("daemon", "stop")
     assert out.stdout.strip() == f"sm daemon stopped (pid {pid})"
     wait_until(lambda: not pid_alive(pid), message="the daemon to exit")
     assert not (sm_home / "sm.sock").exists()
@@ -248,3 +248,14 @@ def test_the_end_of_run_check_finds_and_removes_what_was_left(sm_env) -> None:
     finally:
         leftovers.clean(made)
     assert leftovers.find(made) == []
+
+
+def test_daemon_stop_says_when_the_daemon_outlasts_the_timeout(
+    sm, sm_json, daemon_pid, pid_alive, wait_until
+) -> None:
+    sm("daemon", "start")
+    pid = daemon_pid()
+    out = sm_json("daemon", "stop", "--timeout", "0")
+    assert out == {"pid": pid, "stopped": False}  # asked, not yet gone: it goes on its own
+    wait_until(lambda: not pid_alive(pid), message="the daemon to exit")
+    assert sm("daemon", "stop").stdout.strip() == "sm daemon is not running"
