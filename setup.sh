@@ -2,17 +2,52 @@
 # Set up sm on a Debian/Ubuntu machine. Idempotent: run it again any time.
 #   ./setup.sh          system packages, .venv with sm, `sm` on PATH
 #   ./setup.sh --dev    also the test and bench dependencies and the agent CLIs for e2e
+#   ./setup.sh --link-only [--bin-dir DIR]   only (re)link `sm` into DIR
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DEV=0
-for arg in "$@"; do
-  case "$arg" in
+LINK_ONLY=0
+BIN=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --dev) DEV=1 ;;
-    -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
-    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+    --link-only) LINK_ONLY=1 ;;
+    --bin-dir) BIN="${2:?--bin-dir needs a directory}"; shift ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $1" >&2; exit 2 ;;
   esac
+  shift
 done
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
+
+# `sm` on PATH: a link to this checkout's console script. Another checkout's link is
+# replaced, and said so; a file that is not a link is left alone.
+link_sm() {
+  local target="$ROOT/.venv/bin/sm" link="$BIN/sm" old
+  if [ -L "$link" ]; then
+    old="$(readlink "$link")"
+    if [ "$old" = "$target" ]; then
+      say "$link already links to $target"
+    else
+      ln -sfn "$target" "$link"
+      say "replaced $link: it linked to $old, now to $target"
+    fi
+  elif [ -e "$link" ]; then
+    echo "setup.sh: left $link alone: it is not a link (remove it, or run $target)" >&2
+  else
+    ln -s "$target" "$link"
+    say "linked $link to $target"
+  fi
+}
+
+if [ -z "$BIN" ]; then
+  if [ -w /usr/local/bin ]; then BIN=/usr/local/bin; else BIN="$HOME/.local/bin"; fi
+fi
+if [ "$LINK_ONLY" = 1 ]; then
+  mkdir -p "$BIN"
+  link_sm
+  exit 0
+fi
 
 # 1. system packages (only what is missing)
 missing=()
@@ -47,9 +82,9 @@ fi
 # environments would otherwise recompile it on every call
 "$VPY" -m compileall -q "$ROOT/sm" "$ROOT/hooks" >/dev/null
 
-# 3. `sm` on PATH: a link to the venv's console script
-if [ -w /usr/local/bin ]; then BIN=/usr/local/bin; else BIN="$HOME/.local/bin"; mkdir -p "$BIN"; fi
-ln -sf "$ROOT/.venv/bin/sm" "$BIN/sm"
+# 3. `sm` on PATH
+mkdir -p "$BIN"
+link_sm
 case ":$PATH:" in
   *":$BIN:"*) ;;
   *) echo "note: add $BIN to your PATH (or run $ROOT/.venv/bin/sm)" ;;

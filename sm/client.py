@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 _START_TIMEOUT = 20.0
+SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
 
 
 def sm_home() -> str:
@@ -148,6 +149,10 @@ class Client:
         import subprocess
 
         _check_home(self.home)
+        from sm.config import env_warnings
+
+        for warning in env_warnings(os.environ):
+            print(f"sm: warning: {warning}", file=sys.stderr)
         log_dir = os.path.join(self.home, "logs")
         os.makedirs(log_dir, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("SM_SESSION_")}
@@ -245,7 +250,17 @@ def _loads(raw: bytes) -> Any:
     return value
 
 
+def check_socket_path(home: str) -> None:
+    """Raises InvalidInput when ``$SM_HOME/sm.sock`` is too long for a Unix socket
+    (checked before anything is created under SM_HOME)."""
+    path = os.path.join(home, "sm.sock")
+    if len(path.encode()) > SOCKET_PATH_MAX:
+        raise InvalidInput(f"SM_HOME {home} is too long: its socket path {path} has "
+                           f"{len(path.encode())} characters; the limit is {SOCKET_PATH_MAX}")
+
+
 def _check_home(home: str) -> None:
+    check_socket_path(home)
     try:
         os.makedirs(home, exist_ok=True)
         probe = os.path.join(home, f".write-probe-{os.getpid()}-{os.urandom(4).hex()}")
@@ -254,8 +269,6 @@ def _check_home(home: str) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise Unavailable(f"SM_HOME {home} is not writable: {exc.strerror or exc}") from None
-    if len(os.path.join(home, "sm.sock")) > 107:
-        raise InvalidInput(f"SM_HOME {home} is too long for a Unix socket path (max ~100 chars)")
 
 
 def _last_line(log_dir: str) -> str:

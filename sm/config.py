@@ -178,6 +178,35 @@ def defaults() -> dict[str, Any]:
     return out
 
 
+# SM_* variables sm itself reads or sets that are not settings
+VARIABLES = frozenset({
+    "SM_HOME", "SM_CONFIG", "SM_SESSION_ID", "SM_SESSION_TOKEN",  # the client, every agent
+    "SM_WORKTREE",  # set for a worktree's setup command
+    "SM_AGENTS_CLI_DIR",  # scripts/install-agent-clis.sh
+})
+
+
+def env_variable(key: str) -> str:
+    """``tmux.socket`` → ``SM_TMUX_SOCKET``."""
+    return "SM_" + key.upper().replace(".", "_")
+
+
+def env_warnings(environ: Mapping[str, str]) -> list[str]:
+    """One line for each ``SM_*`` variable that is neither a setting nor one of sm's own
+    (a typo such as ``SM_REMIND_SOFTT``), naming the closest setting. Such variables are
+    ignored; the warning is the only sign of them."""
+    import difflib
+
+    known = {env_variable(k) for k in defaults()} | VARIABLES
+    out = []
+    for name in sorted(environ):
+        if name.startswith("SM_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            out.append(f"{name} is not an sm setting{hint}; ignored")
+    return out
+
+
 def load(
     config_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
@@ -194,7 +223,7 @@ def load(
         raise InvalidInput(f"config file {path} does not exist")
     known = defaults()
     for key in known:
-        env_name = "SM_" + key.upper().replace(".", "_")
+        env_name = env_variable(key)
         if env_name in env:
             flat[key] = env[env_name]
     for key in flat:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 from sm.agents.base import Agent, Launch, LaunchSpec, Screen
-from sm.errors import InvalidInput
+from sm.errors import InvalidInput, Unavailable
 
 
 class Shell(Agent):
@@ -15,10 +18,26 @@ class Shell(Agent):
     ready_from_screen = False
 
     def launch(self, spec: LaunchSpec) -> Launch:
+        if spec.options.get("model"):
+            raise InvalidInput("the shell provider has no models; --model is for claude "
+                               "and codex")
         command = list(spec.options.get("command") or [])
         if not command:
             raise InvalidInput("the shell provider needs a command: sm spawn shell -- CMD ARGS…")
+        _check_command(str(command[0]), spec)
         return Launch(argv=command)
 
     def read_screen(self, screen: str) -> Screen:
         return Screen(composer=None, busy=False)
+
+
+def _check_command(program: str, spec: LaunchSpec) -> None:
+    """Raises Unavailable when ``program`` cannot be run: tmux would start the pane and
+    it would die at once. A path is taken relative to the session's cwd; a bare name is
+    looked up on the agent's PATH."""
+    if "/" in program:
+        path = program if os.path.isabs(program) else str(spec.cwd / program)
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            raise Unavailable(f"command {program!r} not found or not executable")
+    elif shutil.which(program, path=spec.env.get("PATH")) is None:
+        raise Unavailable(f"command {program!r} not found on the agent's PATH")

@@ -28,19 +28,22 @@ _WAIT = 10.0  # seconds per long poll: short, so a daemon stopping never waits l
 
 
 def add_parsers(sub: Any) -> None:
-    ask = sub.add_parser("ask", help="ask the human and wait for the answer")
+    from sm.cli.fast import add_json
+
+    ask = sub.add_parser("ask", help=HELP["ask"])
     ask.add_argument("question", nargs="+", help="the question")
-    ask.add_argument("--choices", default="", help="answers offered as buttons: a,b,c")
-    ask.add_argument("--timeout", type=float, default=600.0,
+    ask.add_argument("--choices", default="", metavar="A,B,C",
+                     help="answers offered as buttons")
+    ask.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                      help="seconds to wait (default 600); then exit 1")
-    ask.add_argument("--default", help="printed when nobody answers in time")
-    ask.add_argument("--json", action="store_true", help="print the question as JSON")
-    asks = sub.add_parser("asks", help="the questions waiting for the human")
-    asks.add_argument("--json", action="store_true", help="print JSON")
-    answer = sub.add_parser("answer", help="answer a question as the human")
+    ask.add_argument("--default", metavar="ANSWER", help="printed when nobody answers in time")
+    add_json(ask)
+    asks = sub.add_parser("asks", help=HELP["asks"])
+    add_json(asks)
+    answer = sub.add_parser("answer", help=HELP["answer"])
     answer.add_argument("id", help="the question's id (from sm asks)")
     answer.add_argument("text", nargs="+", help="the answer")
-    answer.add_argument("--json", action="store_true", help="print the question as JSON")
+    add_json(answer)
 
 
 def _ask(client: Client, args: argparse.Namespace) -> int:

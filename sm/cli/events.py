@@ -9,17 +9,22 @@ from typing import Annotated
 import typer
 
 from sm.cli.output import emit_json, format_event
+from sm.cli.typer_help import command
 from sm.client import Client
 
 
 def events(
-    session: Annotated[str | None, typer.Argument()] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
-    limit: Annotated[int, typer.Option("-n", "--limit")] = 50,
-    after: Annotated[
-        int | None, typer.Option("--after", help="Only events after this seq.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    session: Annotated[str | None, typer.Argument(
+        metavar="SESSION", help="Only this session's events (default: all).",
+        show_default=False)] = None,
+    follow: Annotated[bool, typer.Option(
+        "--follow", "-f", help="Keep printing new events as they happen.")] = False,
+    limit: Annotated[int, typer.Option(
+        "-n", "--limit", metavar="N", help="The newest N events.")] = 50,
+    after: Annotated[int | None, typer.Option(
+        "--after", metavar="SEQ", help="Only events after this seq (oldest first).")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print JSON (with --follow: one event a line).")] = False,
 ) -> None:
     """The event log: every state change, hook and command, with its evidence."""
     client = Client()
@@ -47,4 +52,4 @@ def _show(e: dict[str, object], names: dict[str, str], as_json: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(events)
+    command(app)(events)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 # commands agents call many times a turn: argparse + the raw-socket client only
-FAST = frozenset({"me", "status", "list", "all", "send", "messages", "message",
+FAST = frozenset({"me", "status", "list", "ls", "all", "send", "messages", "message",
                   "lock", "unlock", "locks",
                   "wait", "remind", "reminders", "task-complete", "turn-complete", "clear",
                   "handoff", "dispatch", "em", "children", "alone", "others",
@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
             from sm.cli import fast
 
             return fast.run(args)
+        if args and args[0] == "__complete":
+            from sm.cli.completion import complete
+
+            return complete(args[1:])
         from sm.cli.app import run
 
         return run(args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -38,9 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        err = InvalidInput(f"{where or 'request'}: {first.get('msg', 'invalid')}")
+        err = InvalidInput(validation_message(list(exc.errors())))
         return JSONResponse(err.to_dict(), status_code=err.status)
 
     from sm.daemon.routes import (
@@ -62,3 +61,25 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(ask.router)
     return app
+
+
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    """One line naming the field, what was expected and the value given, e.g.
+    ``mode: input should be 'sequential', 'important' or 'urgent'; got 'loud'``."""
+    if not errors:
+        return "invalid request"
+    first = errors[0]
+    loc = [str(p) for p in first.get("loc", ())]
+    where = ".".join(loc[1:] if loc and loc[0] in ("body", "query", "path") else loc)
+    msg = str(first.get("msg", "invalid"))
+    msg = msg[:1].lower() + msg[1:]
+    if first.get("type") == "missing":
+        text = f"{where or 'request body'}: a required field is missing"
+    elif first.get("type") == "json_invalid":
+        text = f"request body is not valid JSON: {first.get('ctx', {}).get('error', msg)}"
+    else:
+        got = repr(first.get("input"))
+        got = got if len(got) <= 60 else got[:57] + "..."
+        text = f"{where or 'request body'}: {msg}; got {got}"
+    more = len(errors) - 1
+    return text + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from sm.client import check_socket_path
 from sm.config import Settings
 from sm.errors import Conflict, Unavailable
 
@@ -95,6 +96,7 @@ def run(settings: Settings) -> None:
     from sm.daemon.app import create_app
 
     home = settings.home
+    check_socket_path(str(home))
     try:
         home.mkdir(parents=True, exist_ok=True)
         os.chmod(home, 0o700)

@@ -174,6 +174,13 @@ class Services:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.bus.close()
+        try:
+            if await self.runtime.stop_if_empty():
+                log.info("stopped tmux server %s: no agent runs in it",
+                         self.runtime.socket_name)
+        except SmError as exc:
+            log.warning("could not check tmux server %s: %s", self.runtime.socket_name,
+                        exc.message)
         await self.runtime.close()
         await self.store.close()
 

@@ -217,9 +217,27 @@ class Tmux:
         await self.control.run(["run-shell", "-b", "true"])
 
     async def kill_server(self) -> None:
+        """End the server and every session on it; remove its socket file, which
+        tmux 3.3 leaves behind. Idempotent."""
         await self.control.close()
         with contextlib.suppress(NotFound):
             await self.run("kill-server")
+        with contextlib.suppress(OSError):
+            os.unlink(self.socket_path)
+
+    async def stop_if_empty(self) -> bool:
+        """End the server when no agent runs in it (no pane, or only dead ones kept for
+        diagnosis); returns whether it ended. A server with a live pane is left alone."""
+        if any(not pane.dead for pane in await self.panes()):
+            return False
+        await self.kill_server()
+        return True
+
+    @property
+    def socket_path(self) -> str:
+        """Where ``tmux -L`` puts the socket: $TMUX_TMPDIR (or /tmp)/tmux-UID/NAME."""
+        base = os.environ.get("TMUX_TMPDIR") or "/tmp"
+        return os.path.join(base, f"tmux-{os.getuid()}", self.socket_name)
 
     # -- pushed output ------------------------------------------------------------------
     def output_at(self, name: str) -> float | None:

@@ -104,9 +104,11 @@ def _teardown(home: Path) -> None:
 # -- fixtures --------------------------------------------------------------------------
 
 @pytest.fixture
-def sm_home(request: pytest.FixtureRequest) -> Path:
-    """A fresh, short SM_HOME (Unix socket paths must stay under ~107 chars)."""
+def sm_home(request: pytest.FixtureRequest, made: Any) -> Path:
+    """A fresh, short SM_HOME (Unix socket paths must stay under ~107 chars), recorded
+    so that the end of the run can check it left nothing behind."""
     home = Path(tempfile.mkdtemp(prefix="sm-", dir="/tmp"))
+    made.homes.append(home)
     request.addfinalizer(lambda: _teardown(home))
     return home
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -473,9 +474,41 @@ def test_children_alone_and_others(sm, spawn, as_session, sm_json, sm_home, wait
 
 
 # -- the demo ---------------------------------------------------------------------------------
-def test_demo_runs_the_whole_loop(sm):
+def test_demo_runs_the_whole_loop_and_cleans_up_what_it_started(
+    sm, sm_json, sm_home, tmux, daemon_pid
+):
     started = time.monotonic()
-    out = sm("demo", "--no-keep", "--timeout", "40", timeout=60)
+    out = sm("demo", "--timeout", "40", timeout=60)
     assert "demo complete" in out.stdout
     assert "Both workers reported: demo complete." in out.stdout.replace("\n", " ")
     assert time.monotonic() - started < 30
+    assert out.stdout.rstrip().endswith(
+        "stopped the team and the daemon; sm demo --keep leaves them running")
+    # it started the daemon, so it stopped it, and sm's tmux server with it
+    assert daemon_pid() is None
+    assert tmux("list-sessions", check=False).returncode != 0
+    assert list((sm_home / "demo").iterdir()) == []
+    assert {s["state"] for s in sm_json("list")} == {"stopped"}
+    assert len(sm_json("list")) == 3
+
+
+def test_demo_leaves_a_running_daemon_running(sm, sm_json, daemon_pid):
+    sm("daemon", "start")
+    pid = daemon_pid()
+    out = sm("demo", "--timeout", "40", timeout=60)
+    assert out.stdout.rstrip().endswith("stopped the team; sm demo --keep leaves them running")
+    assert daemon_pid() == pid
+    assert sm("list", "--live").stdout.startswith("no live sessions")
+
+
+def test_demo_keep_leaves_the_team_and_its_hint_stops_all_of_it(sm, sm_json, sm_env, tmux):
+    out = sm("demo", "--keep", "--timeout", "40", timeout=60)
+    assert len([s for s in sm_json("list") if s["state"] == "idle"]) == 3
+    hint = out.stdout.strip().splitlines()[-1]
+    assert hint.startswith("stop it all: sm kill --tree em-") and hint.endswith(
+        " && sm daemon stop")
+    path = f"{Path(sys.executable).parent}:{sm_env['PATH']}"  # this checkout's sm
+    subprocess.run(hint.removeprefix("stop it all: "), shell=True, check=True,
+                   env={**sm_env, "PATH": path}, capture_output=True, timeout=60)
+    assert tmux("list-sessions", check=False).returncode != 0
+    assert {s["state"] for s in sm_json("list")} == {"stopped"}  # (starts a daemon again)
