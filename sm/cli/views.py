@@ -112,7 +112,7 @@ def format_messages(
     columns = [Column("ID"), Column("FROM", min=8, order=3, cut="middle"),
                Column("TO", min=8, order=3, cut="middle")]
     columns += [Column("MODE")] if with_mode else []
-    columns += [Column("STATE"), Column("BODY", min=16, order=1)]
+    columns += [Column("STATE"), Column("BODY", min=12, order=1)]
     columns += [Column("REASON", min=16, order=2)] if with_reason else []
     rows = []
     for m in items:

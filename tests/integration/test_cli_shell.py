@@ -82,7 +82,9 @@ def test_attach_from_inside_sms_own_tmux_switches_the_client(
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         def sessions_of_clients() -> list[str]:
-            return tmux("list-clients", "-F", "#{client_session}").stdout.split()
+            # the daemon's own control client sits on the hidden sm-control session
+            listed = tmux("list-clients", "-F", "#{client_session}").stdout.split()
+            return [s for s in listed if s != "sm-control"]
 
         wait_until(lambda: sessions_of_clients() == [f"sm-{first['id']}"])
         tmux("send-keys", "-t", f"=sm-{first['id']}:", "-l", "--", "sm attach second")
