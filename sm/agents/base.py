@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sm.agents.screen import parse, plain
+from sm.agents.screen import StyledLine, parse, plain
 from sm.errors import Unavailable
 
 
@@ -113,6 +113,7 @@ class Agent:
 class Screen:
     composer: str | None  # None: no composer on screen (starting up, or a dialog over it)
     busy: bool
+    interrupted: bool = False  # the transcript's last line is the agent's interrupt mark
 
     @property
     def ready(self) -> bool:
@@ -122,6 +123,7 @@ class Screen:
 
 _BOX = "│┃|"
 _CHOICE = re.compile(r"\d+\.\s")
+_FRAME = " ─━═╭╮╰╯┌┐└┘│┃|"  # lines of only these are a box's edges
 
 
 def read_prompt_screen(screen: str, glyphs: tuple[str, ...] = ("❯", ">")) -> Screen:
@@ -130,7 +132,10 @@ def read_prompt_screen(screen: str, glyphs: tuple[str, ...] = ("❯", ">")) -> S
     marks a numbered choice (a dialog); a faint placeholder counts as empty; a turn
     runs while the screen offers "esc to interrupt"."""
     composer = None
-    for line in reversed(parse(screen.rstrip())):
+    lines = parse(screen.rstrip())
+    at = 0
+    for at in range(len(lines) - 1, -1, -1):
+        line = lines[at]
         stripped = line.text.lstrip().lstrip(_BOX).lstrip()
         offset = len(line.text) - len(stripped)
         text = stripped.rstrip().rstrip(_BOX).rstrip()
@@ -143,7 +148,20 @@ def read_prompt_screen(screen: str, glyphs: tuple[str, ...] = ("❯", ">")) -> S
                 break
         if composer is not None:
             break
-    return Screen(composer=composer, busy="esc to interrupt" in plain(screen).lower())
+    return Screen(composer=composer, busy="esc to interrupt" in plain(screen).lower(),
+                  interrupted=composer is not None and interrupted_above(lines, at))
+
+
+def interrupted_above(lines: list[StyledLine], at: int) -> bool:
+    """Whether the transcript line just above line ``at`` (skipping blank lines and
+    right-aligned status lines) is an interrupt mark, ``⎿  Interrupted …``: the turn was
+    interrupted and nothing came after it."""
+    for line in reversed(lines[:at]):
+        text = line.text.strip()
+        if not text.strip(_FRAME) or len(line.text) - len(line.text.lstrip()) > 20:
+            continue
+        return text.startswith("⎿") and "Interrupted" in text
+    return False
 
 
 def hook_script() -> Path:

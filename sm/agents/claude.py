@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sm.agents.base import Agent, Launch, LaunchSpec, Screen, find_binary
+from sm.agents.base import Agent, Launch, LaunchSpec, Screen, find_binary, interrupted_above
 from sm.agents.screen import StyledLine, parse
 from sm.config import ClaudeSettings
 
@@ -199,7 +199,8 @@ def read_claude_screen(screen: str) -> Screen:
     box = lines[top + 1:bottom]
     if len(footer) > _MAX_FOOTER or not box or not box[0].text.startswith(_GLYPH):
         return Screen(composer=None, busy=busy)
-    return Screen(composer=_composer_text(box), busy=busy)
+    return Screen(composer=_composer_text(box), busy=busy,
+                  interrupted=interrupted_above(lines, top))
 
 
 def _composer_text(box: list[StyledLine]) -> str:

@@ -7,8 +7,12 @@ For every live session of an agent with hooks, this watch follows the pane's pus
 output; when the output has been quiet for ``settle`` seconds it reads the screen once:
 
 - ``running`` or ``waiting_permission``, and the composer is back with no turn running:
-  the turn ended (``interrupted``, evidence: the screen). If the interrupt put one of
-  sm's messages back into the composer, delivery takes it back (``Workers.reclaim``).
+  the turn ended (``interrupted``, evidence: the screen). At once when the screen says
+  so — the agent's interrupt mark is the transcript's last line, or a prompt was put
+  back into the composer; otherwise only after ``confirm`` more seconds in which the
+  pane stayed quiet and no hook came (a turn's last hooks may still be on their way).
+  If the interrupt put one of sm's messages back into the composer, delivery takes it
+  back (``Workers.reclaim``).
 - ``idle``, and the screen shows a turn running: a turn no hook announced (``busy``).
 
 No timer polls a screen: a read happens only after the pane wrote something, or once
@@ -43,13 +47,15 @@ _ACTIVE = (SessionState.RUNNING, SessionState.WAITING_PERMISSION)
 class ScreenEvidence:
     def __init__(
         self, sessions: Sessions, runtime: Runtime, providers: Mapping[str, Provider],
-        workers: Workers, bus: EventBus, *, settle: float = 0.5,
+        workers: Workers, bus: EventBus, *, settle: float = 0.5, confirm: float = 1.5,
     ) -> None:
         self.sessions = sessions
         self.runtime = runtime
         self.providers = providers
         self.workers = workers
         self.settle = settle
+        self.confirm = confirm
+        self._heard: dict[str, int] = {}  # events per watched session, to see hooks come
         self._watches: dict[str, asyncio.Task[None]] = {}
         self._pokes: dict[str, asyncio.Queue[bool]] = {}  # True: look; False: pane ended
         bus.listen(self._on_event, "evidence")
@@ -67,7 +73,11 @@ class ScreenEvidence:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _on_event(self, ev: EventRecord) -> None:
-        if ev.session_id is None or ev.kind != EventKind.STATE:
+        if ev.session_id is None:
+            return
+        if ev.session_id in self._heard:
+            self._heard[ev.session_id] += 1
+        if ev.kind != EventKind.STATE:
             return
         to = ev.payload.get("to")
         if to == SessionState.STARTING or (to in _ACTIVE and ev.session_id not in self._watches):
@@ -89,6 +99,7 @@ class ScreenEvidence:
         task = self._watches.get(session_id)
         if task is None or task.done():
             self._pokes[session_id] = asyncio.Queue()
+            self._heard[session_id] = 0
             self._watches[session_id] = asyncio.create_task(
                 self._follow(session_id, pane), name=f"evidence-{session_id}")
 
@@ -109,7 +120,7 @@ class ScreenEvidence:
                 reader = asyncio.create_task(_forward(sub, pokes))
                 try:
                     while await self._settled(pokes):
-                        if not await self._check(session_id):
+                        if not await self._check(session_id, pokes):
                             return
                 finally:
                     reader.cancel()
@@ -126,6 +137,7 @@ class ScreenEvidence:
         finally:
             self._watches.pop(session_id, None)
             self._pokes.pop(session_id, None)
+            self._heard.pop(session_id, None)
 
     async def _settled(self, pokes: asyncio.Queue[bool]) -> bool:
         """Wait for output (or a poke), then until it has been quiet for ``settle``
@@ -139,7 +151,7 @@ class ScreenEvidence:
             except TimeoutError:
                 return True
 
-    async def _check(self, session_id: str) -> bool:
+    async def _check(self, session_id: str, pokes: asyncio.Queue[bool]) -> bool:
         """Read the screen once and apply what it shows. False once the session is dead."""
         rec = await self.sessions.store.sessions.get(session_id)
         if rec is None or not rec.is_live:
@@ -153,6 +165,14 @@ class ScreenEvidence:
         except NotFound:
             return True
         if rec.state in _ACTIVE and screen.composer is not None and not screen.busy:
+            if not (screen.interrupted or screen.composer):
+                heard = self._heard.get(session_id, 0)
+                await asyncio.sleep(self.confirm)
+                if not pokes.empty() or self._heard.get(session_id, 0) != heard:
+                    return True  # output or a hook came: look again when it settles
+                again = await self.sessions.store.sessions.get(session_id)
+                if again is None or again.state != rec.state:
+                    return True
             await self.sessions.apply(rec.id, Signal("interrupted", "screen"), {
                 "screen": "the prompt is back and at rest, with no hook"})
             if screen.composer:

@@ -38,6 +38,9 @@ HOOK = "/venv/bin/python -I -S /sm/hooks/sm_hook.py"
 def test_claude_screens(name: str, composer: str | None, busy: bool) -> None:
     screen = read_claude_screen((SCREENS / f"{name}.txt").read_text())
     assert (screen.composer, screen.busy) == (composer, busy)
+    # the interrupt mark is the last transcript line only right after an interrupt
+    assert screen.interrupted == (name in ("claude-2.1.330-interrupted",
+                                           "claude-2.1.330-permission-refused"))
 
 
 @pytest.mark.parametrize(("name", "composer", "busy"), [
