@@ -2,7 +2,7 @@
 
     SmError                       code          HTTP  exit
     ├── InvalidInput              invalid_input  400    2   bad name, empty prompt, bad config …
-    │   └── TooLarge              too_large      413    2   a request body over limits.max_request_bytes
+    │   └── TooLarge              too_large      413    2   a request body over the size cap
     ├── Unauthorized              bad_token      401    1   a session token the daemon does not know
     ├── Refused                   refused        403    1   identity or permission says no
     ├── NotFound                  not_found      404    1   unknown session, message, provider …
@@ -10,7 +10,7 @@
     │   └── Deadlock              deadlock       409    1   a lock wait would close a cycle
     ├── DeliveryFailed            delivery_failed 409   1   a message could not be delivered
     ├── Unavailable               unavailable    503    2   daemon, tmux or an agent binary missing
-    └── StorageFull               storage_full   507    2   the store cannot grow (disk or limits.max_db_bytes full)
+    └── StorageFull               storage_full   507    2   the disk (or the store's cap) is full
 
 Every error carries a stable ``code`` and a message that names the thing, the bad
 value and what was expected. The daemon turns them into

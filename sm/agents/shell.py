@@ -15,10 +15,15 @@ class Shell(Agent):
     ready_from_screen = False
 
     def launch(self, spec: LaunchSpec) -> Launch:
-        command = list(spec.options.get("command") or [])
+        command = spec.options.get("command")
         if not command:
             raise InvalidInput("the shell provider needs a command: sm spawn shell -- CMD ARGS…")
-        return Launch(argv=command)
+        if not isinstance(command, list) or not all(
+                isinstance(arg, str) and "\x00" not in arg for arg in command) or not command[0]:
+            raise InvalidInput(f"options.command must be a list of program and arguments "
+                               f"(non-empty strings), not {str(command)[:80]!r}: sm spawn "
+                               "shell -- CMD ARGS…")
+        return Launch(argv=list(command))
 
     def read_screen(self, screen: str) -> Screen:
         return Screen(composer=None, busy=False)

@@ -19,10 +19,14 @@ from sm.runtime.base import Pane
 class Tmux:
     """One tmux server, addressed by its socket name (``tmux -L``)."""
 
-    def __init__(self, socket_name: str, binary: str = "tmux", history_limit: int = 50000) -> None:
+    def __init__(self, socket_name: str, binary: str = "tmux", history_limit: int = 50000,
+                 env: Mapping[str, str] | None = None) -> None:
         self.socket_name = socket_name
         self.binary = binary
         self.history_limit = history_limit
+        # the environment tmux runs with, and so the server's global environment every
+        # pane inherits (None: the caller's own)
+        self.env = dict(env) if env is not None else None
 
     async def run(
         self, *args: str, stdin: bytes | None = None, capture: bool = True,
@@ -39,7 +43,7 @@ class Tmux:
                 stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
                 stdout=pipe,
                 stderr=pipe,
-                env=None if path is None else {**os.environ, "PATH": path},
+                env=self._env(path),
             )
         except FileNotFoundError:
             raise Unavailable(
@@ -55,6 +59,11 @@ class Tmux:
             raise Unavailable(f"tmux {args[0]} failed: {message}")
         return (out or b"").decode(errors="replace")
 
+    def _env(self, path: str | None) -> dict[str, str] | None:
+        if path is None:
+            return self.env
+        return {**(os.environ if self.env is None else self.env), "PATH": path}
+
     async def start(self, pane_died_command: str) -> None:
         """Start the server (idempotent) with sm's options: keep dead panes for
         diagnosis, a generous history, and a ``pane-died`` hook that reports exits."""
@@ -67,6 +76,11 @@ class Tmux:
             "set-hook", "-g", "pane-died", f"run-shell -b {_tmux_quote(pane_died_command)}",
             capture=False,
         )
+        if self.env is not None:  # a server started before with more: forget the rest
+            listed = await self.run("show-environment", "-g")
+            names = {line.lstrip("-").split("=", 1)[0] for line in listed.splitlines() if line}
+            for name in sorted(names - set(self.env)):
+                await self.run("set-environment", "-g", "-u", name)
 
     async def new_session(
         self,
