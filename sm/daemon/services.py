@@ -158,7 +158,10 @@ class Services:
         except SmError as exc:
             log.warning("tmux is not available: %s", exc.message)
         else:
-            await self.sessions.reconcile()
+            try:
+                await self.sessions.reconcile()
+            except StorageFull as exc:  # serve anyway: the deaths are found again later
+                log.error("reconcile stopped: %s", exc.message)
         await self.readiness.start()
         await self.workers.start()
         await self.leases.start()
