@@ -106,15 +106,20 @@ def test_a_full_store_refuses_clearly_and_sm_recovers(
 def test_a_client_that_lost_the_start_race_starts_the_daemon_again(
     sm, sm_json, sm_home: Path,
 ) -> None:
-    """Another client's daemon holds the lock, then dies before it serves: this client's
-    own start lost the race, and must start one again rather than wait for nothing."""
+    """Another client's daemon holds the lock, then dies before it serves (right after
+    this client's own start lost the race to it): this client must start one again
+    rather than wait for nothing."""
     (sm_home / "logs").mkdir()
     holder = subprocess.Popen([sys.executable, "-c", (
         "import fcntl, os, sys, time\n"
         f"fd = os.open({str(sm_home / 'daemon.lock')!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
         "fcntl.flock(fd, fcntl.LOCK_EX)\n"
         "print('held', flush=True)\n"
-        "time.sleep(1.5)\n")], stdout=subprocess.PIPE, text=True)
+        f"out = {str(sm_home / 'logs' / 'daemon.out')!r}\n"
+        "deadline = time.monotonic() + 20\n"
+        "while time.monotonic() < deadline and not (\n"
+        "        os.path.exists(out) and 'already runs' in open(out).read()):\n"
+        "    time.sleep(0.02)\n")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         started = time.monotonic()
