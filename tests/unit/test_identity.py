@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from tests.unit.fake_runtime import FakeRuntime
 
 from sm.core.identity import Identity, token_hash
 from sm.errors import Refused, Unauthorized
@@ -17,6 +16,7 @@ from sm.runtime.procs import Proc
 from sm.store import Store
 from sm.store.sessions import SessionRecord
 from sm.vocab import SessionState
+from tests.unit.fake_runtime import FakeRuntime
 
 
 class Procs:
