@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,15 +28,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _harness import daemon, daemon_pid, wait_until  # noqa: E402
 
 from sm.client import Client  # noqa: E402
+from sm.config import tmux_socket_for  # noqa: E402
 
 SCRIPT = """\
 rules:
   - match: "hold"
-    actions: [{sleep: 1000}, {say: "held"}]
+    actions: [{sleep: %s}, {say: "held"}]
 default:
   - sleep: 0.1
   - say: "ok"
 """
+HOLD = 30.0  # seconds the first turn lasts: long enough to queue the backlog behind it
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -70,9 +73,10 @@ def tree_cpu(root: int) -> float:
 
 
 def drain(messages: int, speed: float) -> None:
-    script = Path(tempfile.mkdtemp(prefix="smb-script-")) / "backlog.yaml"
-    script.write_text(SCRIPT)
-    with daemon(SM_SCRIPTED_SPEED=str(speed)) as env:
+    with tempfile.TemporaryDirectory(prefix="smb-script-") as tmp, \
+            daemon(SM_SCRIPTED_SPEED=str(speed)) as env:
+        script = Path(tmp) / "backlog.yaml"
+        script.write_text(SCRIPT % (HOLD / speed))
         client = Client(home=env["SM_HOME"], token="", session_id="", timeout=120)
         rec = client.post("/sessions", {"provider": "scripted", "name": "sink", "cwd": "/tmp",
                                         "options": {"script": str(script)}})
@@ -83,14 +87,14 @@ def drain(messages: int, speed: float) -> None:
         for i in range(messages):
             client.post("/messages", {"targets": ["sink"], "body": f"m{i}"})
         accepted = time.perf_counter() - started
-        pane = int(os.popen(f"tmux -L $(SM_HOME={env['SM_HOME']} {sys.executable} -c "
-                            "'from sm.config import load; print(load().tmux_socket)') "
-                            f"display -p -t =sm-{rec['id']}: '#{{pane_pid}}'").read())
+        tmux = ["tmux", "-L", tmux_socket_for(Path(env["SM_HOME"]))]
+        pane = int(subprocess.run([*tmux, "display", "-p", "-t", f"=sm-{rec['id']}:",
+                                   "#{pane_pid}"], capture_output=True, text=True,
+                                  check=True).stdout)
         pid = daemon_pid(env)
-        # end the held turn: Escape interrupts it, and the queue starts draining
-        os.system(f"tmux -L $(SM_HOME={env['SM_HOME']} {sys.executable} -c "
-                  "'from sm.config import load; print(load().tmux_socket)') "
-                  f"send-keys -t =sm-{rec['id']}: Escape")
+        # the held turn ends on its own (its Stop): from then on the queue drains
+        wait_until(lambda: client.get(f"/sessions/{rec['id']}")["last_message"] == "held",
+                   timeout=3 * HOLD, interval=0.01)
         d0, a0, t0 = cpu_seconds(pid), tree_cpu(pane), time.perf_counter()
 
         def done() -> bool:
