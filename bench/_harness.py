@@ -111,6 +111,11 @@ def sm_json(env: dict[str, str], *args: str) -> object:
     return json.loads(out)
 
 
+def session_token(home: str, session_id: str) -> str:
+    """The session's token, from the 0600 file sm points the agent to."""
+    return (Path(home) / "sessions" / session_id / "token").read_text().strip()
+
+
 def daemon_pid(env: dict[str, str]) -> int:
     return int((Path(env["SM_HOME"]) / "daemon.pid").read_text())
 

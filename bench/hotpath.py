@@ -14,7 +14,18 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import ROOT, SM, daemon, daemon_pid, line, sm_json, stats, timed, wait_until  # noqa: E402
+from _harness import (  # noqa: E402
+    ROOT,
+    SM,
+    daemon,
+    daemon_pid,
+    line,
+    session_token,
+    sm_json,
+    stats,
+    timed,
+    wait_until,
+)
 
 
 def _run(argv: list[str], env: dict[str, str], stdin: bytes | None = None) -> None:
@@ -29,10 +40,7 @@ def _socket(env: dict[str, str]) -> str:
 
 
 def _session_env(env: dict[str, str], sid: str) -> dict[str, str]:
-    sock = _socket(env)
-    token = subprocess.run(["tmux", "-L", sock, "show-environment", "-t", f"=sm-{sid}",
-                            "SM_SESSION_TOKEN"], capture_output=True, text=True,
-                           check=True).stdout.strip().split("=", 1)[1]
+    token = session_token(env["SM_HOME"], sid)
     return {**env, "SM_SESSION_ID": sid, "SM_SESSION_TOKEN": token}
 
 

@@ -22,17 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
-from _harness import SM, daemon, line, sm_json, stats, wait_until  # noqa: E402
+from _harness import SM, daemon, line, session_token, sm_json, stats, wait_until  # noqa: E402
 from fake_bot_api import FakeBotApi  # noqa: E402
 
 
 def _session_env(env: dict[str, str], sid: str) -> dict[str, str]:
-    from sm.config import tmux_socket_for
-
-    sock = tmux_socket_for(Path(env["SM_HOME"]))
-    token = subprocess.run(["tmux", "-L", sock, "show-environment", "-t", f"=sm-{sid}",
-                            "SM_SESSION_TOKEN"], capture_output=True, text=True,
-                           check=True).stdout.strip().split("=", 1)[1]
+    token = session_token(env["SM_HOME"], sid)
     return {**env, "SM_SESSION_ID": sid, "SM_SESSION_TOKEN": token}
 
 

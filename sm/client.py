@@ -29,7 +29,9 @@ def sm_home() -> str:
 
 
 class Client:
-    """Talks to the daemon of one SM_HOME. Identity comes from SM_SESSION_TOKEN."""
+    """Talks to the daemon of one SM_HOME. Inside an agent the kernel tells the daemon
+    who calls; the session's token (``SM_SESSION_TOKEN``, or the file
+    ``SM_SESSION_TOKEN_FILE`` names) backs it up."""
 
     def __init__(
         self,
@@ -41,7 +43,7 @@ class Client:
     ) -> None:
         self.home = str(home) if home else sm_home()
         self.socket_path = os.path.join(self.home, "sm.sock")
-        self.token = token if token is not None else os.environ.get("SM_SESSION_TOKEN", "")
+        self.token = token if token is not None else _env_token()
         self.session_id = (
             session_id if session_id is not None else os.environ.get("SM_SESSION_ID", "")
         )
@@ -145,9 +147,8 @@ class Client:
     def start_daemon(self) -> None:
         """Start the daemon in the background (its own session, so it outlives the
         caller's terminal) and wait until it answers. Safe to race: the loser of two
-        concurrent starts exits at once and both callers see the winner."""
-        import subprocess
-
+        concurrent starts exits at once and both callers see the winner; when the
+        winner dies starting, the loser starts another."""
         _check_home(self.home)
         from sm.config import env_warnings
 
@@ -155,10 +156,31 @@ class Client:
             print(f"sm: warning: {warning}", file=sys.stderr)
         log_dir = os.path.join(self.home, "logs")
         os.makedirs(log_dir, exist_ok=True)
+        proc = self._spawn_daemon(log_dir)
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.is_up():
+                return
+            code = proc.poll()
+            if code not in (None, 0) and not self.is_up() and not _lock_held(self.home):
+                reason = _last_line(log_dir)
+                if "already runs" not in reason:
+                    raise Unavailable(f"the sm daemon failed to start: {reason}")
+                # lost a start race to a daemon that then died starting: start again
+                proc = self._spawn_daemon(log_dir)
+            time.sleep(0.02)
+        raise Unavailable(
+            f"the sm daemon did not answer within {_START_TIMEOUT:.0f}s; "
+            f"see {os.path.join(log_dir, 'daemon.out')}"
+        )
+
+    def _spawn_daemon(self, log_dir: str) -> Any:
+        import subprocess
+
         env = {k: v for k, v in os.environ.items() if not k.startswith("SM_SESSION_")}
         env["SM_HOME"] = self.home
         with open(os.path.join(log_dir, "daemon.out"), "ab") as out:
-            proc = subprocess.Popen(
+            return subprocess.Popen(
                 [sys.executable, "-m", "sm", "daemon", "run"],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -167,20 +189,18 @@ class Client:
                 start_new_session=True,
                 close_fds=True,
             )
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.is_up():
-                return
-            code = proc.poll()
-            if code not in (None, 0) and not self.is_up() and not _lock_held(self.home):
-                reason = _last_line(log_dir)
-                if "already runs" not in reason:  # lost a start race: wait for the winner
-                    raise Unavailable(f"the sm daemon failed to start: {reason}")
-            time.sleep(0.02)
-        raise Unavailable(
-            f"the sm daemon did not answer within {_START_TIMEOUT:.0f}s; "
-            f"see {os.path.join(log_dir, 'daemon.out')}"
-        )
+
+
+def _env_token() -> str:
+    token = os.environ.get("SM_SESSION_TOKEN", "")
+    path = os.environ.get("SM_SESSION_TOKEN_FILE", "")
+    if token or not path:
+        return token
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""  # the kernel still says who calls from inside a session
 
 
 def _lock_held(home: str) -> bool:

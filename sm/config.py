@@ -61,6 +61,20 @@ class ShellSettings:
 @dataclass(frozen=True)
 class LimitsSettings:
     max_prompt_bytes: int = 262144
+    max_request_bytes: int = 0  # 0: 1 MiB plus max_prompt_bytes; bigger bodies get a 413
+    max_db_bytes: int = 0  # 0: no cap; past it writes fail with storage_full, as on a full disk
+
+    @property
+    def request_bytes(self) -> int:
+        """The request body cap in force."""
+        return self.max_request_bytes or (1 << 20) + self.max_prompt_bytes
+
+
+@dataclass(frozen=True)
+class AgentsSettings:
+    # variables (or NAME* prefixes) of the daemon's environment agents get besides the
+    # built-in allowlist and their provider's own (docs/security.md)
+    env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,9 @@ class HooksSettings:
 class LocksSettings:
     enforce: bool = True  # refuse writes (and destructive git) on paths another session holds
     auto_release_idle: float = 300.0  # seconds idle before a session's auto-taken locks end
+    # directories outside any git repository where sm lock may take paths (a lock must
+    # be inside a repository or one of these; never / itself)
+    roots: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,7 @@ class Settings:
     scripted: ScriptedSettings = field(default_factory=ScriptedSettings)
     shell: ShellSettings = field(default_factory=ShellSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    agents: AgentsSettings = field(default_factory=AgentsSettings)
     hooks: HooksSettings = field(default_factory=HooksSettings)
     remind: RemindSettings = field(default_factory=RemindSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)

@@ -52,6 +52,9 @@ class Provider(Protocol):
     # turn-end hooks that may repeat a turn already ended, or report another thread: sm
     # looks up the turns that ended recently before it applies one
     checked_turn_ends: frozenset[str]
+    # variables of the daemon's environment the agent needs (names, or NAME* prefixes)
+    # besides the allowlist every agent gets (sm/agents/env.py)
+    env_passed: tuple[str, ...]
 
     def launch(self, spec: LaunchSpec) -> Launch:
         """The command line and environment that start the agent. May write files
@@ -92,6 +95,7 @@ class Agent:
     answer_keys: Mapping[str, str] = {"allow": "1", "always": "2", "deny": "3"}
     checked_turn_ends: frozenset[str] = frozenset()
     clear_hook: bool = True
+    env_passed: tuple[str, ...] = ()
 
     def ignored_turn_end(
         self, hook: str, payload: Mapping[str, Any], conversation_id: str | None,

@@ -13,8 +13,10 @@ rewrites ``.claude.json`` while it runs. sm points ``CLAUDE_CONFIG_DIR`` at
   symlinked in, so the agent logs in and behaves as the user's own Claude does;
 * hooks and the permission mode come from a per-session ``--settings`` file.
 
-The model endpoint comes from the environment the agent inherits from the daemon
-(``ANTHROPIC_BASE_URL``, ``ANTHROPIC_API_KEY``, …); sm adds no keys of its own.
+The model endpoint comes from the daemon's environment, of which the agent gets
+Claude Code's own variables (``ANTHROPIC_*`` such as ``ANTHROPIC_API_KEY`` and
+``ANTHROPIC_BASE_URL``, ``CLAUDE_*``, its ``DISABLE_*`` switches, ``IS_SANDBOX``) and the
+allowlist every agent gets; sm adds no keys of its own.
 Facts measured against Claude Code 2.1.330 (tests/e2e/FACTS.md).
 """
 
@@ -141,6 +143,10 @@ class Claude(Agent):
     # a bracketed paste then Enter submitted every time even with no pause (2.1.330)
     enter_delay = 0.1
     ready_from_screen = False  # SessionStart fires at launch
+    env_passed: tuple[str, ...] = (
+        "ANTHROPIC_*", "CLAUDE_*", "DISABLE_*", "IS_SANDBOX", "MAX_THINKING_TOKENS",
+        "BASH_DEFAULT_TIMEOUT_MS", "BASH_MAX_TIMEOUT_MS", "MCP_TIMEOUT",
+    )
 
     def __init__(self, settings: ClaudeSettings) -> None:
         self.settings = settings

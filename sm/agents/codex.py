@@ -106,6 +106,8 @@ class Codex(Agent):
 
     def __init__(self, settings: CodexSettings) -> None:
         self.settings = settings
+        # its provider's key (OPENAI_API_KEY, or codex.env_key for codex.base_url)
+        self.env_passed = ("OPENAI_*", "CODEX_*", "RUST_LOG", settings.env_key)
 
     def ignored_turn_end(
         self, hook: str, payload: Mapping[str, Any], conversation_id: str | None,

@@ -26,6 +26,7 @@ class Scripted(Agent):
     clear_command = "/clear"
     enter_delay = 0.0
     ready_from_screen = False
+    env_passed: tuple[str, ...] = ("SM_SCRIPTED_*",)
 
     def __init__(self, settings: ScriptedSettings) -> None:
         self.settings = settings

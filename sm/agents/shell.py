@@ -21,11 +21,16 @@ class Shell(Agent):
         if spec.options.get("model"):
             raise InvalidInput("the shell provider has no models; --model is for claude "
                                "and codex")
-        command = list(spec.options.get("command") or [])
+        command = spec.options.get("command")
         if not command:
             raise InvalidInput("the shell provider needs a command: sm spawn shell -- CMD ARGS…")
+        if not isinstance(command, list) or not all(
+                isinstance(arg, str) and "\x00" not in arg for arg in command) or not command[0]:
+            raise InvalidInput(f"options.command must be a list of program and arguments "
+                               f"(non-empty strings), not {str(command)[:80]!r}: sm spawn "
+                               "shell -- CMD ARGS…")
         _check_command(str(command[0]), spec)
-        return Launch(argv=command)
+        return Launch(argv=list(command))
 
     def read_screen(self, screen: str) -> Screen:
         return Screen(composer=None, busy=False)

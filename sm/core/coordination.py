@@ -16,6 +16,7 @@ the scheduler that drives the timed ones) and starts and stops them.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -227,7 +228,9 @@ def _repo_roots(paths: list[str]) -> list[str]:
     cache: dict[str, str] = {}
     out = []
     for raw in paths:
-        path = Path(raw).expanduser().resolve()
+        if "\x00" in raw:
+            continue  # no file has such a name
+        path = Path(os.path.expanduser(raw)).resolve()
         key = str(path)
         if key not in cache:
             cache[key] = next(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -139,7 +140,7 @@ class Leases:
         wait that long for the holders to release. Raises Conflict (naming the holders)
         when refused or timed out, Deadlock when waiting would close a cycle, InvalidInput
         for a bad TTL or a dead holder."""
-        if ttl is not None and ttl <= 0:
+        if ttl is not None and not (math.isfinite(ttl) and ttl > 0):
             raise InvalidInput(f"ttl must be a positive number of seconds, got {ttl:g}")
         if holder.state in DEAD:
             raise InvalidInput(f"session {holder.label} is {holder.state}; it cannot hold locks")

@@ -42,6 +42,9 @@ _DELAY = re.compile(r"(\d+(?:\.\d*)?)\s*([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+MAX_DELAY = 366 * 86400.0
+
+
 def parse_delay(text: str) -> float:
     """Seconds in a delay like ``90``, ``30s``, ``5m``, ``1h``, ``1h30m`` or ``2d``.
     Raises InvalidInput naming the bad value."""
@@ -57,6 +60,8 @@ def parse_delay(text: str) -> float:
         raise InvalidInput(f"invalid delay {text!r}: expected e.g. 30s, 5m, 1h or 1h30m")
     if total <= 0:
         raise InvalidInput(f"invalid delay {text!r}: it must be more than 0 seconds")
+    if total > MAX_DELAY:  # inf too: a thousand digits parse to it
+        raise InvalidInput(f"invalid delay {text[:40]!r}: at most {MAX_DELAY / 86400:g} days")
     return total
 
 

@@ -9,7 +9,7 @@ is written by the ``Consequence`` callables in the fact's own transaction.
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import os
 import secrets
 import time
 import uuid
@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from sm import agents
-from sm.agents import LaunchSpec, Provider
+from sm.agents import LaunchSpec, Provider, env
 from sm.core import refs
 from sm.core.caller import Caller
 from sm.core.events import EventBus, trim
+from sm.core.identity import Identity, token_hash
 from sm.core.names import check_name
 from sm.core.state import TURN_ENDS, Signal, Step, Turns, step
-from sm.errors import Conflict, InvalidInput, NotFound, Refused, SmError, Unauthorized
+from sm.errors import Conflict, InvalidInput, NotFound, SmError
 from sm.runtime.base import Runtime
 from sm.store import Conn, Store
 from sm.store.events import EventRecord
@@ -61,8 +62,18 @@ class SpawnRequest:
     worktree: Mapping[str, Any] | None = None  # branch, base, repo: start in a new worktree
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def write_token(session_dir: Path, token: str) -> Path:
+    """Write the session's token to ``<session dir>/token`` (mode 0600, atomically);
+    only the session's own processes are pointed to it."""
+    path = session_dir / "token"
+    tmp = session_dir / f".token-{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, token.encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return path
 
 
 def _detail(event: str, payload: Mapping[str, Any]) -> str:
@@ -98,6 +109,8 @@ class Sessions:
         base_env: Mapping[str, str],
         agent_env: Mapping[str, str],
         max_prompt_bytes: int,
+        identity: Identity | None = None,
+        env_patterns: Sequence[str] = (),
         consequences: Sequence[Consequence] = (),
         size: tuple[int, int] = (200, 50),
         clock: Callable[[], float] = time.time,
@@ -110,8 +123,10 @@ class Sessions:
         self.hook_command = hook_command
         self.base_env = dict(base_env)
         # what providers may read to prepare a launch (an API key to pre-approve, the
-        # user's config dirs); agents themselves get base_env and their launch env
+        # user's config dirs); agents themselves get only what sm/agents/env.py allows
         self.agent_env = {**agent_env, **self.base_env}
+        self.identity = identity
+        self.env_patterns = tuple(env_patterns)
         self.max_prompt_bytes = max_prompt_bytes
         self.consequences = tuple(consequences)
         self.size = size
@@ -119,20 +134,15 @@ class Sessions:
         self._locks: dict[str, asyncio.Lock] = {}
 
     # -- identity and lookup --------------------------------------------------------
-    async def authenticate(self, token: str, claimed_id: str = "") -> Caller:
-        """The caller a token proves (the operator without one). Raises Unauthorized
-        for an unknown token and Refused when the claimed session id is not the
-        token's own."""
-        if not token:
-            if claimed_id:
-                raise Refused(f"a call claiming session {claimed_id} needs its token")
-            return Caller.operator()
-        rec = await self.store.sessions.by_token_hash(token_hash(token))
-        if rec is None:
-            raise Unauthorized("unknown session token")
-        if claimed_id and claimed_id != rec.id:
-            raise Refused(f"this token belongs to session {rec.id}, not {claimed_id}")
-        return Caller.of(rec)
+    def environment(self, provider: Provider, session_id: str, token_file: Path
+                    ) -> dict[str, str]:
+        """What the agent's process gets besides its launch env: the allowlist, its
+        provider's variables, ``agents.env``, sm's own and the path of its token file
+        (never the token itself: the runtime's environment is readable by others)."""
+        return {
+            **env.allowed(self.agent_env, env.BASE, provider.env_passed, self.env_patterns),
+            **self.base_env, "SM_SESSION_ID": session_id, "SM_SESSION_TOKEN_FILE": str(token_file),
+        }
 
     async def resolve(self, ref: str) -> SessionRecord:
         return await refs.session(self.store, ref)
@@ -156,7 +166,9 @@ class Sessions:
         if size > self.max_prompt_bytes:
             raise InvalidInput(f"prompt is {size} bytes; the limit is {self.max_prompt_bytes} "
                                f"(limits.max_prompt_bytes)")
-        cwd = Path(req.cwd or ".").expanduser()
+        if "\x00" in req.cwd:
+            raise InvalidInput(f"working directory {req.cwd[:80]!r}: contains a NUL character")
+        cwd = Path(os.path.expanduser(req.cwd or "."))  # ~nosuchuser stays as written
         if not cwd.is_dir():
             raise InvalidInput(f"working directory {cwd} does not exist")
         return provider, name, cwd
@@ -173,6 +185,7 @@ class Sessions:
         token = secrets.token_urlsafe(24)
         session_dir = self.sessions_dir / sid
         session_dir.mkdir(parents=True, exist_ok=True)
+        token_file = write_token(session_dir, token)
         spec = LaunchSpec(
             session_id=sid, cwd=cwd.resolve(), session_dir=session_dir,
             hook_command=self.hook_command, conversation_id=str(uuid.uuid4()),
@@ -193,7 +206,7 @@ class Sessions:
                 "parent_id": rec.parent_id, "argv": launch.argv,
             })
         await self.bus.publish([event])
-        env = {**self.base_env, **launch.env, "SM_SESSION_ID": sid, "SM_SESSION_TOKEN": token}
+        env = {**self.environment(provider, sid, token_file), **launch.env}
         await self._start_runtime(rec, launch.argv, env)
         return await self.get(sid)
 
@@ -234,25 +247,29 @@ class Sessions:
         spec.session_dir.mkdir(parents=True, exist_ok=True)
         launch = await asyncio.to_thread(provider.launch, spec)  # writes its files
         token = secrets.token_urlsafe(24)
+        token_file = write_token(spec.session_dir, token)
         async with self.store.write() as conn:
             await self.store.sessions.update(conn, rec.id, self.clock(),
                                              token_hash=token_hash(token))
         await self.apply(rec.id, Signal("restore"), {"conversation_id": rec.conversation_id})
         if await self.runtime.has_session(rec.tmux_session):
             await self.runtime.kill_session(rec.tmux_session)
-        env = {**self.base_env, **launch.env, "SM_SESSION_ID": rec.id, "SM_SESSION_TOKEN": token}
+        env = {**self.environment(provider, rec.id, token_file), **launch.env}
         await self._start_runtime(rec, launch.argv, env)
         return await self.get(rec.id)
 
     async def _start_runtime(self, rec: SessionRecord, argv: list[str], env: dict[str, str]
                              ) -> None:
         try:
-            await self.runtime.new_session(
+            pane = await self.runtime.new_session(
                 rec.tmux_session, argv, rec.cwd, env, width=self.size[0], height=self.size[1]
             )
-        except SmError as exc:
-            await self.apply(rec.id, Signal("pane-died", "1"), {"error": exc.message})
+        except Exception as exc:  # never leave the session ``starting`` for good
+            message = exc.message if isinstance(exc, SmError) else f"{type(exc).__name__}: {exc}"
+            await self.apply(rec.id, Signal("pane-died", "1"), {"error": message})
             raise
+        if self.identity is not None:
+            self.identity.watch(rec.id, pane.pid)
 
     # -- facts from the agent and from the runtime -----------------------------------------
     async def record_hook(
@@ -335,6 +352,8 @@ class Sessions:
                 await self.apply(rec.id, Signal("pane-died", str(status)),
                                  {"reconcile": "pane dead"}, fields={"exit_status": status})
                 await self.runtime.end_processes(pane.pid, _marker(rec))
+        if self.identity is not None:
+            await self.identity.refresh()
 
     async def apply(
         self,

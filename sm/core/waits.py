@@ -93,7 +93,7 @@ class Waits:
         passes (durable: a row). Fires at once when the target is settled already.
         Raises InvalidInput without a session to tell or for a negative timeout."""
         me = caller.require_session("--notify needs a session to tell: sm wait --notify")
-        if timeout < 0:
+        if not timeout >= 0 or timeout == float("inf"):  # NaN fails the first
             raise InvalidInput(f"invalid timeout {timeout}: expected 0 or more seconds")
         now = self.clock()
         rec = WatcherRecord(

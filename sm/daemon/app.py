@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 import sm
 from sm.config import Settings
+from sm.daemon.edge import Edge
 from sm.daemon.services import Services
 from sm.errors import InvalidInput, SmError
 
@@ -32,6 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
             await services.close()
 
     app = FastAPI(title="sm", version=sm.__version__, lifespan=lifespan)
+    app.add_middleware(Edge, max_bytes=settings.limits.request_bytes)
 
     @app.exception_handler(SmError)
     async def _sm_error(request: Request, exc: SmError) -> JSONResponse:

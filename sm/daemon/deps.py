@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from sm.core.caller import Caller
+from sm.daemon.peer import PEER_PID
 from sm.daemon.services import Services
 from sm.ops import Ops
 
@@ -22,11 +23,13 @@ def ops(request: Request) -> Ops:
 
 
 async def caller(request: Request) -> Caller:
-    """The session whose token the request carries, or the operator without one."""
+    """The session the kernel places the caller in (its peer pid, see
+    ``server.PeerProtocol``), else the one its token proves, else the operator."""
     auth = request.headers.get("authorization", "")
-    token = auth[7:] if auth.lower().startswith("bearer ") else ""
+    token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
     svc: Services = request.app.state.services
-    return await svc.sessions.authenticate(token, request.headers.get("x-sm-session", ""))
+    return await svc.identity.authenticate(request.scope.get(PEER_PID), token,
+                                           request.headers.get("x-sm-session", ""))
 
 
 ServicesDep = Annotated[Services, Depends(services)]

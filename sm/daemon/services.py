@@ -7,7 +7,6 @@ its constructor. The adapters (routes, the Telegram bridge) get ``ops``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import shlex
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sm import agents
+from sm.agents import env as agent_env
 from sm.agents.base import hook_command
 from sm.config import Settings
 from sm.core.activity import ActivityWatch
@@ -26,11 +26,13 @@ from sm.core.delivery import Queue, Receipts, Workers
 from sm.core.events import EventBus
 from sm.core.evidence import ScreenEvidence
 from sm.core.guard import WriteGuard
+from sm.core.identity import Identity
 from sm.core.leases import Leases
 from sm.core.notices import Notices
 from sm.core.readiness import ReadyWatch
 from sm.core.sessions import Sessions
-from sm.errors import SmError, Unauthorized
+from sm.daemon import spool
+from sm.errors import Refused, SmError, StorageFull, Unauthorized
 from sm.git.prs import Prs
 from sm.git.repos import Repos
 from sm.git.worktrees import Worktrees
@@ -40,10 +42,11 @@ from sm.ops.authz import Authz
 from sm.ops.coordination import CoordinationOps
 from sm.ops.events import EventOps
 from sm.ops.git import GitOps
-from sm.ops.hooks import HookOps
+from sm.ops.hooks import PANE_DIED, HookOps
 from sm.ops.locks import LockOps
 from sm.ops.messages import MessageOps
 from sm.ops.sessions import SessionOps
+from sm.runtime.procs import Procs
 from sm.runtime.tmux import Tmux
 from sm.store import Store
 
@@ -67,13 +70,18 @@ class Services:
     readiness: ReadyWatch
     evidence: ScreenEvidence
     ops: Ops
+    identity: Identity
     telegram: Bridge | None = None  # only when telegram.token is set
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
         settings.sessions_dir.mkdir(parents=True, exist_ok=True)
-        store = await Store.open(settings.db_path)
+        try:
+            store = await Store.open(settings.db_path, settings.limits.max_db_bytes)
+        except SmError as exc:  # said on stderr too: the CLI that started us shows it
+            log.error("daemon start failed: %s", exc.message)
+            raise
         try:
             services = await cls._build(settings, store)
             await services._start()
@@ -85,22 +93,27 @@ class Services:
 
     @classmethod
     async def _build(cls, settings: Settings, store: Store) -> Services:
-        runtime = Tmux(settings.tmux_socket, settings.tmux.binary, settings.tmux.history_limit)
-        bus = EventBus()
-        providers = agents.providers(settings)
         bin_dir = str(Path(sys.executable).parent)
         base_env = {
             "SM_HOME": str(settings.home),
             "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
         }
+        # the tmux server's environment is every pane's: only the allowlist, never ours
+        server_env = {**agent_env.allowed(os.environ, agent_env.BASE, ("TMUX_TMPDIR",)),
+                      **base_env}
+        runtime = Tmux(settings.tmux_socket, settings.tmux.binary, settings.tmux.history_limit,
+                       env=server_env)
+        bus = EventBus()
+        providers = agents.providers(settings)
+        identity = Identity(store, runtime, Procs())
         queue = Queue(store, bus, max_bytes=settings.limits.max_prompt_bytes)
         receipts = Receipts(store, queue, providers)
         notices = Notices(store, queue)
         sessions = Sessions(
             store, runtime, providers, bus,
             sessions_dir=settings.sessions_dir, hook_command=hook_command(), base_env=base_env,
-            # the tmux server hands the daemon's environment on to agents
             agent_env=dict(os.environ), max_prompt_bytes=settings.limits.max_prompt_bytes,
+            identity=identity, env_patterns=settings.agents.env,
             consequences=(receipts.on_fact, notices.on_fact),
             size=(settings.tmux.width, settings.tmux.height),
         )
@@ -127,14 +140,14 @@ class Services:
             messages=MessageOps(store, queue, authz),
             coordination=CoordinationOps(store, sessions, coordination, authz),
             events=EventOps(store, authz),
-            locks=LockOps(store, leases, authz),
+            locks=LockOps(store, leases, authz, settings.locks.roots),
             git=GitOps(store, worktrees, repos, Prs(store), authz),
             hooks=HookOps(sessions, WriteGuard(leases) if settings.locks.enforce else None),
             asks=AskOps(coordination.asks, authz),
         )
         evidence = ScreenEvidence(sessions, runtime, providers, workers, bus)
         return cls(settings, store, runtime, bus, sessions, queue, workers, leases,
-                   coordination, ReadyWatch(sessions, bus), evidence, ops,
+                   coordination, ReadyWatch(sessions, bus), evidence, ops, identity,
                    telegram=await _telegram(settings, store, bus, ops))
 
     async def _start(self) -> None:
@@ -148,7 +161,10 @@ class Services:
         except SmError as exc:
             log.warning("tmux is not available: %s", exc.message)
         else:
-            await self.sessions.reconcile()
+            try:
+                await self.sessions.reconcile()
+            except StorageFull as exc:  # serve anyway: the deaths are found again later
+                log.error("reconcile stopped: %s", exc.message)
         await self.readiness.start()
         await self.evidence.start()
         await self.workers.start()
@@ -186,21 +202,51 @@ class Services:
 
     async def drain_spool(self) -> int:
         """Apply hooks spooled while no daemon listened, in order, then empty the
-        spool. Each hook has an id, so one applied before a crash is not applied twice."""
+        spool. Each hook has an id, so one applied before a crash is not applied twice.
+        A bad line is logged and skipped; when the store is full the rest is put back
+        for the next drain. Never raises."""
         path = self.settings.spool_path
-        if not path.exists():
+        try:
+            lines = await asyncio.to_thread(spool.take, path)
+        except OSError as exc:
+            log.error("cannot read the hook spool %s: %s", path, exc)
             return 0
-        lines = await asyncio.to_thread(_take_spool, path)
-        for line in lines:
+        for i, line in enumerate(lines):
             try:
-                record = json.loads(line)
-                caller = await self.sessions.authenticate(record.get("token", ""))
-                await self.ops.hooks.record(caller, str(record.get("event", "")), record)
-            except (ValueError, Unauthorized) as exc:
-                log.warning("dropped a spooled hook: %s", exc)
+                caller, record = await self._spooled(line)
+                await self.ops.hooks.record(caller, str(record["event"]), record)
+            except StorageFull as exc:
+                log.warning("store full: %d spooled hooks kept for later (%s)",
+                            len(lines) - i, exc.message)
+                await asyncio.to_thread(spool.put_back, path, lines[i:])
+                return i
+            except (spool.BadLine, Unauthorized, Refused) as exc:
+                log.warning("dropped spooled hook line %d: %s", i + 1, exc)
             except SmError as exc:
                 log.warning("spooled hook failed: %s", exc.message)
+            except Exception:  # one line must never stop the drain
+                log.exception("spooled hook line %d skipped", i + 1)
         return len(lines)
+
+    async def _spooled(self, line: bytes) -> tuple[Caller, dict[str, Any]]:
+        """The caller a spool line proves and its record. Raises BadLine, Refused."""
+        record, signed, mac = spool.parse(line)
+        if record["event"] == PANE_DIED:
+            return Caller.operator("tmux"), record
+        if signed is None:  # written before spool lines were signed
+            token = record.get("token")
+            return await self.identity.authenticate(None, str(token or "")), record
+        sid = spool.session_of(record)
+        rec = await self.store.sessions.get(sid)
+        token_file = self.settings.sessions_dir / sid / "token"
+        try:
+            token = await asyncio.to_thread(token_file.read_text)
+        except OSError:
+            token = ""
+        if rec is None or not token or not spool.verify(signed, mac, token.strip()):
+            raise Refused(f"a spooled {record['event']} hook for session {sid} is not "
+                          "signed with its token")
+        return Caller.of(rec), record
 
     async def _watch_activity(self) -> None:
         watch = ActivityWatch(self.sessions, self.settings.shell.quiescence)
@@ -212,23 +258,17 @@ class Services:
             await asyncio.sleep(1.0)
 
     async def _watch_spool(self) -> None:
-        """A hook that timed out while the daemon was busy starting lands in the spool
-        after the first drain; pick such stragglers up (one stat a second)."""
+        """A hook that timed out (or met a failing daemon) lands in the spool after the
+        first drain; pick such stragglers up (one stat a second)."""
         while True:
             await asyncio.sleep(1.0)
-            if self.settings.spool_path.exists() and self.settings.spool_path.stat().st_size:
-                await self.drain_spool()
-
-
-def _take_spool(path: Path) -> list[str]:
-    import fcntl
-
-    with open(path, "r+", encoding="utf-8") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        lines = [line for line in f.read().splitlines() if line.strip()]
-        f.seek(0)
-        f.truncate()
-    return lines
+            try:
+                if self.settings.spool_path.stat().st_size:
+                    await self.drain_spool()
+            except FileNotFoundError:
+                continue
+            except Exception:  # the watch outlives anything one drain meets
+                log.exception("hook spool drain failed")
 
 
 async def _telegram(settings: Settings, store: Store, bus: EventBus, ops: Ops) -> Bridge | None:

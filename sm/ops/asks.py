@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 from sm.core.asks import Asks
 from sm.core.caller import Caller
+from sm.errors import InvalidInput
 from sm.ops.authz import Authz
 from sm.store.asks import AskRecord
 
@@ -23,6 +26,8 @@ class AskOps:
     async def wait(self, caller: Caller, ask_id: str, seconds: float = 0.0) -> AskRecord:
         """The question once answered or expired, or as it stands after ``seconds``
         (at most MAX_WAIT: ask again)."""
+        if math.isnan(seconds):
+            raise InvalidInput(f"wait {seconds}: expected 0 to {MAX_WAIT:g} seconds")
         return await self.asks.wait(ask_id, max(0.0, min(seconds, MAX_WAIT)))
 
     async def pending(self, caller: Caller) -> list[AskRecord]:

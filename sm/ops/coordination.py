@@ -3,6 +3,7 @@ em, children, others, reminders."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -44,6 +45,8 @@ class CoordinationOps:
     async def wait(self, caller: Caller, ref: str, timeout: float = MAX_WAIT) -> Waited:
         """Block until the target is idle with nothing undelivered, or dead, for at most
         ``timeout`` seconds (capped at MAX_WAIT: ask again). Changes nothing."""
+        if math.isnan(timeout):
+            raise InvalidInput(f"invalid timeout {timeout}: expected 0 or more seconds")
         target = await refs.session(self.store, ref)
         rec, outcome = await self.core.waits.wait(target, min(max(timeout, 0.0), MAX_WAIT))
         return Waited(rec, outcome, await self.store.messages.open_count(rec.id))

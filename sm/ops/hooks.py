@@ -33,7 +33,8 @@ class HookOps:
             await self.sessions.pane_died(str(payload.get("session", "")))
             return {}
         if caller.session is None:
-            raise Refused(f"hook {event} needs a session's identity (SM_SESSION_TOKEN)")
+            raise Refused(f"hook {event} needs a session: run it under the agent's pane, or "
+                          "with its token")
         rec = await self.sessions.record_hook(caller.session, event, payload,
                                               str(record.get("id", ""))[:100])
         if rec is None or event != "PreToolUse" or self.guard is None:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sm.core import refs
 from sm.core.caller import Caller
 from sm.core.leases import Leases
 from sm.errors import InvalidInput, Refused
-from sm.git.run import toplevel
+from sm.git.run import canonical, toplevel
 from sm.ops.authz import Authz
 from sm.store import Store
 from sm.store.locks import Kind, Lease
 
 MAX_WAIT = 86400.0
+MAX_TTL = 30 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,13 @@ class LockTable:
 
 
 class LockOps:
-    def __init__(self, store: Store, leases: Leases, authz: Authz) -> None:
+    def __init__(self, store: Store, leases: Leases, authz: Authz,
+                 roots: Sequence[str] = ()) -> None:
         self.store = store
         self.leases = leases
         self.authz = authz
+        # directories outside any repository where locks may be taken (locks.roots)
+        self.roots = tuple(canonical(r, "/") for r in roots)
 
     async def lock(
         self, caller: Caller, paths: list[str], cwd: str, *, reason: str = "",
@@ -47,8 +53,11 @@ class LockOps:
         me = caller.session
         if me is None:
             raise Refused("a lock is held by a session: run sm lock inside one")
-        if not 0 <= wait <= MAX_WAIT:
+        if not 0 <= wait <= MAX_WAIT:  # NaN fails this too
             raise InvalidInput(f"wait {wait}: expected 0 to {MAX_WAIT:g} seconds")
+        if ttl is not None and not (math.isfinite(ttl) and 0 < ttl <= MAX_TTL):
+            raise InvalidInput(f"ttl {ttl}: expected more than 0 and at most {MAX_TTL:g} "
+                               "seconds")
         kind: Kind = "path"
         if workspace:
             top = await asyncio.to_thread(toplevel, cwd)
@@ -57,9 +66,21 @@ class LockOps:
             paths, kind = [top], "workspace"
         else:
             paths = await self.leases.canonical(paths, cwd)
+            await asyncio.to_thread(self._check_lockable, paths)
         granted = await self.leases.acquire(me, paths, kind=kind, reason=reason, ttl=ttl,
                                             wait=wait)
         return await self._held(granted)
+
+    def _check_lockable(self, paths: list[str]) -> None:
+        """Raises Refused for a path outside every git repository and ``locks.roots``
+        (``/`` above all: a lock on it would stop every other session's writes)."""
+        for path in paths:
+            if path != "/" and (toplevel(path) is not None or any(
+                    path == root or path.startswith(root.rstrip("/") + "/")
+                    for root in self.roots)):
+                continue
+            raise Refused(f"cannot lock {path}: it is outside every git repository and "
+                          "every directory of locks.roots")
 
     async def unlock(self, caller: Caller, paths: list[str], cwd: str = "/", *,
                      force: bool = False) -> list[Held]:

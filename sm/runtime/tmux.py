@@ -45,10 +45,14 @@ class Tmux:
     def __init__(
         self, socket_name: str, binary: str = "tmux", history_limit: int = 50000, *,
         pause_after: int = 2, clock: Callable[[], float] = time.time,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.socket_name = socket_name
         self.binary = binary
         self.history_limit = history_limit
+        # the environment tmux runs with, and so the server's global environment every
+        # pane inherits (None: the caller's own)
+        self.env = dict(env) if env is not None else None
         self.clock = clock
         self.control = Control(
             binary, socket_name, CONTROL_SESSION, prepare=self._prepare,
@@ -74,7 +78,7 @@ class Tmux:
                 stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
                 stdout=pipe,
                 stderr=pipe,
-                env=None if path is None else {**os.environ, "PATH": path},
+                env=self._env(path),
             )
         except FileNotFoundError:
             raise Unavailable(
@@ -89,6 +93,11 @@ class Tmux:
                 raise NotFound(f"tmux: {message}")
             raise Unavailable(f"tmux {args[0]} failed: {message}")
         return (out or b"").decode(errors="replace")
+
+    def _env(self, path: str | None) -> dict[str, str] | None:
+        if path is None:
+            return self.env
+        return {**(os.environ if self.env is None else self.env), "PATH": path}
 
     async def start(self, pane_died_command: str) -> None:
         """Start the server (idempotent) with sm's options — keep dead panes for
@@ -119,6 +128,11 @@ class Tmux:
             args += [";", "set-hook", "-g", "pane-died",
                      f"run-shell -b {_tmux_quote(self._pane_died_command)}"]
         await self.run(*args, capture=False)
+        if self.env is not None:  # a server started before with more: forget the rest
+            listed = await self.run("show-environment", "-g")
+            names = {line.lstrip("-").split("=", 1)[0] for line in listed.splitlines() if line}
+            for name in sorted(names - set(self.env)):
+                await self.run("set-environment", "-g", "-u", name)
         try:
             await self.run("has-session", "-t", f"={CONTROL_SESSION}")
         except NotFound:

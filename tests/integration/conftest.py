@@ -269,14 +269,16 @@ def type_prompt(tmux: Runner) -> Callable[[str, str], None]:
 
 @pytest.fixture
 def session_env(tmux: Runner) -> Callable[[str], dict[str, str | None]]:
-    """``session_env(session_id)``: the identity variables sm gave that agent, read from
-    its tmux session's environment."""
+    """``session_env(session_id)``: what lets a process outside the agent's pane speak
+    as it: the session id sm gave the agent (read from its tmux session's environment)
+    and the token in the file it points the agent to, as ``SM_SESSION_TOKEN``."""
 
     def read(session_id: str) -> dict[str, str | None]:
         env: dict[str, str | None] = {}
-        for key in ("SM_SESSION_ID", "SM_SESSION_TOKEN"):
+        for key in ("SM_SESSION_ID", "SM_SESSION_TOKEN_FILE"):
             line = tmux("show-environment", "-t", f"=sm-{session_id}", key).stdout.strip()
             env[key] = line.split("=", 1)[1]
+        env["SM_SESSION_TOKEN"] = Path(str(env.pop("SM_SESSION_TOKEN_FILE"))).read_text()
         return env
 
     return read

@@ -20,7 +20,7 @@ from sm.core.delivery.decide import POLL, Action, Step, decide, put_back
 from sm.core.delivery.queue import Queue, render
 from sm.core.events import EventBus
 from sm.core.state import Signal
-from sm.errors import SmError
+from sm.errors import SmError, StorageFull
 from sm.runtime.base import Runtime
 from sm.store import Store
 from sm.store.events import EventRecord
@@ -29,6 +29,7 @@ from sm.store.sessions import SessionRecord
 from sm.vocab import EventKind, MessageKind, MessageState, SessionState
 
 log = logging.getLogger("sm.delivery")
+_FULL_RETRY = 1.0  # seconds between tries while the store is full
 # (session id, signal, evidence): record what the screen showed as a state signal
 ApplySignal = Callable[[str, Signal, dict[str, object]], Awaitable[object]]
 
@@ -101,6 +102,11 @@ class Workers:
                 continue
             try:
                 wait = await self._step(rec, msg)
+            except StorageFull as exc:  # nothing was written: try again when there is room
+                log.warning("delivery of message %s waits for room: %s", msg.id, exc.message)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=_FULL_RETRY)
+                continue
             except SmError as exc:
                 await self.queue.move(msg, MessageState.FAILED, exc.message)
                 continue
