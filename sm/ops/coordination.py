@@ -96,10 +96,11 @@ class CoordinationOps:
             if not dry_run:
                 raise
             target = None
+        if target is not None and not dry_run:  # who may, before anything is expanded
+            await self.authz.check_manage(caller, target, "dispatch to")
         text, spec = await self.core.expand(caller, agent, target, role, params, cwd)
         if dry_run or target is None:
             return Dispatched(text, role, None, None, None)
-        await self.authz.check_manage(caller, target, "dispatch to")
         command = self.sessions.provider(target).clear_command if clear else None
         if clear and not command:
             raise InvalidInput(f"session {target.label} ({target.provider}) has no clear "
