@@ -52,11 +52,12 @@ def create_app(settings: Settings) -> FastAPI:
         messages,
         reminders,
         sessions,
+        stream,
         worktrees,
     )
 
-    for module in (health, sessions, hooks, events, messages, locks, worktrees, coordination,
-                   reminders):
+    for module in (health, sessions, hooks, events, stream, messages, locks, worktrees,
+                   coordination, reminders):
         app.include_router(module.router)
     from sm.daemon.routes import ask
 

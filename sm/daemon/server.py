@@ -106,7 +106,7 @@ def run(settings: Settings) -> None:
     sock = _bind(settings.socket_path)
     config = uvicorn.Config(
         create_app(settings), log_config=None, access_log=False, lifespan="on",
-        loop="asyncio", http="h11", timeout_keep_alive=30,
+        loop="asyncio", http="h11", ws="wsproto", timeout_keep_alive=30,
         timeout_graceful_shutdown=3,  # long polls (lock --wait, ask) must not hold a stop
     )
     server = _server_class()(config)

@@ -22,6 +22,7 @@ from sm.core.guard import WriteGuard
 from sm.core.leases import Leases
 from sm.core.readiness import ReadyWatch
 from sm.core.sessions import Sessions
+from sm.core.stream import EventStream
 from sm.errors import SmError, Unauthorized
 from sm.git.prs import Prs
 from sm.git.repos import Repos
@@ -50,6 +51,7 @@ class Services:
     coordination: Coordination
     telegram: Bridge | None = None  # only when telegram.token is set
     readiness: ReadyWatch | None = None
+    stream: EventStream = field(init=False)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -57,7 +59,7 @@ class Services:
         settings.sessions_dir.mkdir(parents=True, exist_ok=True)
         store = await Store.open(settings.db_path)
         tmux = Tmux(settings.tmux_socket, settings.tmux.binary, settings.tmux.history_limit)
-        bus = EventBus()
+        bus = EventBus(settings.stream.buffer)
         hook = hook_command()
         bin_dir = str(Path(sys.executable).parent)
         base_env = {
@@ -99,6 +101,7 @@ class Services:
         services = cls(settings, store, tmux, bus, sessions, delivery, leases, repos, worktrees,
                        Prs(store), coordination=coordination)
         services.readiness = ReadyWatch(sessions, bus)
+        services.stream = EventStream(store, bus, leases, keepalive=settings.stream.keepalive)
         try:
             services.telegram = await _telegram(services)
             # hooks spooled while the daemon was away happened before any death that

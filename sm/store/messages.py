@@ -103,6 +103,14 @@ class Messages:
                                   order="rowid DESC", limit=1)
         return rows[0] if rows else None
 
+    async def open_counts(self) -> dict[str, int]:
+        """How many undelivered messages each target has (targets with none are absent)."""
+        async with self._store.conn.execute(
+            f"SELECT target_id, COUNT(*) FROM messages WHERE state IN {OPEN_STATES} "
+            "GROUP BY target_id"
+        ) as cur:
+            return {r[0]: r[1] for r in await cur.fetchall()}
+
     async def targets_with_open(self) -> list[str]:
         async with self._store.conn.execute(
             f"SELECT DISTINCT target_id FROM messages WHERE state IN {OPEN_STATES}"
