@@ -32,6 +32,7 @@ from sm.store import Store
 
 if TYPE_CHECKING:
     from sm.telegram.bridge import Bridge
+    from sm.web.server import WebServer
 
 log = logging.getLogger("sm.daemon")
 
@@ -52,6 +53,7 @@ class Services:
     telegram: Bridge | None = None  # only when telegram.token is set
     readiness: ReadyWatch | None = None
     stream: EventStream = field(init=False)
+    web: WebServer | None = None  # the dashboard, once asked for (or web.enabled)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -130,7 +132,20 @@ class Services:
         if self.telegram is not None:
             self.telegram.start()
 
+    async def start_web(self, openapi: Any) -> WebServer:
+        """The dashboard's listener, started on first call (idempotent). Raises Refused
+        or InvalidInput for unsafe web settings, Unavailable when it cannot bind."""
+        if self.web is None:
+            from sm.web.server import WebServer
+
+            web = WebServer(self, self.settings.web, self.settings.home / "web.key", openapi)
+            await web.start()
+            self.web = web
+        return self.web
+
     async def close(self) -> None:
+        if self.web is not None:
+            await self.web.close()
         if self.telegram is not None:
             await self.telegram.close()
         await self.coordination.close()

@@ -70,10 +70,15 @@ class Events:
         limit: int = 100,
         kinds: tuple[str, ...] = (),
         newest: bool = False,
+        before: int | None = None,
     ) -> builtins.list[EventRecord]:
-        """Events with ``seq > after`` in order; ``newest`` takes the last ``limit``."""
+        """Events with ``seq > after`` (and ``< before``) in order; ``newest`` takes the
+        last ``limit``."""
         where: list[str] = ["seq > ?"]
         args: list[Any] = [after]
+        if before is not None:
+            where.append("seq < ?")
+            args.append(before)
         if session_id is not None:
             where.append("session_id = ?")
             args.append(session_id)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from sm.core.sessions import Caller, Sessions
-from sm.errors import InvalidInput, NotFound, Refused
+from sm.errors import Conflict, InvalidInput, NotFound, Refused
 from sm.store import Store
 from sm.store.telegram import AskRecord, OutboxItem, TelegramRows
 from sm.telegram import format as fmt
@@ -101,6 +101,16 @@ class Asks:
             return f"already {ask.state}"
         answer = ask.choices[index]
         return answer if await self._settle(ask, "answered", answer, who) else "already answered"
+
+    async def answer(self, ask_id: str, text: str, who: str) -> AskRecord:
+        """Answer one question by id (from the web dashboard). Raises NotFound for an
+        unknown id and Conflict when it is no longer pending."""
+        ask = await self.rows.ask(ask_id)
+        if ask is None:
+            raise NotFound(f"no question {ask_id!r}")
+        if not await self._settle(ask, "answered", text, who):
+            raise Conflict(f"question {ask_id} is already {ask.state}")
+        return await self.rows.ask(ask_id) or ask
 
     async def answer_text(
         self, session_id: str | None, text: str, who: str, reply_to: tuple[int, int] | None,

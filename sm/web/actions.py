@@ -1,0 +1,107 @@
+"""What the dashboard's buttons do. Each handler is thin: it parses the form, then calls
+the same daemon code the HTTP routes of the Unix socket call, as the operator (via
+"web"). Handlers raise the one error tree; the web app turns it into the one JSON
+error shape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sm.core.sessions import SpawnRequest
+from sm.errors import Conflict, InvalidInput, Unavailable
+from sm.vocab import DeliveryMode, SessionState, choices
+
+if TYPE_CHECKING:
+    from sm.daemon.services import Services
+
+VIA = "web"  # how the operator reached sm: the sender label of messages sent here
+
+
+def _text(body: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = body.get(key, default)
+    if not isinstance(value, str):
+        raise InvalidInput(f"{key}: expected a string, not {value!r}")
+    return value
+
+
+def _mode(body: dict[str, Any]) -> str:
+    mode = _text(body, "mode", DeliveryMode.SEQUENTIAL.value)
+    if mode not in set(DeliveryMode):
+        raise InvalidInput(f"mode {mode!r}: expected one of {choices(DeliveryMode)}")
+    return mode
+
+
+async def spawn(svc: Services, body: dict[str, Any]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if body.get("script"):
+        options["script"] = str(Path(_text(body, "script")).expanduser())
+    cwd = _text(body, "cwd", "") or str(Path.home())
+    req = SpawnRequest(_text(body, "provider"), _text(body, "prompt", ""),
+                       _text(body, "name", "") or None, cwd, options, None)
+    return (await svc.sessions.spawn(req, None)).public()
+
+
+async def send(svc: Services, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+    msgs = await svc.delivery.send(None, [ref], _text(body, "text"), _mode(body), None, VIA)
+    return {"items": [m.public(full=False) for m in msgs]}
+
+
+async def kill(svc: Services, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+    return (await svc.sessions.kill(ref, None)).public()
+
+
+async def restore(svc: Services, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+    return (await svc.sessions.restore(ref, None)).public()
+
+
+async def clear(svc: Services, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+    done = await svc.coordination.conversations.clear(None, ref, _text(body, "prompt", ""),
+                                                      _mode(body))
+    return {"clear": done.clear.public(full=False),
+            "prompt": done.prompt.public(full=False) if done.prompt else None}
+
+
+async def approve(svc: Services, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+    return await answer_permission(svc, ref, allow=True, always=bool(body.get("always")))
+
+
+async def deny(svc: Services, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+    return await answer_permission(svc, ref, allow=False)
+
+
+async def answer(svc: Services, ask_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Answer an ``sm ask`` question (questions exist only with the Telegram bridge)."""
+    if svc.telegram is None:
+        raise Unavailable("questions need the Telegram bridge (telegram.token)")
+    text = _text(body, "text").strip()
+    if not text:
+        raise InvalidInput("the answer is empty")
+    await svc.telegram.asks.answer(ask_id, text, VIA)
+    return {"id": ask_id, "state": "answered", "answer": text}
+
+
+# -- permission prompts ------------------------------------------------------------------
+# A minimal answer to an agent's permission dialog, after the approach of
+# sm/telegram/approvals.py (same keys, same "only while the prompt shows" rule), until
+# the operations layer has one approve/deny operation that both call.
+_ALLOW_KEYS = {"codex": ("y", "a"), "claude": ("1", "2"), "scripted": ("1", "2")}
+_DENY_KEYS = {"codex": "n", "claude": "3", "scripted": "3"}
+
+
+async def answer_permission(
+    svc: Services, ref: str, allow: bool, always: bool = False,
+) -> dict[str, Any]:
+    """Press the agent's own allow/deny key. Raises Conflict unless the session waits
+    on a permission prompt right now (a key then would be typed into its composer)."""
+    rec = await svc.sessions.resolve(ref)
+    if rec.state != SessionState.WAITING_PERMISSION:
+        raise Conflict(f"session {rec.label} is {rec.state}, not waiting on a permission "
+                       "prompt")
+    if allow:
+        key = _ALLOW_KEYS.get(rec.provider, ("1", "2"))[1 if always else 0]
+    else:
+        key = _DENY_KEYS.get(rec.provider, "3")
+    await svc.sessions.tmux.send_keys(rec.tmux_session, key)
+    return {"session": rec.id, "answer": ("always" if always else "allow") if allow else "deny"}
