@@ -107,8 +107,10 @@ def test_the_terminal_shows_what_the_agent_prints_within_a_second(
     page.wait_for_function("() => document.querySelector('#term')?.term?.buffer.active.length")
     page.wait_for_function("() => document.querySelector('#term')?.innerText.includes('❯')")
     marker = f"marker-{int(time.time() * 1000)}"
-    page.evaluate("""marker => { window.seenAt = null; const t = document.querySelector('#term').term;
-        const iv = setInterval(() => { const b = t.buffer.active; for (let i = 0; i < b.length; i++)
+    page.evaluate("""marker => { window.seenAt = null;
+        const t = document.querySelector('#term').term;
+        const iv = setInterval(() => { const b = t.buffer.active;
+          for (let i = 0; i < b.length; i++)
           if (b.getLine(i).translateToString(true).includes(marker)) {
             window.seenAt = Date.now(); clearInterval(iv); return; } }, 10); }""", marker)
     sm("send", "term1", marker)
@@ -141,7 +143,8 @@ def test_send_from_the_page_reaches_the_agent_with_a_receipt(
     page.select_option("#send-mode", "important")
     page.click("#send")
     page.wait_for_function(
-        "() => /delivered \\(receipt \\d+\\)/.test(document.querySelector('#send-result').textContent)",
+        "() => /delivered \\(receipt \\d+\\)/"
+        ".test(document.querySelector('#send-result').textContent)",
         timeout=10000)
     msg = sm_json("messages", "--to", "send1")[-1]
     assert msg["state"] == "delivered" and msg["from"] == "web" and msg["mode"] == "important"
@@ -149,9 +152,10 @@ def test_send_from_the_page_reaches_the_agent_with_a_receipt(
     # the agent's own token never reaches the browser
     token = session_env(a["id"])["SM_SESSION_TOKEN"]
     assert token
-    seen = page.evaluate("""async id => JSON.stringify([await (await fetch('/api/sessions/' + id)).json(),
-        await (await fetch('/api/overview')).json(), await (await fetch('/api/events?limit=500')).json()])""",
-                         a["id"])
+    seen = page.evaluate("""async id => JSON.stringify([
+        await (await fetch('/api/sessions/' + id)).json(),
+        await (await fetch('/api/overview')).json(),
+        await (await fetch('/api/events?limit=500')).json()])""", a["id"])
     assert token not in seen and token not in page.content()
 
 
@@ -236,12 +240,14 @@ def test_host_origin_and_csrf_are_checked(web: dict[str, str]) -> None:
     cookie = _cookie(web)
     host = urlsplit(web["url"]).netloc
     assert _get(web["url"], "/api/me", {"Cookie": cookie, "Host": "evil.example"})[0] == 403
-    assert _get(web["url"], "/api/me", {"Cookie": cookie, "Host": f"localhost:{host.split(':')[1]}"})[0] == 200
+    port = host.split(":")[1]
+    assert _get(web["url"], "/api/me", {"Cookie": cookie, "Host": f"localhost:{port}"})[0] == 200
     csrf = json.loads(_get(web["url"], "/api/me", {"Cookie": cookie})[2])["csrf"]
     send = {"Cookie": cookie, "Content-Type": "application/json"}
     body = json.dumps({"provider": "nope"}).encode()
     assert _get(web["url"], "/api/spawn", send, "POST", body)[0] == 403  # no CSRF token
-    assert _get(web["url"], "/api/spawn", {**send, "X-CSRF-Token": "0" * 40}, "POST", body)[0] == 403
+    forged = {**send, "X-CSRF-Token": "0" * 40}
+    assert _get(web["url"], "/api/spawn", forged, "POST", body)[0] == 403
     evil = {**send, "X-CSRF-Token": csrf, "Origin": "http://evil.example"}
     assert _get(web["url"], "/api/spawn", evil, "POST", body)[0] == 403
     ok = {**send, "X-CSRF-Token": csrf, "Origin": web["url"]}
