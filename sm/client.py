@@ -128,13 +128,14 @@ class Client:
 
     def follow(
         self, path: str = "/events/stream", after: int | None = None,
-        on_gap: Callable[[str], None] | None = None, **query: Any,
+        on_gap: Callable[[str], None] | None = None,
+        stop: Callable[[], bool] | None = None, **query: Any,
     ) -> Iterator[dict[str, Any]]:
         """Yield the frames of the event stream for ever. When the daemon goes away
         (a restart, a crash) wait for the next one and go on from the last seq seen:
         no gap, no duplicate. ``on_gap`` is told once per outage. The first connection
         may start the daemon; reconnections never do (a stopped daemon stays stopped
-        until someone starts it)."""
+        until someone starts it); ``stop`` returning true ends it at the next outage."""
         import json
 
         last = after
@@ -155,6 +156,8 @@ class Client:
                 if on_gap is not None and not told:
                     on_gap(exc.message)
                 told = True
+            if stop is not None and stop():
+                return
             query.pop("snapshot", None)  # a reconnection resumes from ``last`` instead
             autostart = False
             time.sleep(delay)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sm.core.permissions import answer_permission
 from sm.core.sessions import SpawnRequest
-from sm.errors import Conflict, InvalidInput, Unavailable
-from sm.vocab import DeliveryMode, SessionState, choices
+from sm.errors import InvalidInput, Unavailable
+from sm.vocab import DeliveryMode, choices
 
 if TYPE_CHECKING:
     from sm.daemon.services import Services
@@ -64,11 +65,12 @@ async def clear(svc: Services, ref: str, body: dict[str, Any]) -> dict[str, Any]
 
 
 async def approve(svc: Services, ref: str, body: dict[str, Any]) -> dict[str, Any]:
-    return await answer_permission(svc, ref, allow=True, always=bool(body.get("always")))
+    return await answer_permission(svc.sessions, ref, allow=True,
+                                   always=bool(body.get("always")))
 
 
 async def deny(svc: Services, ref: str, body: dict[str, Any]) -> dict[str, Any]:
-    return await answer_permission(svc, ref, allow=False)
+    return await answer_permission(svc.sessions, ref, allow=False)
 
 
 async def answer(svc: Services, ask_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -80,28 +82,3 @@ async def answer(svc: Services, ask_id: str, body: dict[str, Any]) -> dict[str, 
         raise InvalidInput("the answer is empty")
     await svc.telegram.asks.answer(ask_id, text, VIA)
     return {"id": ask_id, "state": "answered", "answer": text}
-
-
-# -- permission prompts ------------------------------------------------------------------
-# A minimal answer to an agent's permission dialog, after the approach of
-# sm/telegram/approvals.py (same keys, same "only while the prompt shows" rule), until
-# the operations layer has one approve/deny operation that both call.
-_ALLOW_KEYS = {"codex": ("y", "a"), "claude": ("1", "2"), "scripted": ("1", "2")}
-_DENY_KEYS = {"codex": "n", "claude": "3", "scripted": "3"}
-
-
-async def answer_permission(
-    svc: Services, ref: str, allow: bool, always: bool = False,
-) -> dict[str, Any]:
-    """Press the agent's own allow/deny key. Raises Conflict unless the session waits
-    on a permission prompt right now (a key then would be typed into its composer)."""
-    rec = await svc.sessions.resolve(ref)
-    if rec.state != SessionState.WAITING_PERMISSION:
-        raise Conflict(f"session {rec.label} is {rec.state}, not waiting on a permission "
-                       "prompt")
-    if allow:
-        key = _ALLOW_KEYS.get(rec.provider, ("1", "2"))[1 if always else 0]
-    else:
-        key = _DENY_KEYS.get(rec.provider, "3")
-    await svc.sessions.tmux.send_keys(rec.tmux_session, key)
-    return {"session": rec.id, "answer": ("always" if always else "allow") if allow else "deny"}

@@ -61,6 +61,14 @@ async def stream_events(
                              headers={"Cache-Control": "no-store"})
 
 
+@router.get("/events/snapshot")
+async def snapshot(svc: ServicesDep, session: str | None = None) -> dict[str, Any]:
+    """The snapshot frame alone: sessions, queue depths, locks, open questions, and the
+    seq it reflects (follow the stream from there)."""
+    session_id = (await svc.sessions.resolve(session)).id if session else None
+    return await svc.stream.snapshot(session_id)
+
+
 @router.websocket("/events/ws")
 async def stream_ws(
     websocket: WebSocket, session: str | None = None, after: int | None = None,

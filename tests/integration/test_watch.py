@@ -1,0 +1,77 @@
+"""sm watch: the real Textual app under its pilot against a real daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sm.client import Client
+from sm.watch.app import WatchApp
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _row_state(app: WatchApp, name: str) -> str | None:
+    for sid in app._order:
+        rec = app.board.sessions[sid]
+        if rec["name"] == name:
+            table = app.query_one("#sessions")
+            return str(table.get_cell(sid, "STATE"))  # type: ignore[attr-defined]
+    return None
+
+
+async def _until(pilot: Any, predicate: Callable[[], object], what: str,
+                 timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def test_watch_follows_a_session_and_its_keys_act(
+    sm: Runner, sm_json: Callable[..., Any], sm_home: Path, script_file: Callable[..., Path],
+) -> None:
+    sm("daemon", "start")
+    script = script_file({"rules": [{"match": "work", "actions": [{"sleep": 30},
+                                                                  {"say": "worked"}]}]})
+    attached: list[list[str]] = []
+    client = Client(home=str(sm_home), token="", session_id="")
+    app = WatchApp(client=client, attach=attached.append)
+
+    async def main() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("l")  # live sessions only: a killed one leaves the list
+            rec = await asyncio.to_thread(sm_json, "spawn", "scripted", "--name", "wt1",
+                                          "--script", str(script))
+            await _until(pilot, lambda: _row_state(app, "wt1") == "idle", "wt1 idle")
+            await asyncio.to_thread(sm, "send", "wt1", "work")
+            await _until(pilot, lambda: _row_state(app, "wt1") == "running", "wt1 running")
+            await _until(pilot, lambda: _row_state(app, "wt1") == "idle", "wt1 idle again")
+            # the pane shows the selected session's screen, read on its state change
+            await _until(pilot, lambda: "worked" in str(app.query_one("#pane").render()),
+                         "the pane to show the agent's screen")
+            await pilot.press("a")
+            assert attached and attached[0][-1] == f"=sm-{rec['id']}"
+            assert attached[0][:2] == ["tmux", "-L"]
+            await pilot.press("s")
+            await pilot.press(*"hi from watch")
+            await pilot.press("enter")
+
+            def delivered() -> bool:
+                msgs = sm_json("messages", "--to", "wt1")
+                return any(m["body"].startswith("hi from watch") and m["state"] == "delivered"
+                           for m in msgs)
+
+            await _until(pilot, delivered, "the message sent with s to be delivered")
+            await pilot.press("k", "k")
+            await _until(pilot, lambda: _row_state(app, "wt1") is None,
+                         "wt1 to leave the live list once killed")
+            assert app.board.sessions[rec["id"]]["state"] == "stopped"
+            await pilot.press("q")
+
+    asyncio.run(main())
