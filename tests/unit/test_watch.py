@@ -22,8 +22,9 @@ def _s(sid: str, state: str = "idle", parent: str | None = None, t: float = 0.0,
 def _board() -> Board:
     b = Board()
     b.apply({"kind": "snapshot", "seq": 10, "payload": {
-        "sessions": [_s("orch", t=0), _s("w2", "running", "orch", t=2), _s("w1", parent="orch", t=1),
-                     _s("solo", "exited", t=3), _s("w1a", parent="w1", t=4)],
+        "sessions": [_s("orch", t=0), _s("w2", "running", "orch", t=2),
+                     _s("w1", parent="orch", t=1), _s("solo", "exited", t=3),
+                     _s("w1a", parent="w1", t=4)],
         "queues": {"w1": 2}, "locks": [{"session_id": "w1", "path": "/a"}],
         "asks": [{"id": "q1", "session_id": "w2", "question": "ship it?", "choices": []}],
     }})
