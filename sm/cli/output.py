@@ -38,27 +38,44 @@ def ago(ts: float, now: float | None = None) -> str:
 
 
 def format_sessions(items: list[dict[str, Any]], now: float | None = None) -> Table:
+    """Sessions as a tree (children under their parent), with role, state, parent name
+    and the status line (else the last message)."""
     from rich.table import Table
 
+    from sm.watch.board import tree
+
+    names = {s["id"]: s["name"] or s["id"] for s in items}
     table = Table(box=None, pad_edge=False)
-    for col in ("NAME", "ID", "PROVIDER", "STATE", "AGE", "PARENT", "LAST"):
-        table.add_column(col, no_wrap=col != "LAST", overflow="ellipsis")
-    for s in items:
+    for col in ("NAME", "ID", "PROVIDER", "ROLE", "STATE", "AGE", "PARENT", "STATUS / LAST"):
+        table.add_column(col, no_wrap=col != "STATUS / LAST", overflow="ellipsis")
+    for s, depth in tree(items):
         style = STATE_STYLE.get(s["state"], "")
         last = (s.get("status_text") or s.get("last_message") or "").splitlines()
+        name = ("  " * (depth - 1) + "└ " if depth else "") + (s["name"] or "-")
+        parent = s.get("parent_id") or ""
         table.add_row(
-            s["name"] or "-", s["id"], s["provider"], f"[{style}]{s['state']}[/]",
-            ago(s["created_at"], now), s.get("parent_id") or "", last[0][:60] if last else "",
+            name, s["id"], s["provider"], s.get("role") or "", f"[{style}]{s['state']}[/]",
+            ago(s["created_at"], now), names.get(parent, parent), last[0][:60] if last else "",
         )
     return table
 
 
 def format_session(s: dict[str, Any]) -> str:
+    """One session; ``parent`` and ``children`` (records), when given, name its place in
+    the tree."""
+    parent = s.get("parent") or {}
     rows = [
         ("name", s["name"] or "-"), ("id", s["id"]), ("provider", s["provider"]),
-        ("state", s["state"]), ("cwd", s["cwd"]), ("parent", s.get("parent_id") or "-"),
-        ("conversation", s.get("conversation_id") or "-"), ("tmux", s["tmux_session"]),
+        ("role", s.get("role") or "-"), ("state", s["state"]),
+        ("status", s.get("status_text") or "-"), ("cwd", s["cwd"]),
+        ("parent", (parent.get("name") or parent.get("id")) if parent
+         else (s.get("parent_id") or "-")),
     ]
+    children = s.get("children")
+    if children:
+        rows.append(("children", ", ".join(f"{c['name'] or c['id']} ({c['state']})"
+                                           for c in children)))
+    rows += [("conversation", s.get("conversation_id") or "-"), ("tmux", s["tmux_session"])]
     if s.get("exit_status") is not None:
         rows.append(("exit status", str(s["exit_status"])))
     if s.get("last_message"):

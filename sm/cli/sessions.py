@@ -181,8 +181,15 @@ def restore(session: str, as_json: JsonOpt = False) -> None:
 
 def show(session: str, as_json: JsonOpt = False) -> None:
     """Everything sm knows about one session."""
-    data = Client().get(f"/sessions/{quote_ref(session)}")
-    emit_json(data) if as_json else console().print(format_session(data))
+    client = Client()
+    data = client.get(f"/sessions/{quote_ref(session)}")
+    if as_json:
+        emit_json(data)
+        return
+    parent = client.get(f"/sessions/{data['parent_id']}") if data.get("parent_id") else None
+    children = client.get("/sessions", parent=data["id"])["items"]
+    console().print(format_session({**data, "parent": parent, "children": children}),
+                    highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -82,3 +82,21 @@ def test_textual_is_imported_only_by_sm_watch() -> None:
                          text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == []
+
+
+def test_sm_list_shows_the_tree_the_parent_by_name_the_role_and_the_status() -> None:
+    from rich.console import Console
+
+    from sm.cli.output import format_session, format_sessions
+
+    items = [_s("k1", parent="p1", t=1, name="kid", role="engineer"),
+             _s("p1", name="boss", status_text="reviewing")]
+    console = Console(width=120, record=True)
+    console.print(format_sessions(items, NOW))  # type: ignore[arg-type]
+    lines = console.export_text().splitlines()
+    assert lines[1].split()[:2] == ["boss", "p1"] and "reviewing" in lines[1]
+    assert lines[2].split()[:5] == ["└", "kid", "k1", "scripted", "engineer"]
+    assert "boss" in lines[2].split()[6:]
+    shown = format_session({**_s("k1", parent="p1", name="kid", cwd="/", role="engineer"),
+                            "parent": _s("p1", name="boss"), "children": []})
+    assert "parent: boss" in shown and "role: engineer" in shown
