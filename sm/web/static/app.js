@@ -76,7 +76,15 @@ function onFrame(f) {
   if (["spawned", "renamed", "status", "message", "lock", "ask", "task_complete", "worktree",
        "pr", "cleared"].includes(f.kind) || !s) scheduleRefresh();
   for (const fn of S.listeners) fn(f);
-  if (route().page === "sessions") renderSessions();
+  if (route().page === "sessions") renderSoon();
+  if (window.smRendered) requestAnimationFrame(() => window.smRendered(f));  // benches
+}
+
+let renderPending = false;
+function renderSoon() {  // a burst of frames draws the list once, at the next paint
+  if (renderPending) return;
+  renderPending = true;
+  requestAnimationFrame(() => { renderPending = false; if (route().page === "sessions") renderSessions(); });
 }
 
 function applyOverview(p) {
