@@ -61,8 +61,8 @@ def measure(env: dict[str, str], seconds: float, viewers: int) -> tuple[list[flo
             page = ctx.new_page()
             page.goto(url if i == 0 else url.split("/login")[0] + "/")
             page.wait_for_selector("#conn.on")
-            page.evaluate("""() => { window.lat = [];
-                window.smRendered = f => { if (f.ts) window.lat.push(Date.now() - f.ts * 1000); }; }""")
+            page.evaluate("""() => { window.lat = []; window.smRendered = f => {
+                if (f.ts) window.lat.push(Date.now() - f.ts * 1000); }; }""")
             pages.append(page)
     start_cpu, start = cpu_seconds(pid), time.monotonic()
     time.sleep(seconds)

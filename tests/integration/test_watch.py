@@ -75,3 +75,47 @@ def test_watch_follows_a_session_and_its_keys_act(
             await pilot.press("q")
 
     asyncio.run(main())
+
+
+def test_watch_renders_100_sessions_at_80x24_and_updates_rows_in_place(tmp_path: Path) -> None:
+    """No daemon: frames are fed straight in. A state event touches its row's cells
+    only; the table is rebuilt only when the rows themselves change."""
+    client = Client(home=str(tmp_path), token="", session_id="", autostart=False)
+    app = WatchApp(client=client, attach=lambda argv: None)
+    sessions = [{"id": f"s{i:03d}", "name": f"agent-{i:03d}", "provider": "scripted",
+                 "state": "idle", "parent_id": f"s{i // 10 * 10:03d}" if i % 10 else None,
+                 "created_at": time.time() - i, "tmux_session": f"sm-s{i:03d}",
+                 "status_text": None, "last_message": "ready", "role": None}
+                for i in range(100)]
+
+    async def main() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.on_frame({"v": 1, "kind": "snapshot", "seq": 1, "ts": time.time(),
+                          "session_id": None, "payload": {"sessions": sessions, "queues": {},
+                                                          "locks": [], "asks": []}})
+            await pilot.pause()
+            table = app.query_one("#sessions")
+            assert table.row_count == 100  # type: ignore[attr-defined]
+            rebuilt: list[int] = []
+            original = table.clear  # type: ignore[attr-defined]
+
+            def counting_clear(*args: Any, **kwargs: Any) -> Any:
+                rebuilt.append(1)
+                return original(*args, **kwargs)
+
+            table.clear = counting_clear  # type: ignore[attr-defined]
+            start = time.perf_counter()
+            for n in range(1000):
+                sid = f"s{n % 100:03d}"
+                state = "running" if n % 2 == 0 else "idle"
+                app.on_frame({"v": 1, "kind": "state", "seq": n + 2, "ts": time.time(),
+                              "session_id": sid, "payload": {"from": "idle", "to": state}})
+            await pilot.pause()
+            per_frame = (time.perf_counter() - start) / 1000 * 1000
+            print(f"\nsm watch: {per_frame:.2f} ms per state frame with 100 sessions")
+            assert rebuilt == []
+            assert _row_state(app, "agent-099") == "idle"
+            assert _row_state(app, "agent-098") == "running"
+            await pilot.press("q")
+
+    asyncio.run(main())
