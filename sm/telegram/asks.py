@@ -18,6 +18,7 @@ from sm.store import Store
 from sm.store.telegram import AskRecord, OutboxItem, TelegramRows
 from sm.telegram import format as fmt
 from sm.telegram.outbox import Outbox
+from sm.vocab import EventKind
 
 _ID = re.compile(r"[0-9a-f]{8,32}")
 MAX_CHOICES = 12
@@ -64,13 +65,18 @@ class Asks:
         plain, html = fmt.question(caller.label if caller else "operator", question, choices)
         buttons = [(c, f"ask:{ask_id}:{i}") for i, c in enumerate(choices)]
         markup = [buttons[i:i + 3] for i in range(0, len(buttons), 3)] or None
+        event = None
         async with self.store.write() as conn:
             if await self.rows.add_ask(conn, ask):
                 op = "send" if session_id else "alert"
                 await self.rows.enqueue(conn, OutboxItem(
                     op, plain, html, session_id=session_id, markup=markup, ref=f"ask:{ask_id}"),
                     now)
+                event = await self.store.events.append(conn, now, session_id, EventKind.ASK, {
+                    "id": ask_id, "state": "pending", "question": question[:300]})
         self.outbox.wake()
+        if event is not None:  # the live views show the question
+            await self.sessions.bus.publish([event])
         return ask
 
     async def wait(self, ask_id: str, seconds: float) -> AskRecord:
@@ -146,7 +152,11 @@ class Asks:
                 return False
             await self.rows.enqueue(conn, OutboxItem("edit", plain, html, ref=f"ask:{ask.id}"),
                                     now)
+            event = await self.store.events.append(conn, now, ask.session_id, EventKind.ASK, {
+                "id": ask.id, "state": state, "by": who})
         self.outbox.wake()
+        if event is not None:
+            await self.sessions.bus.publish([event])
         changed = self._changed.pop(ask.id, None)
         if changed is not None:
             changed.set()

@@ -28,7 +28,10 @@ Attach = Callable[[list[str]], None]
 
 
 class ScreenFeed(Protocol):
-    """The selected session's screen: ``read`` returns what it shows now."""
+    """The selected session's screen: ``read`` returns what it shows now. The app asks
+    when something happened to the session. A pushed pane feed (the runtime's snapshot
+    + output bytes with seq) fits here as the trigger and the source: its snapshot is
+    the screen, each chunk (debounced) a reason to redraw."""
 
     def read(self, session: dict[str, Any], lines: int) -> str: ...
 

@@ -32,7 +32,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from sm.errors import NotFound, SmError
+from sm.errors import InvalidInput, NotFound, SmError
 from sm.web import actions, views
 from sm.web.assets import Assets, docs_page
 from sm.web.auth import COOKIE, WebAuth
@@ -274,8 +274,6 @@ async def terminal(ws: WebSocket, svc: Services) -> None:
 
 
 def _int(name: str, value: Any) -> int:
-    from sm.errors import InvalidInput
-
     try:
         return int(value)
     except (TypeError, ValueError):

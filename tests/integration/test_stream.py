@@ -216,3 +216,22 @@ def test_unknown_session_is_refused_on_the_stream(sm_home: Path, sm: Runner) -> 
         raise AssertionError("a stream for an unknown session was served")
 
 
+
+
+def test_the_websocket_carries_the_same_frames(
+    sm: Runner, spawn: Callable[..., dict[str, Any]], sm_home: Path,
+    sm_json: Callable[..., Any],
+) -> None:
+    from websockets.sync.client import unix_connect
+
+    a = spawn("--name", "ws1")
+    with unix_connect(str(sm_home / "sm.sock"), "ws://sm/events/ws?snapshot=1&kind=state",
+                      open_timeout=10) as ws:
+        snap = json.loads(ws.recv(timeout=10))
+        assert snap["kind"] == "snapshot" and snap["payload"]["sessions"][0]["id"] == a["id"]
+        sm("send", "ws1", "over the socket")
+        got = [json.loads(ws.recv(timeout=10)) for _ in range(2)]
+    assert [(f["kind"], f["payload"]["to"]) for f in got] == [("state", "running"),
+                                                              ("state", "idle")]
+    store = [e["seq"] for e in _all_events(sm_json) if e["kind"] == "state"]
+    assert [f["seq"] for f in got] == store[-2:]
