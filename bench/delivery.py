@@ -76,7 +76,7 @@ def flood(client: Client, home: str, agents: int, messages: int) -> None:
     for sid in ids:
         for prompt in _received(home, sid):
             for word in prompt.split():
-                if len(word) == 8:
+                if len(word) == 16:
                     got[word] += 1
     lost = sum(1 for m in sent if got[m] == 0)
     dup = sum(1 for m in sent if got[m] > 1)

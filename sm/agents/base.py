@@ -44,6 +44,11 @@ class Provider(Protocol):
     # prompt), so sm reads readiness from the screen
     ready_from_screen: bool
     enter_delay: float  # seconds between pasting a message and pressing Enter
+    # the agent's own keys on a permission prompt: allow (once), always, deny
+    answer_keys: Mapping[str, str]
+    # turn-end hooks that may repeat a turn already ended, or report another thread: sm
+    # looks up the turns that ended recently before it applies one
+    checked_turn_ends: frozenset[str]
 
     def launch(self, spec: LaunchSpec) -> Launch:
         """The command line and environment that start the agent. May write files
@@ -54,6 +59,43 @@ class Provider(Protocol):
         """What the pane shows: the composer's text and whether a turn runs. ``screen``
         is ``capture-pane -e`` output (SGR escapes kept); plain text must work too."""
         ...
+
+    def ignored_turn_end(
+        self, hook: str, payload: Mapping[str, Any], conversation_id: str | None,
+        ended_turns: frozenset[str],
+    ) -> str:
+        """Why a turn-end hook in ``checked_turn_ends`` says nothing about this session's
+        turn ("" when it does). ``ended_turns``: turn ids that ended recently."""
+        ...
+
+    def prompt_joins_turn(self, payload: Mapping[str, Any]) -> bool:
+        """Whether a prompt submitted while a turn runs is answered inside that turn
+        (its Stop is the prompt's), rather than owed a turn of its own after it."""
+        ...
+
+    def submitted_text(self, prompt: str) -> str:
+        """The text the agent's UserPromptSubmit ``prompt`` shows was typed, without
+        what the agent wraps around it."""
+        ...
+
+
+class Agent:
+    """Defaults every provider shares; a provider overrides what differs."""
+
+    answer_keys: Mapping[str, str] = {"allow": "1", "always": "2", "deny": "3"}
+    checked_turn_ends: frozenset[str] = frozenset()
+
+    def ignored_turn_end(
+        self, hook: str, payload: Mapping[str, Any], conversation_id: str | None,
+        ended_turns: frozenset[str],
+    ) -> str:
+        return ""
+
+    def prompt_joins_turn(self, payload: Mapping[str, Any]) -> bool:
+        return False
+
+    def submitted_text(self, prompt: str) -> str:
+        return prompt.lstrip()
 
 
 @dataclass(frozen=True)

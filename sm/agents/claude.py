@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sm.agents.base import Launch, LaunchSpec, Screen, find_binary
+from sm.agents.base import Agent, Launch, LaunchSpec, Screen, find_binary
 from sm.agents.screen import StyledLine, parse
 from sm.config import ClaudeSettings
 
@@ -128,7 +128,10 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-class Claude:
+_PASTED = re.compile(r'<pasted_content id="[^"<>]{0,64}">')
+
+
+class Claude(Agent):
     name = "claude"
     has_hooks = True
     interrupt_key = "Escape"
@@ -163,6 +166,12 @@ class Claude:
             argv += ["--permission-mode", mode]
         argv += shlex.split(self.settings.args)
         return Launch(argv=argv, env={"CLAUDE_CONFIG_DIR": str(config_dir)})
+
+    def submitted_text(self, prompt: str) -> str:
+        """Claude Code wraps a pasted block: ``<pasted_content id="…">\nTEXT\n</…>``."""
+        text = prompt.lstrip()
+        match = _PASTED.match(text)
+        return text[match.end():].lstrip() if match else text
 
     def read_screen(self, screen: str) -> Screen:
         return read_claude_screen(screen)

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from sm.agents.base import Launch, LaunchSpec, Screen, read_prompt_screen
+from sm.agents.base import Agent, Launch, LaunchSpec, Screen, read_prompt_screen
 from sm.agents.claude import hook_settings
 from sm.config import ScriptedSettings
 from sm.errors import InvalidInput
@@ -18,7 +18,7 @@ from sm.errors import InvalidInput
 DEFAULT_SCRIPT = Path(__file__).parent / "scripts" / "default.yaml"
 
 
-class Scripted:
+class Scripted(Agent):
     name = "scripted"
     has_hooks = True
     interrupt_key = "Escape"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sm.agents.base import Launch, LaunchSpec, Screen
+from sm.agents.base import Agent, Launch, LaunchSpec, Screen
 from sm.errors import InvalidInput
 
 
-class Shell:
+class Shell(Agent):
     name = "shell"
     has_hooks = False
     interrupt_key = "C-c"

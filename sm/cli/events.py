@@ -65,7 +65,7 @@ def _gap(reason: str) -> None:
 
 
 def _show(e: dict[str, object], names: dict[str, str], as_json: bool) -> None:
-    sys.stdout.write((json.dumps(e) if as_json else format_event(e, names)) + "\n")  # type: ignore[arg-type]
+    sys.stdout.write((json.dumps(e) if as_json else format_event(e, names)) + "\n")
     sys.stdout.flush()
 
 

@@ -9,7 +9,7 @@ FAST = frozenset({"me", "status", "list", "all", "send", "messages", "message",
                   "lock", "unlock", "locks",
                   "wait", "remind", "reminders", "task-complete", "turn-complete", "clear",
                   "handoff", "dispatch", "em", "children", "alone", "others",
-                  "ask"})
+                  "ask", "asks", "answer"})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -130,7 +130,7 @@ def install(
     from sm.client import sm_home
     from sm.git.guard import install as install_guard
 
-    path = install_guard(os.getcwd(), sm_home(), force)
+    path = install_guard(os.getcwd(), Path(sm_home()), force)
     console().print(f"installed sm's pre-commit guard: {path}")
 
 

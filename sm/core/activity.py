@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 
 from sm.core.sessions import Sessions
-from sm.core.state import Signal, State
+from sm.core.state import Signal
+from sm.vocab import SessionState
 
 _REAP_EVERY = 3  # ticks
 
@@ -40,7 +41,7 @@ class ActivityWatch:
         reap = bool(live) and self._ticks % _REAP_EVERY == 0
         if not watched and not reap:
             return 0
-        tmux = self.sessions.tmux
+        tmux = self.sessions.runtime
         if reap:
             await tmux.reap()
         panes = {p.session: p for p in await tmux.panes()}
@@ -58,7 +59,7 @@ class ActivityWatch:
             self._seen[rec.id] = pane.activity
             if before is not None and pane.activity != before:
                 signal = Signal("active")
-            elif now - pane.activity >= self.quiet_after and rec.state != State.IDLE:
+            elif now - pane.activity >= self.quiet_after and rec.state != SessionState.IDLE:
                 signal = Signal("quiet")
             else:
                 continue

@@ -10,25 +10,9 @@ applies is written as a ``state`` event naming the signal that caused it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from sm.vocab import DEAD, SessionState
 
-class State(StrEnum):
-    STARTING = "starting"
-    IDLE = "idle"
-    RUNNING = "running"
-    WAITING_PERMISSION = "waiting_permission"
-    EXITED = "exited"
-    ERROR = "error"
-    STOPPED = "stopped"
-
-    @property
-    def is_live(self) -> bool:
-        return self not in DEAD
-
-
-DEAD = frozenset({State.EXITED, State.ERROR, State.STOPPED})
-LIVE = frozenset(State) - DEAD
 # hooks that end a turn: Claude Code's Stop (StopFailure: an API error ended it), Codex's
 # Stop, notify (agent-turn-complete) and Interrupt (Escape, or a refused approval)
 TURN_ENDS = frozenset({"Stop", "StopFailure", "agent-turn-complete", "Interrupt"})
@@ -46,38 +30,38 @@ class Signal:
     detail: str = ""
 
 
-def transition(state: State, signal: Signal) -> State | None:
+def transition(state: SessionState, signal: Signal) -> SessionState | None:
     """The state ``signal`` moves ``state`` to, or None when it changes nothing."""
     new = _target(state, signal)
     return None if new is None or new == state else new
 
 
-def _target(state: State, signal: Signal) -> State | None:
+def _target(state: SessionState, signal: Signal) -> SessionState | None:
     kind, detail = signal.kind, signal.detail
     if kind == "restore":
-        return State.STARTING if state in DEAD else None
+        return SessionState.STARTING if state in DEAD else None
     if kind == "kill":
-        return State.STOPPED
+        return SessionState.STOPPED
     if state in DEAD:
         return None  # only restore or kill move a dead session
     if kind == "pane-died":
-        return State.EXITED if detail in ("", "0") else State.ERROR
+        return SessionState.EXITED if detail in ("", "0") else SessionState.ERROR
     if kind == "SessionEnd":
-        return None if detail == "clear" else State.EXITED
+        return None if detail == "clear" else SessionState.EXITED
     if kind == "agent-turn-complete" and detail:
         return None  # Codex's notify for another thread (its title), or a turn already ended
     if kind in TURN_ENDS or kind in ("SessionStart", "quiet", "interrupted"):
-        return State.IDLE
+        return SessionState.IDLE
     if kind == "ready":
-        return State.IDLE if state == State.STARTING else None
+        return SessionState.IDLE if state == SessionState.STARTING else None
     if kind == "UserPromptSubmit":
-        return State.RUNNING
+        return SessionState.RUNNING
     if kind in ("PreToolUse", "PostToolUse", "PostToolUseFailure"):
-        return State.RUNNING if state != State.STARTING else None
+        return SessionState.RUNNING if state != SessionState.STARTING else None
     if kind == "active":
-        return State.RUNNING if state in (State.IDLE, State.STARTING) else None
+        return SessionState.RUNNING if state in (SessionState.IDLE, SessionState.STARTING) else None
     if kind == "PermissionRequest" or (
         kind == "Notification" and detail == "permission_prompt"
     ):
-        return State.WAITING_PERMISSION
+        return SessionState.WAITING_PERMISSION
     return None

@@ -67,9 +67,8 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (health, sessions, hooks, events, stream, messages, locks, worktrees,
                    coordination, reminders):
         app.include_router(module.router)
-    from sm.daemon.routes import ask, prompts, web
+    from sm.daemon.routes import ask, web
 
     app.include_router(ask.router)
-    app.include_router(prompts.router)
     app.include_router(web.router)
     return app

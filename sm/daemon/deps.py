@@ -1,4 +1,4 @@
-"""Request dependencies: the services and the caller's proven identity."""
+"""Request dependencies: the operations and the caller's proven identity."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from sm.core.sessions import Caller
+from sm.core.caller import Caller
 from sm.daemon.services import Services
+from sm.ops import Ops
 
 
 def services(request: Request) -> Services:
@@ -15,8 +16,13 @@ def services(request: Request) -> Services:
     return svc
 
 
+def ops(request: Request) -> Ops:
+    svc: Services = request.app.state.services
+    return svc.ops
+
+
 async def caller(request: Request) -> Caller:
-    """The session whose token the request carries, or None for the operator."""
+    """The session whose token the request carries, or the operator without one."""
     auth = request.headers.get("authorization", "")
     token = auth[7:] if auth.lower().startswith("bearer ") else ""
     svc: Services = request.app.state.services
@@ -24,4 +30,5 @@ async def caller(request: Request) -> Caller:
 
 
 ServicesDep = Annotated[Services, Depends(services)]
+OpsDep = Annotated[Ops, Depends(ops)]
 CallerDep = Annotated[Caller, Depends(caller)]

@@ -10,6 +10,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from types import FrameType
 
 from sm.config import Settings
 from sm.errors import Conflict, Unavailable
@@ -76,8 +77,8 @@ def _bind(path: Path) -> socket.socket:
 def _server_class() -> type:
     import uvicorn
 
-    class Server(uvicorn.Server):  # type: ignore[misc]
-        def handle_exit(self, sig: int, frame: object) -> None:
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             """Shut down, but don't re-raise the signal after serving as uvicorn does:
             that would kill the process before it removes its socket and pid file."""
             super().handle_exit(sig, frame)

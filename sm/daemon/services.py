@@ -1,4 +1,8 @@
-"""The daemon's long-lived resources, built in the lifespan and handed to routes."""
+"""The daemon's long-lived resources, built in the lifespan and handed to routes.
+
+Everything is wired here, once, in dependency order: each object gets what it needs in
+its constructor. The adapters (routes, the Telegram bridge) get ``ops``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 import json
 import logging
 import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +20,13 @@ from sm import agents
 from sm.agents.base import hook_command
 from sm.config import Settings
 from sm.core.activity import ActivityWatch
+from sm.core.caller import Caller
 from sm.core.coordination import Coordination
-from sm.core.delivery import Delivery
+from sm.core.delivery import Queue, Receipts, Workers
 from sm.core.events import EventBus
 from sm.core.guard import WriteGuard
 from sm.core.leases import Leases
+from sm.core.notices import Notices
 from sm.core.readiness import ReadyWatch
 from sm.core.sessions import Sessions
 from sm.core.stream import EventStream
@@ -27,6 +34,16 @@ from sm.errors import SmError, Unauthorized
 from sm.git.prs import Prs
 from sm.git.repos import Repos
 from sm.git.worktrees import Worktrees
+from sm.ops import Ops
+from sm.ops.asks import AskOps
+from sm.ops.authz import Authz
+from sm.ops.coordination import CoordinationOps
+from sm.ops.events import EventOps
+from sm.ops.git import GitOps
+from sm.ops.hooks import HookOps
+from sm.ops.locks import LockOps
+from sm.ops.messages import MessageOps
+from sm.ops.sessions import SessionOps
 from sm.runtime.tmux import Tmux
 from sm.store import Store
 
@@ -41,17 +58,16 @@ log = logging.getLogger("sm.daemon")
 class Services:
     settings: Settings
     store: Store
-    tmux: Tmux
+    runtime: Tmux
     bus: EventBus
     sessions: Sessions
-    delivery: Delivery
+    queue: Queue
+    workers: Workers
     leases: Leases
-    repos: Repos
-    worktrees: Worktrees
-    prs: Prs
     coordination: Coordination
+    readiness: ReadyWatch
+    ops: Ops
     telegram: Bridge | None = None  # only when telegram.token is set
-    readiness: ReadyWatch | None = None
     stream: EventStream = field(init=False)
     web: WebServer | None = None  # the dashboard, once asked for (or web.enabled)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -60,75 +76,90 @@ class Services:
     async def open(cls, settings: Settings) -> Services:
         settings.sessions_dir.mkdir(parents=True, exist_ok=True)
         store = await Store.open(settings.db_path)
-        tmux = Tmux(settings.tmux_socket, settings.tmux.binary, settings.tmux.history_limit)
-        bus = EventBus(settings.stream.buffer)
-        hook = hook_command()
-        bin_dir = str(Path(sys.executable).parent)
-        base_env = {
-            "SM_HOME": str(settings.home),
-            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
-        }
-        sessions = Sessions(
-            store, tmux, agents.providers(settings), bus,
-            sessions_dir=settings.sessions_dir,
-            hook_command=hook,
-            base_env=base_env,
-            max_prompt_bytes=settings.limits.max_prompt_bytes,
-            size=(settings.tmux.width, settings.tmux.height),
-            inherited_env=dict(os.environ),  # the tmux server hands the daemon's env on
-        )
-        delivery = Delivery(store, sessions, bus, max_bytes=settings.limits.max_prompt_bytes)
-
-        async def _first_prompt(rec: Any, prompt: str, caller: Any) -> None:
-            await delivery.send(caller, [rec.id], prompt)
-
-        sessions.prompt_sink = _first_prompt
-        leases = Leases(store, bus, auto_release_idle=settings.locks.auto_release_idle)
-        if settings.locks.enforce:
-            sessions.pre_tool_checks.append(WriteGuard(leases))
-        repos = Repos(store, settings.repos_dir)
-
-        async def _tell(session_id: str, text: str) -> None:
-            await delivery.notify(await sessions.get(session_id), text)
-
-        wt = settings.worktree
-        worktrees = Worktrees(
-            store, repos, root=settings.worktrees_dir, branch_prefix=wt.branch_prefix,
-            setup=wt.setup, setup_timeout=wt.setup_timeout, notify=_tell,
-        )
-        sessions.prepare_cwd = worktrees.prepare
-        bus.listen(worktrees.on_event)
-        coordination = Coordination(store, sessions, delivery, bus, settings.remind,
-                                    home=settings.home)
-        services = cls(settings, store, tmux, bus, sessions, delivery, leases, repos, worktrees,
-                       Prs(store), coordination=coordination)
-        services.readiness = ReadyWatch(sessions, bus)
-        services.stream = EventStream(store, bus, leases, keepalive=settings.stream.keepalive)
         try:
-            services.telegram = await _telegram(services)
-            # hooks spooled while the daemon was away happened before any death that
-            # reconcile finds: apply them first
-            await services.drain_spool()
-            try:
-                await tmux.start(f"SM_HOME={_q(settings.home)} {hook} pane-died "
-                                 "'session=#{session_name}'")
-            except SmError as exc:
-                log.warning("tmux is not available: %s", exc.message)
-            else:
-                await sessions.reconcile()
-            await services.readiness.start()
-            await delivery.start()
-            await leases.start()
-            await coordination.start()
+            services = await cls._build(settings, store)
+            await services._start()
         except BaseException as exc:
             log.error("daemon start failed: %s", exc)
             await store.close()
             raise
         return services
 
+    @classmethod
+    async def _build(cls, settings: Settings, store: Store) -> Services:
+        runtime = Tmux(settings.tmux_socket, settings.tmux.binary, settings.tmux.history_limit)
+        bus = EventBus(settings.stream.buffer)
+        providers = agents.providers(settings)
+        bin_dir = str(Path(sys.executable).parent)
+        base_env = {
+            "SM_HOME": str(settings.home),
+            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        }
+        queue = Queue(store, bus, max_bytes=settings.limits.max_prompt_bytes)
+        receipts = Receipts(store, queue, providers)
+        notices = Notices(store, queue)
+        sessions = Sessions(
+            store, runtime, providers, bus,
+            sessions_dir=settings.sessions_dir, hook_command=hook_command(), base_env=base_env,
+            # the tmux server hands the daemon's environment on to agents
+            agent_env=dict(os.environ), max_prompt_bytes=settings.limits.max_prompt_bytes,
+            consequences=(receipts.on_hook, notices.on_hook),
+            size=(settings.tmux.width, settings.tmux.height),
+        )
+        workers = Workers(store, runtime, providers, queue, bus, sessions.apply)
+        leases = Leases(store, bus, auto_release_idle=settings.locks.auto_release_idle)
+        repos = Repos(store, settings.repos_dir)
+
+        async def tell(session_id: str, text: str) -> None:
+            target = await store.sessions.get(session_id)
+            if target is not None:
+                await queue.notify(target, text)
+
+        wt = settings.worktree
+        worktrees = Worktrees(
+            store, repos, root=settings.worktrees_dir, branch_prefix=wt.branch_prefix,
+            setup=wt.setup, setup_timeout=wt.setup_timeout, notify=tell,
+        )
+        bus.listen(worktrees.on_event, "worktrees")
+        coordination = Coordination(store, queue, bus, settings.remind, home=settings.home)
+        authz = Authz(store)
+        ops = Ops(
+            authz=authz,
+            sessions=SessionOps(store, sessions, queue, authz, worktrees.prepare),
+            messages=MessageOps(store, queue, authz),
+            coordination=CoordinationOps(store, sessions, coordination, authz),
+            events=EventOps(store, authz),
+            locks=LockOps(store, leases, authz),
+            git=GitOps(store, worktrees, repos, Prs(store), authz),
+            hooks=HookOps(sessions, WriteGuard(leases) if settings.locks.enforce else None),
+            asks=AskOps(coordination.asks, authz),
+        )
+        services = cls(settings, store, runtime, bus, sessions, queue, workers, leases,
+                       coordination, ReadyWatch(sessions, bus), ops,
+                       telegram=await _telegram(settings, store, bus, ops))
+        services.stream = EventStream(store, bus, keepalive=settings.stream.keepalive)
+        return services
+
+    async def _start(self) -> None:
+        # hooks spooled while the daemon was away happened before any death that
+        # reconcile finds: apply them first
+        await self.drain_spool()
+        hook = hook_command()
+        try:
+            await self.runtime.start(f"SM_HOME={shlex.quote(str(self.settings.home))} {hook} "
+                                     "pane-died 'session=#{session_name}'")
+        except SmError as exc:
+            log.warning("tmux is not available: %s", exc.message)
+        else:
+            await self.sessions.reconcile()
+        await self.readiness.start()
+        await self.workers.start()
+        await self.leases.start()
+        await self.coordination.start()
+
     def start_background(self) -> None:
-        self.tasks.append(asyncio.create_task(self._watch_activity()))
-        self.tasks.append(asyncio.create_task(self._watch_spool()))
+        self.tasks.append(asyncio.create_task(self._watch_activity(), name="activity"))
+        self.tasks.append(asyncio.create_task(self._watch_spool(), name="spool"))
         if self.telegram is not None:
             self.telegram.start()
 
@@ -149,13 +180,13 @@ class Services:
         if self.telegram is not None:
             await self.telegram.close()
         await self.coordination.close()
-        if self.readiness is not None:
-            await self.readiness.close()
-        await self.delivery.close()
+        await self.readiness.close()
+        await self.workers.close()
         await self.leases.close()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.bus.close()
         await self.store.close()
 
     async def drain_spool(self) -> int:
@@ -169,22 +200,12 @@ class Services:
             try:
                 record = json.loads(line)
                 caller = await self.sessions.authenticate(record.get("token", ""))
-                await self.handle_hook(caller, record)
+                await self.ops.hooks.record(caller, str(record.get("event", "")), record)
             except (ValueError, Unauthorized) as exc:
                 log.warning("dropped a spooled hook: %s", exc)
             except SmError as exc:
                 log.warning("spooled hook failed: %s", exc.message)
         return len(lines)
-
-    async def handle_hook(self, caller: Any, record: dict[str, Any]) -> dict[str, Any]:
-        event = str(record.get("event", ""))
-        payload = record.get("payload") or {}
-        if not isinstance(payload, dict):
-            payload = {"value": payload}
-        if event == "pane-died":
-            await self.sessions.pane_died(str(payload.get("session", "")))
-            return {}
-        return await self.sessions.record_hook(caller, event, payload, str(record.get("id", "")))
 
     async def _watch_activity(self) -> None:
         watch = ActivityWatch(self.sessions, self.settings.shell.quiescence)
@@ -194,7 +215,6 @@ class Services:
             except SmError as exc:
                 log.debug("activity check failed: %s", exc.message)
             await asyncio.sleep(1.0)
-
 
     async def _watch_spool(self) -> None:
         """A hook that timed out while the daemon was busy starting lands in the spool
@@ -216,16 +236,10 @@ def _take_spool(path: Path) -> list[str]:
     return lines
 
 
-def _q(path: Path) -> str:
-    import shlex
-
-    return shlex.quote(str(path))
-
-
-async def _telegram(svc: Services) -> Bridge | None:
+async def _telegram(settings: Settings, store: Store, bus: EventBus, ops: Ops) -> Bridge | None:
     """The Telegram bridge when ``telegram.token`` is set (``telegram`` is imported only
     then: it costs ~200 ms). A bad Telegram setting is logged; the daemon runs without."""
-    t = svc.settings.telegram
+    t = settings.telegram
     if not t.token:
         log.info("telegram bridge off (telegram.token is not set)")
         return None
@@ -235,8 +249,7 @@ async def _telegram(svc: Services) -> Bridge | None:
     from sm.telegram.bridge import Bridge
 
     try:
-        bridge = Bridge(t, svc.store, svc.bus, svc.sessions, svc.delivery,
-                        clear=svc.coordination.conversations.clear)
+        bridge = Bridge(t, store, bus, ops, Caller.operator("telegram"))
     except SmError as exc:
         log.error("telegram bridge off: %s", exc.message)
         return None

@@ -12,6 +12,7 @@ its base nor any remote has, unless forced by name.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import glob
 import itertools
 import logging
@@ -30,6 +31,7 @@ from sm.git.run import GitError, disk_usage, git, out, run
 from sm.store import Store
 from sm.store.events import EventRecord
 from sm.store.git import WorktreeRecord
+from sm.vocab import EventKind, SessionState
 
 log = logging.getLogger("sm.worktrees")
 TURN_ENDS = ("Stop", "agent-turn-complete")
@@ -157,7 +159,7 @@ class Worktrees:
     async def describe(self, wt: WorktreeRecord, size: bool = True) -> dict[str, Any]:
         rec = await self.store.sessions.get(wt.session_id)
         st = await self.status(wt)
-        data = wt.public()
+        data: dict[str, Any] = dataclasses.asdict(wt)
         data.update({
             "session": rec.label if rec else wt.session_id,
             "state": rec.state if rec else "unknown",
@@ -229,9 +231,9 @@ class Worktrees:
         session's worktree in the background (git must not hold up the bus)."""
         if ev.session_id is None or self.notify is None:
             return
-        turn_ended = ev.kind == "state" and ev.payload.get("to") == "idle" \
+        turn_ended = ev.kind == EventKind.STATE and ev.payload.get("to") == SessionState.IDLE \
             and ev.payload.get("signal") in TURN_ENDS
-        if turn_ended or ev.kind == "task_complete":
+        if turn_ended or ev.kind == EventKind.TASK_COMPLETE:
             task = asyncio.create_task(self._tell_if_dirty(ev.session_id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

@@ -23,6 +23,7 @@ class Store:
         self.conn = conn
         self.path = path
         self._write_lock = asyncio.Lock()
+        from sm.store.asks import Asks
         from sm.store.events import Events
         from sm.store.git import Git
         from sm.store.locks import Locks
@@ -38,6 +39,7 @@ class Store:
         self.watchers = Watchers(self)
         self.locks = Locks(self)
         self.git = Git(self)
+        self.asks = Asks(self)
 
     @classmethod
     async def open(cls, path: Path) -> Store:

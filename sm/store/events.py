@@ -22,16 +22,6 @@ class EventRecord:
     kind: str
     payload: dict[str, Any]
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "v": 1,
-            "seq": self.seq,
-            "ts": self.ts,
-            "session_id": self.session_id,
-            "kind": self.kind,
-            "payload": self.payload,
-        }
-
 
 class Events:
     def __init__(self, store: Store) -> None:
@@ -70,10 +60,11 @@ class Events:
         limit: int = 100,
         kinds: tuple[str, ...] = (),
         newest: bool = False,
+        session_ids: builtins.list[str] | None = None,
         before: int | None = None,
     ) -> builtins.list[EventRecord]:
         """Events with ``seq > after`` (and ``< before``) in order; ``newest`` takes the
-        last ``limit``."""
+        last ``limit``. ``session_ids``: only events of these sessions."""
         where: list[str] = ["seq > ?"]
         args: list[Any] = [after]
         if before is not None:
@@ -82,6 +73,9 @@ class Events:
         if session_id is not None:
             where.append("session_id = ?")
             args.append(session_id)
+        if session_ids is not None:
+            where.append(f"session_id IN ({', '.join('?' * len(session_ids)) or 'NULL'})")
+            args.extend(session_ids)
         if kinds:
             where.append(f"kind IN ({', '.join('?' * len(kinds))})")
             args.extend(kinds)
@@ -97,3 +91,13 @@ class Events:
             for r in rows
         ]
         return records[::-1] if newest else records
+
+    async def running_since_last_hook(self) -> builtins.list[tuple[str, int, float]]:
+        """(session id, seq, ts) of the last hook of each running session."""
+        async with self._store.conn.execute(
+            "SELECT s.id, e.seq, e.ts FROM sessions s JOIN events e ON e.seq = ("
+            "SELECT MAX(seq) FROM events WHERE session_id = s.id AND kind = 'hook') "
+            "WHERE s.state = 'running'"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(str(r[0]), int(r[1]), float(r[2])) for r in rows]

@@ -297,17 +297,17 @@ class WatchApp(App[None]):
                        {"targets": [rec["id"]], "body": text, "mode": mode})
         elif purpose == "answer" and rec and text.strip():
             ask = self.board.asks_of(rec["id"])[0]
-            self._call("answer", "POST", f"/asks/{ask['id']}/answer", {"text": text})
+            self._call("answer", "POST", f"/asks/{ask['id']}/answer", {"answer": text})
 
     def action_approve(self) -> None:
         rec = self._selected()
         if rec is not None:
-            self._call("approve", "POST", f"/sessions/{rec['id']}/approve", {})
+            self._call("approve", "POST", f"/sessions/{rec['id']}/answer", {"decision": "allow"})
 
     def action_deny(self) -> None:
         rec = self._selected()
         if rec is not None:
-            self._call("deny", "POST", f"/sessions/{rec['id']}/deny", {})
+            self._call("deny", "POST", f"/sessions/{rec['id']}/answer", {"decision": "deny"})
 
     def action_kill(self) -> None:
         rec = self._selected()

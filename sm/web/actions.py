@@ -1,7 +1,7 @@
-"""What the dashboard's buttons do. Each handler is thin: it parses the form, then calls
-the same daemon code the HTTP routes of the Unix socket call, as the operator (via
-"web"). Handlers raise the one error tree; the web app turns it into the one JSON
-error shape.
+"""What the dashboard's buttons do. Each handler parses the form and calls one operation
+(``sm/ops``) as the operator reached "via web", and returns the wire shape
+(``sm/api/models.py``) — the same operations and shapes as the Unix socket's routes.
+Handlers raise the one error tree; the web app turns it into the one JSON error shape.
 """
 
 from __future__ import annotations
@@ -9,15 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sm.core.permissions import answer_permission
+from sm.api.models import Ask, Message, Session
+from sm.core.caller import Caller
 from sm.core.sessions import SpawnRequest
-from sm.errors import InvalidInput, Unavailable
+from sm.errors import InvalidInput
 from sm.vocab import DeliveryMode, choices
 
 if TYPE_CHECKING:
-    from sm.daemon.services import Services
+    from sm.ops import Ops
+    from sm.ops.sessions import Decision
 
-VIA = "web"  # how the operator reached sm: the sender label of messages sent here
+WEB = Caller.operator("web")
 
 
 def _text(body: dict[str, Any], key: str, default: str | None = None) -> str:
@@ -34,51 +36,48 @@ def _mode(body: dict[str, Any]) -> str:
     return mode
 
 
-async def spawn(svc: Services, body: dict[str, Any]) -> dict[str, Any]:
+async def spawn(ops: Ops, body: dict[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if body.get("script"):
         options["script"] = str(Path(_text(body, "script")).expanduser())
     cwd = _text(body, "cwd", "") or str(Path.home())
     req = SpawnRequest(_text(body, "provider"), _text(body, "prompt", ""),
                        _text(body, "name", "") or None, cwd, options, None)
-    return (await svc.sessions.spawn(req, None)).public()
+    return Session.of(await ops.sessions.spawn(WEB, req)).model_dump()
 
 
-async def send(svc: Services, ref: str, body: dict[str, Any]) -> dict[str, Any]:
-    msgs = await svc.delivery.send(None, [ref], _text(body, "text"), _mode(body), None, VIA)
-    return {"items": [m.public(full=False) for m in msgs]}
+async def send(ops: Ops, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+    msgs = await ops.messages.send(WEB, [ref], _text(body, "text"), _mode(body),
+                                   sender=WEB.via)
+    return {"items": [Message.of(m, full=False).model_dump(by_alias=True) for m in msgs]}
 
 
-async def kill(svc: Services, ref: str, body: dict[str, Any]) -> dict[str, Any]:
-    return (await svc.sessions.kill(ref, None)).public()
+async def kill(ops: Ops, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+    return Session.of(await ops.sessions.kill(WEB, ref)).model_dump()
 
 
-async def restore(svc: Services, ref: str, body: dict[str, Any]) -> dict[str, Any]:
-    return (await svc.sessions.restore(ref, None)).public()
+async def restore(ops: Ops, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+    return Session.of(await ops.sessions.restore(WEB, ref)).model_dump()
 
 
-async def clear(svc: Services, ref: str, body: dict[str, Any]) -> dict[str, Any]:
-    done = await svc.coordination.conversations.clear(None, ref, _text(body, "prompt", ""),
-                                                      _mode(body))
-    return {"clear": done.clear.public(full=False),
-            "prompt": done.prompt.public(full=False) if done.prompt else None}
+async def clear(ops: Ops, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+    done = await ops.coordination.clear(WEB, ref, _text(body, "prompt", ""), _mode(body))
+    return {"clear": Message.of(done.clear, full=False).model_dump(by_alias=True),
+            "prompt": Message.of(done.prompt, full=False).model_dump(by_alias=True)
+            if done.prompt else None}
 
 
-async def approve(svc: Services, ref: str, body: dict[str, Any]) -> dict[str, Any]:
-    return await answer_permission(svc.sessions, ref, allow=True,
-                                   always=bool(body.get("always")))
+async def approve(ops: Ops, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+    decision: Decision = "always" if body.get("always") else "allow"
+    return Session.of(await ops.sessions.answer(WEB, ref, decision)).model_dump()
 
 
-async def deny(svc: Services, ref: str, body: dict[str, Any]) -> dict[str, Any]:
-    return await answer_permission(svc.sessions, ref, allow=False)
+async def deny(ops: Ops, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+    return Session.of(await ops.sessions.answer(WEB, ref, "deny")).model_dump()
 
 
-async def answer(svc: Services, ask_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Answer an ``sm ask`` question (questions exist only with the Telegram bridge)."""
-    if svc.telegram is None:
-        raise Unavailable("questions need the Telegram bridge (telegram.token)")
+async def answer(ops: Ops, ask_id: str, body: dict[str, Any]) -> dict[str, Any]:
     text = _text(body, "text").strip()
     if not text:
         raise InvalidInput("the answer is empty")
-    await svc.telegram.asks.answer(ask_id, text, VIA)
-    return {"id": ask_id, "state": "answered", "answer": text}
+    return Ask.of(await ops.asks.answer(WEB, ask_id, text)).model_dump()

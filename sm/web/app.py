@@ -32,9 +32,10 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from sm.daemon import streaming
+from sm.daemon.assets import Assets, docs_page
 from sm.errors import InvalidInput, NotFound, SmError
 from sm.web import actions, views
-from sm.web.assets import Assets, docs_page
 from sm.web.auth import COOKIE, WebAuth
 from sm.web.terminal import PtyFeed
 
@@ -146,7 +147,8 @@ def create_web_app(
         return JSONResponse({"csrf": auth.csrf(request.state.nonce), "version": sm.__version__})
 
     async def overview(request: Request) -> Response:
-        return JSONResponse((await svc.stream.snapshot())["payload"])
+        want = await streaming.reader_filter(svc, actions.WEB, None, None)
+        return JSONResponse((await streaming.snapshot(svc, actions.WEB, want))["payload"])
 
     async def docs(request: Request) -> Response:
         return HTMLResponse(docs_page("/openapi.json", "/vendor", assets.has_swagger()))
@@ -162,7 +164,7 @@ def create_web_app(
                     kwargs[key] = value
                 elif key in ("limit", "before"):
                     kwargs[key] = _int(key, value)
-            return JSONResponse(await fn(svc, **kwargs))
+            return JSONResponse(await fn(svc.ops, **kwargs))
         return handler
 
     def act(fn: Callable[..., Awaitable[dict[str, Any]]], ref: str | None) -> Callable[..., Any]:
@@ -175,17 +177,15 @@ def create_web_app(
                 return JSONResponse({"error": {"code": "invalid_input",
                                                "message": "expected a JSON object"}}, 400)
             args = [request.path_params[ref]] if ref else []
-            return JSONResponse(await fn(svc, *args, body))
+            return JSONResponse(await fn(svc.ops, *args, body))
         return handler
 
     async def events_ws(ws: WebSocket) -> None:
-        from sm.daemon.routes.stream import pump
-
         q = ws.query_params
         await ws.accept()
         after = _int("after", q["after"]) if q.get("after") else None
-        await pump(ws, svc.stream, svc, q.get("session") or None, after,
-                   q.get("kind") or None, q.get("snapshot") in ("1", "true"))
+        await streaming.pump(ws, svc, actions.WEB, q.get("session") or None, after,
+                             q.get("kind") or None, q.get("snapshot") in ("1", "true"))
 
     async def term_ws(ws: WebSocket) -> None:
         await terminal(ws, svc)
@@ -230,7 +230,7 @@ async def terminal(ws: WebSocket, svc: Services) -> None:
     are JSON: ``{"type": "resize", "cols", "rows"}``, ``{"type": "take"}`` (start typing),
     ``{"type": "input", "data"}`` (ignored until taken)."""
     try:
-        rec = await svc.sessions.resolve(ws.path_params["ref"])
+        rec = await svc.ops.sessions.get(actions.WEB, ws.path_params["ref"])
     except SmError as exc:
         await ws.close(code=1008, reason=exc.message[:120])
         return

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sm.config import WebSettings
+from sm.daemon.assets import Assets
 from sm.errors import InvalidInput, Refused, Unavailable
-from sm.web.assets import Assets
 from sm.web.auth import WebAuth, is_loopback, load_key
 
 if TYPE_CHECKING:

@@ -302,7 +302,7 @@ def test_clear_by_the_parent_is_confirmed_and_a_stranger_is_refused(
     sm("send", "w", "old task")
     wait_until(lambda: "old task" in (sm_json("status", "w")["last_message"] or ""))
     refused = sm("clear", "w", env=as_session(stranger), check=False)
-    assert refused.returncode == 1 and "may not manage w" in refused.stderr
+    assert refused.returncode == 1 and "may not clear w" in refused.stderr
     out = json.loads(sm("clear", "w", "fresh", "start", "--json", env=as_session(boss)).stdout)
     assert out["clear"]["kind"] == "clear" and out["prompt"]
     wait_until(lambda: sm_json("message", out["prompt"]["id"])["state"] == "delivered")
@@ -423,7 +423,7 @@ def test_dispatch_clears_sends_and_notifies_with_the_right_turn(
     stranger = spawn("--name", "stranger")
     refused = sm("dispatch", "w", "--role", "engineer", "--task", "x",
                  env=as_session(stranger), check=False)
-    assert refused.returncode == 1 and "may not manage" in refused.stderr
+    assert refused.returncode == 1 and "may not dispatch to w" in refused.stderr
 
 
 # -- em and the digest ------------------------------------------------------------------------

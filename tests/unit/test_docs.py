@@ -53,3 +53,15 @@ def test_protocol_doc_lists_every_error_code():
     text = (ROOT / "docs" / "protocol.md").read_text()
     missing = [code for code in ERRORS if f"`{code}`" not in text]
     assert not missing, missing
+
+
+def test_protocol_doc_lists_every_route():
+    from sm.config import load
+    from sm.daemon.app import create_app
+
+    app = create_app(load(environ={"SM_HOME": str(ROOT / ".no-such-home")}))
+    text = (ROOT / "docs" / "protocol.md").read_text()
+    routes = [f"{m.upper()} {p}" for p, ops in app.openapi()["paths"].items() for m in ops]
+    assert len(routes) > 40
+    missing = sorted(r for r in routes if f"`{r}`" not in text)
+    assert not missing, missing

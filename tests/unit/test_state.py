@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from sm.core.state import DEAD, LIVE, Signal, State, transition
+from sm.core.state import Signal, transition
+from sm.vocab import DEAD, LIVE, SessionState
 
-S = State
+S = SessionState
 HOOKS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop",
          "Notification", "PreCompact", "SessionEnd", "PermissionRequest",
          "agent-turn-complete", "Interrupt", "StopFailure", "PostToolUseFailure")
@@ -85,40 +86,42 @@ HOOKS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop"
     (S.IDLE, "SomethingNew", "", None),
     (S.RUNNING, "", "", None),
 ])
-def test_transition(state: State, kind: str, detail: str, expected: State | None) -> None:
+def test_transition(
+    state: SessionState, kind: str, detail: str, expected: SessionState | None
+) -> None:
     assert transition(state, Signal(kind, detail)) == expected
 
 
 @pytest.mark.parametrize("state", sorted(DEAD))
 @pytest.mark.parametrize("kind", [*HOOKS, "pane-died", "quiet", "active", "interrupted",
                                   "ready"])
-def test_dead_sessions_ignore_hooks_and_tmux(state: State, kind: str) -> None:
+def test_dead_sessions_ignore_hooks_and_tmux(state: SessionState, kind: str) -> None:
     for detail in ("", "0", "3", "permission_prompt", "clear", "other"):
         assert transition(state, Signal(kind, detail)) is None
 
 
-@pytest.mark.parametrize("state", list(State))
-def test_restore_only_from_dead(state: State) -> None:
+@pytest.mark.parametrize("state", list(SessionState))
+def test_restore_only_from_dead(state: SessionState) -> None:
     expected = S.STARTING if state in DEAD else None
     assert transition(state, Signal("restore")) == expected
 
 
-@pytest.mark.parametrize("state", list(State))
-def test_kill_from_anywhere(state: State) -> None:
+@pytest.mark.parametrize("state", list(SessionState))
+def test_kill_from_anywhere(state: SessionState) -> None:
     expected = None if state == S.STOPPED else S.STOPPED
     assert transition(state, Signal("kill")) == expected
 
 
 def test_live_and_dead_partition_the_states() -> None:
     assert {S.EXITED, S.ERROR, S.STOPPED} == DEAD
-    assert set(State) == LIVE | DEAD and not LIVE & DEAD
-    assert [s.is_live for s in State] == [s in LIVE for s in State]
+    assert set(SessionState) == LIVE | DEAD and not LIVE & DEAD
+    assert [s.is_live for s in SessionState] == [s in LIVE for s in SessionState]
     assert S("waiting_permission") is S.WAITING_PERMISSION
 
 
 def test_a_transition_never_returns_the_same_state() -> None:
     kinds = [*HOOKS, "pane-died", "quiet", "active", "interrupted", "ready", "restore", "kill"]
-    for state in State:
+    for state in SessionState:
         for kind in kinds:
             for detail in ("", "0", "1", "permission_prompt", "clear"):
                 assert transition(state, Signal(kind, detail)) != state

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sm.core.events import EventBus
-from sm.core.leases import Leases
-from sm.core.stream import EventStream, StreamFilter
+from sm.core.stream import EventStream, Missed, StreamFilter
 from sm.store import Store
 from sm.store.events import EventRecord
 
@@ -42,7 +41,7 @@ async def _append(store: Store, bus: EventBus, n: int, session: str | None = Non
     return out
 
 
-async def _take(frames: Any, n: int) -> list[dict[str, Any]]:
+async def _take(frames: Any, n: int) -> list[Any]:
     out = []
     async for item in frames:
         if item is not None:
@@ -56,19 +55,19 @@ def test_backfill_then_live_with_no_gap_even_when_published_out_of_order(tmp_pat
     async def main() -> None:
         store = await Store.open(tmp_path / "sm.db")
         bus = EventBus(subscriber_buffer=2)
-        stream = EventStream(store, bus, Leases(store, bus), page=3, keepalive=0.5)
+        stream = EventStream(store, bus, page=3, keepalive=0.5)
         await _append(store, bus, 5)
-        frames = stream.follow(after=1, snapshot=True)
-        head = await _take(frames, 5)
-        assert head[0]["kind"] == "snapshot" and head[0]["seq"] == 5
-        assert [f["seq"] for f in head[1:]] == [2, 3, 4, 5]
+        assert await stream.latest_seq() == 5
+        frames = stream.follow(after=1)
+        head = await _take(frames, 4)
+        assert [e.seq for e in head] == [2, 3, 4, 5]
         first = await _append(store, bus, 2, publish=False)
         await bus.publish(first[::-1])  # a later commit published first
         more = await _append(store, bus, 6)  # overflows the 2-event buffer
         got = await _take(frames, 9)
-        kinds = [f["kind"] for f in got]
-        assert "resync" in kinds
-        assert [f["seq"] for f in got if f["kind"] == "x"] == [e.seq for e in first + more]
+        missed = [m for m in got if isinstance(m, Missed)]
+        assert missed and missed[0].first > 5
+        assert [e.seq for e in got if not isinstance(e, Missed)] == [e.seq for e in first + more]
         await frames.aclose()
         assert bus.subscribers == 0
         await store.close()
@@ -80,8 +79,8 @@ def test_filters_by_session_and_kind(tmp_path: Path) -> None:
     async def main() -> None:
         store = await Store.open(tmp_path / "sm.db")
         bus = EventBus()
-        stream = EventStream(store, bus, Leases(store, bus), keepalive=0.2)
-        frames = stream.follow(filter=StreamFilter("s1", ("state",)))
+        stream = EventStream(store, bus, keepalive=0.2)
+        frames = stream.follow(filter=StreamFilter("s1", None, ("state",)))
         task = asyncio.create_task(_take(frames, 2))
         await asyncio.sleep(0.05)
         await _append(store, bus, 2, "s2", "state")
@@ -89,7 +88,7 @@ def test_filters_by_session_and_kind(tmp_path: Path) -> None:
         await _append(store, bus, 1, "s1", "hook")
         want += await _append(store, bus, 1, "s1", "state")
         got = await asyncio.wait_for(task, 5)
-        assert [f["seq"] for f in got] == [e.seq for e in want]
+        assert [e.seq for e in got] == [e.seq for e in want]
         await frames.aclose()
         await store.close()
 

@@ -1,27 +1,22 @@
-from __future__ import annotations
+"""The event log, a page at a time (the live stream: ``routes/stream.py``)."""
 
-from typing import Any
+from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sm.daemon.deps import ServicesDep
+from sm.api.models import Event, EventPage
+from sm.daemon.deps import CallerDep, OpsDep
 
 router = APIRouter(tags=["events"])
 
 
-@router.get("/events")
+@router.get("/events", response_model=EventPage)
 async def list_events(
-    svc: ServicesDep, session: str | None = None, after: int = 0, limit: int = 100,
-    kind: str | None = None, newest: bool = False,
-) -> dict[str, Any]:
+    ops: OpsDep, caller: CallerDep, session: str | None = None, after: int = 0,
+    limit: int = 100, kind: str | None = None, newest: bool = False,
+) -> EventPage:
     """Events with ``seq > after``, oldest first; ``next`` is the cursor to continue.
     ``newest`` gives the last ``limit`` events instead."""
-    session_id = (await svc.sessions.resolve(session)).id if session else None
-    limit = max(1, min(limit, 1000))
-    kinds = tuple(kind.split(",")) if kind else ()
-    rows = await svc.store.events.list(session_id=session_id, after=after, limit=limit,
-                                       kinds=kinds, newest=newest)
-    return {
-        "items": [e.public() for e in rows],
-        "next": rows[-1].seq if len(rows) == limit and not newest else None,
-    }
+    page = await ops.events.list(caller, session=session, after=after, limit=limit,
+                                 kinds=tuple(kind.split(",")) if kind else (), newest=newest)
+    return EventPage(items=[Event.of(e) for e in page.items], next=page.next)

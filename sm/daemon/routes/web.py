@@ -7,9 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
+from sm.daemon.assets import Assets, docs_page
 from sm.daemon.deps import CallerDep, ServicesDep
-from sm.errors import Refused
-from sm.web.assets import Assets, docs_page
 
 router = APIRouter(tags=["web"])
 
@@ -18,8 +17,7 @@ router = APIRouter(tags=["web"])
 async def login(request: Request, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     """Start the dashboard if it is off and return a one-time login URL. The operator
     only: an agent never gets a way into the dashboard."""
-    if caller is not None:
-        raise Refused("only the operator opens the web dashboard")
+    await svc.ops.authz.check_operator(caller, "opening the web dashboard")
     web = await svc.start_web(request.app.openapi)
     return {"url": web.url, "login_url": web.login_url(),
             "expires_in": svc.settings.web.login_ttl}
@@ -28,8 +26,7 @@ async def login(request: Request, svc: ServicesDep, caller: CallerDep) -> dict[s
 @router.post("/web/token")
 async def token(request: Request, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     """A bearer token for the dashboard's API (scripts); the operator only."""
-    if caller is not None:
-        raise Refused("only the operator gets a dashboard token")
+    await svc.ops.authz.check_operator(caller, "a web dashboard token")
     web = await svc.start_web(request.app.openapi)
     return {"url": web.url, "token": web.auth.bearer()}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sm.errors import NotFound, Unavailable
 
-DEFAULT_ROOT = Path(__file__).with_name("vendor") / "node_modules"
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "web" / "vendor" / "node_modules"
 
 # served name → (path under node_modules, media type)
 FILES = {
