@@ -23,10 +23,10 @@ Runner = Callable[..., subprocess.CompletedProcess[str]]
 class Follower:
     """``Client.follow`` in a thread, collecting frames (the real stdlib client)."""
 
-    def __init__(self, home: Path, **query: Any) -> None:
+    def __init__(self, home: Path, token: str = "", **query: Any) -> None:
         self.frames: list[dict[str, Any]] = []
         self.gaps: list[str] = []
-        self.client = Client(home=str(home), token="", session_id="", autostart=False)
+        self.client = Client(home=str(home), token=token, session_id="", autostart=False)
         self._query = query
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -235,3 +235,23 @@ def test_the_websocket_carries_the_same_frames(
                                                               ("state", "idle")]
     store = [e["seq"] for e in _all_events(sm_json) if e["kind"] == "state"]
     assert [f["seq"] for f in got] == store[-2:]
+
+
+def test_a_session_reads_only_its_own_tree(
+    sm: Runner, spawn: Callable[..., dict[str, Any]], sm_home: Path,
+    session_env: Callable[[str], dict[str, str | None]], wait_until: Callable[..., Any],
+) -> None:
+    parent = spawn("--name", "tp")
+    other = spawn("--name", "tx")
+    token = session_env(parent["id"])["SM_SESSION_TOKEN"] or ""
+    sm("spawn", "scripted", "--name", "tc", env={"SM_SESSION_TOKEN": token})
+    reader = Follower(sm_home, token=token, snapshot=1)
+    wait_until(lambda: reader.frames, message="the session's snapshot")
+    names = sorted(s["name"] for s in reader.frames[0]["payload"]["sessions"])
+    assert names == ["tc", "tp"]
+    sm("send", "tx", "not for tp's eyes")
+    sm("send", "tc", "for the tree")
+    wait_until(lambda: any(e["kind"] == "message" and e["payload"]["state"] == "delivered"
+                           for e in reader.events()), message="the child's message delivered")
+    # tx's events came first in the log: had the reader been sent them, they'd be here
+    assert other["id"] not in {e["session_id"] for e in reader.events()}
