@@ -26,7 +26,10 @@ from _harness import SM, daemon, daemon_pid, line, sm_json, stats  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         # five tabs of one browser: keep the ones behind the first from being throttled
+         "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
+         "--disable-backgrounding-occluded-windows"]
 SCRIPT = "default:\n  - sleep: 4\n  - say: busy\n"  # × SM_SCRIPTED_SPEED 0.05: 200 ms turns
 
 
@@ -45,9 +48,12 @@ def drive(env: dict[str, str], names: list[str], stop: threading.Event) -> None:
         time.sleep(0.2)
 
 
-def measure(env: dict[str, str], seconds: float, viewers: int) -> tuple[list[float], float]:
+def measure(
+    env: dict[str, str], seconds: float, viewers: int,
+) -> tuple[list[float], list[float], float]:
     pid = daemon_pid(env)
     latencies: list[float] = []
+    arrivals: list[float] = []
     pages = []
     if viewers:
         from playwright.sync_api import sync_playwright
@@ -59,20 +65,23 @@ def measure(env: dict[str, str], seconds: float, viewers: int) -> tuple[list[flo
             args=FLAGS)
         for i in range(viewers):
             page = ctx.new_page()
-            page.goto(url if i == 0 else url.split("/login")[0] + "/")
+            page.goto(url if i == 0 else url.split("/login")[0] + "/")  # one login: a cookie
             page.wait_for_selector("#conn.on")
-            page.evaluate("""() => { window.lat = []; window.smRendered = f => {
-                if (f.ts) window.lat.push(Date.now() - f.ts * 1000); }; }""")
+            page.evaluate("""() => { window.lat = []; window.arr = [];
+                window.smArrived = f => { if (f.ts) window.arr.push(Date.now() - f.ts * 1000); };
+                window.smRendered = f => {
+                  if (f.ts) window.lat.push(Date.now() - f.ts * 1000); }; }""")
             pages.append(page)
     start_cpu, start = cpu_seconds(pid), time.monotonic()
     time.sleep(seconds)
     cpu = (cpu_seconds(pid) - start_cpu) / (time.monotonic() - start) * 100
     for page in pages:
         latencies += page.evaluate("() => window.lat")
+        arrivals += page.evaluate("() => window.arr")
     if viewers:
         ctx.close()
         pw.stop()
-    return latencies, cpu
+    return latencies, arrivals, cpu
 
 
 def main() -> None:
@@ -92,14 +101,15 @@ def main() -> None:
         driver.start()
         try:
             time.sleep(2.0)
-            _, idle_cpu = measure(env, args.seconds, 0)
-            latencies, cpu = measure(env, args.seconds, args.viewers)
+            _, _, idle_cpu = measure(env, args.seconds, 0)
+            latencies, arrivals, cpu = measure(env, args.seconds, args.viewers)
         finally:
             stop.set()
             driver.join(timeout=30)
         events = len(latencies) / max(1, args.viewers)
         print(f"{args.agents} busy agents, {args.viewers} browser viewers, {args.seconds:g} s "
               f"each; {events:.0f} frames per viewer ({events / args.seconds:.0f}/s)")
+        line("event committed → arrived in the page", stats(arrivals))
         line("event committed → rendered in the page", stats(latencies))
         print(f"{'daemon CPU, no viewers':<44} {idle_cpu:6.1f} % of a core")
         print(f"{'daemon CPU, ' + str(args.viewers) + ' viewers':<44} {cpu:6.1f} % of a core "

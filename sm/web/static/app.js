@@ -59,6 +59,7 @@ function connect() {
 }
 
 function onFrame(f) {
+  if (window.smArrived) window.smArrived(f);  // benches
   if (f.kind === "keepalive") return;
   if (f.kind === "snapshot") { applyOverview(f.payload); S.seq = f.seq; render(); return; }
   if (f.kind === "resync") return;
