@@ -37,8 +37,10 @@ def test_watch_follows_a_session_and_its_keys_act(
     sm: Runner, sm_json: Callable[..., Any], sm_home: Path, script_file: Callable[..., Path],
 ) -> None:
     sm("daemon", "start")
-    script = script_file({"rules": [{"match": "work", "actions": [{"sleep": 30},
-                                                                  {"say": "worked"}]}]})
+    script = script_file({"rules": [
+        {"match": "work", "actions": [{"sleep": 30}, {"say": "worked"}]},
+        {"match": "deploy", "actions": [{"permission": "Bash"}, {"say": "deployed"}]},
+    ]})
     attached: list[list[str]] = []
     client = Client(home=str(sm_home), token="", session_id="")
     app = WatchApp(client=client, attach=attached.append)
@@ -68,6 +70,13 @@ def test_watch_follows_a_session_and_its_keys_act(
                            for m in msgs)
 
             await _until(pilot, delivered, "the message sent with s to be delivered")
+            await asyncio.to_thread(sm, "send", "wt1", "deploy")
+            await _until(pilot, lambda: _row_state(app, "wt1") == "WAITING",
+                         "wt1 waiting on its permission prompt")
+            await pilot.press("y")
+            await _until(pilot, lambda: app.board.sessions[rec["id"]].get("last_message")
+                         == "deployed" and _row_state(app, "wt1") == "idle",
+                         "y to approve the prompt")
             await pilot.press("k", "k")
             await _until(pilot, lambda: _row_state(app, "wt1") is None,
                          "wt1 to leave the live list once killed")
