@@ -37,7 +37,7 @@ from sm.daemon.assets import Assets, docs_page
 from sm.errors import InvalidInput, NotFound, SmError
 from sm.web import actions, views
 from sm.web.auth import COOKIE, WebAuth
-from sm.web.terminal import PtyFeed
+from sm.web.terminal import PtyFeed, SizePins
 
 if TYPE_CHECKING:
     from sm.daemon.services import Services
@@ -187,8 +187,10 @@ def create_web_app(
         await streaming.pump(ws, svc, actions.WEB, q.get("session") or None, after,
                              q.get("kind") or None, q.get("snapshot") in ("1", "true"))
 
+    pins = SizePins(svc.runtime.run, svc.settings.tmux.width, svc.settings.tmux.height)
+
     async def term_ws(ws: WebSocket) -> None:
-        await terminal(ws, svc)
+        await terminal(ws, svc, pins)
 
     sessions_actions = {
         "send": actions.send, "kill": actions.kill, "restore": actions.restore,
@@ -225,7 +227,7 @@ def create_web_app(
     return Guard(app, auth, "https" if secure else "http")
 
 
-async def terminal(ws: WebSocket, svc: Services) -> None:
+async def terminal(ws: WebSocket, svc: Services, pins: SizePins) -> None:
     """One viewer's live terminal. Binary frames out are terminal output; text frames in
     are JSON: ``{"type": "resize", "cols", "rows"}``, ``{"type": "take"}`` (start typing),
     ``{"type": "input", "data"}`` (ignored until taken)."""
@@ -239,8 +241,14 @@ async def terminal(ws: WebSocket, svc: Services) -> None:
                    _int("cols", q.get("cols", "80")), _int("rows", q.get("rows", "24")))
     await ws.accept()
     try:
+        await pins.pin(rec.tmux_session)
+    except SmError as exc:
+        await ws.close(code=1011, reason=f"cannot attach: {exc.message}"[:120])
+        return
+    try:
         await feed.start()
     except OSError as exc:
+        await pins.unpin(rec.tmux_session)
         await ws.close(code=1011, reason=f"cannot attach: {exc}"[:120])
         return
 
@@ -271,6 +279,7 @@ async def terminal(ws: WebSocket, svc: Services) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await out
         await feed.close()
+        await pins.unpin(rec.tmux_session)
 
 
 def _int(name: str, value: Any) -> int:

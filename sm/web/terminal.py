@@ -21,10 +21,47 @@ import pty
 import signal
 import struct
 import termios
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 _MAX_BUFFERED = 64  # chunks a viewer may lag behind before its PTY stops being read
+
+TmuxRun = Callable[..., Awaitable[str]]
+
+
+class SizePins:
+    """Keeps an agent's window at sm's size while browsers view it.
+
+    tmux ignores an ``ignore-size`` client's size only while a client without the flag
+    is attached too; alone, a viewer would resize the agent's window. So while any
+    browser views a session its window is ``window-size manual`` at sm's size, and the
+    option is dropped again when the last viewer leaves. One count per session, in the
+    daemon's memory: a restart ends every viewer anyway.
+    """
+
+    def __init__(self, run: TmuxRun, width: int, height: int) -> None:
+        self.run = run
+        self.width = width
+        self.height = height
+        self._viewers: dict[str, int] = {}
+
+    async def pin(self, session: str) -> None:
+        count = self._viewers.get(session, 0)
+        self._viewers[session] = count + 1
+        if count == 0:
+            target = f"={session}:"
+            await self.run("set-option", "-w", "-t", target, "window-size", "manual")
+            await self.run("resize-window", "-t", target, "-x", str(self.width),
+                           "-y", str(self.height))
+
+    async def unpin(self, session: str) -> None:
+        count = self._viewers.get(session, 0) - 1
+        if count > 0:
+            self._viewers[session] = count
+            return
+        self._viewers.pop(session, None)
+        with contextlib.suppress(Exception):  # the session may be gone by now
+            await self.run("set-option", "-w", "-u", "-t", f"={session}:", "window-size")
 
 
 class Feed(Protocol):

@@ -289,3 +289,34 @@ def test_the_api_docs_page_loads_without_internet(web: dict[str, str], browser: 
     page.goto(web["url"] + "/docs")
     page.wait_for_selector(".swagger-ui .opblock", timeout=15000)
     assert all(u.startswith(web["url"]) for u in requests), requests
+
+
+def test_take_input_makes_the_terminal_type_into_the_agent(
+    web: dict[str, str], browser: Any, spawn: Callable[..., dict[str, Any]],
+    wait_state: Callable[..., dict[str, Any]], tmux: Runner, wait_until: Callable[..., Any],
+) -> None:
+    a = spawn("--name", "typist")
+    page = _login(browser, web)
+    page.goto(web["url"] + f"/#/session/{a['id']}")
+    page.wait_for_function("() => document.querySelector('#term')?.innerText.includes('❯')")
+    page.click("#term")
+    page.keyboard.type("ignored")  # read-only: nothing reaches the agent
+    page.click("#take-input")
+    page.wait_for_function("() => !document.querySelector('#take-input').offsetParent")
+    page.wait_for_timeout(300)  # the writable client attaches
+    page.click("#term")
+    page.keyboard.type("typed in the page")
+    page.keyboard.press("Enter")
+    rec = wait_state("typist", "idle",
+                     where=lambda r: "typed in the page" in (r["last_message"] or ""))
+    assert "ignored" not in rec["last_message"]
+    # the agent's window kept its size while the browser's terminal is smaller
+    size = tmux("display-message", "-p", "-t", f"=sm-{a['id']}:", "#{window_width}").stdout
+    assert size.strip() == "200"
+    page.close()  # the last viewer leaves: the window follows its clients again
+
+    def unpinned() -> bool:
+        shown = tmux("show-options", "-w", "-t", f"=sm-{a['id']}:").stdout
+        return "window-size" not in shown
+
+    wait_until(unpinned, message="the window-size pin to be dropped")
