@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up sm on a Debian/Ubuntu machine. Idempotent: run it again any time.
 #   ./setup.sh          system packages, .venv with sm, `sm` on PATH
-#   ./setup.sh --dev    also the test and bench dependencies and the agent CLIs for e2e
+#   ./setup.sh --dev    also the test and bench dependencies, Chromium for the browser
+#                       tests, and the agent CLIs for e2e
 #   ./setup.sh --link-only [--bin-dir DIR]   only (re)link `sm` into DIR
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -13,7 +14,7 @@ while [ $# -gt 0 ]; do
     --dev) DEV=1 ;;
     --link-only) LINK_ONLY=1 ;;
     --bin-dir) BIN="${2:?--bin-dir needs a directory}"; shift ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -54,7 +55,8 @@ missing=()
 for bin in tmux sqlite3 git; do command -v "$bin" >/dev/null 2>&1 || missing+=("$bin"); done
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
-if [ "$DEV" = 1 ] && ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)  # the dashboard's pinned assets
+if [ "$DEV" = 1 ] && [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
 if [ "${#missing[@]}" -gt 0 ]; then
   say "installing system packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -81,6 +83,15 @@ fi
 # byte-compile now: agents start sm many times a turn, and PYTHONDONTWRITEBYTECODE
 # environments would otherwise recompile it on every call
 "$VPY" -m compileall -q "$ROOT/sm" "$ROOT/hooks" >/dev/null
+
+# the web dashboard's browser assets (xterm.js, Swagger UI): pinned npm packages served
+# by the daemon itself, never from a CDN
+VENDOR="$ROOT/sm/web/vendor"
+if [ ! -f "$VENDOR/node_modules/.package-lock.json" ] || [ "$VENDOR/package-lock.json" -nt "$VENDOR/node_modules/.package-lock.json" ]; then
+  say "installing the dashboard's browser assets into $VENDOR/node_modules"
+  (cd "$VENDOR" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null) \
+    || echo "warning: web assets not installed; the dashboard's terminal needs them" >&2
+fi
 
 # 3. `sm` on PATH
 mkdir -p "$BIN"

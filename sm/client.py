@@ -16,11 +16,12 @@ from sm.errors import InvalidInput, SmError, Unavailable, from_payload
 
 TYPE_CHECKING = False  # typing itself costs a few ms on every agent call
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import Any
 
 _START_TIMEOUT = 20.0
 SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
+_STREAM_IDLE = 60.0  # the daemon sends a keep-alive every 15 s: silence this long is a death
 
 
 def sm_home() -> str:
@@ -95,27 +96,73 @@ class Client:
             ) from None
         return status, raw
 
-    def stream(self, path: str, **query: Any) -> Iterator[str]:
-        """Yield the lines of a streaming (chunked) response, e.g. server-sent events."""
+    def stream(
+        self, path: str, autostart: bool | None = None, **query: Any
+    ) -> Iterator[str]:
+        """Yield the lines of a streaming (chunked) response, e.g. server-sent events.
+        Raises Unavailable when the daemon goes away mid-stream."""
         try:
-            sock = self._connect(timeout=None)
+            sock = self._connect(timeout=_STREAM_IDLE)
         except OSError:
+            if not (self.autostart if autostart is None else autostart):
+                raise Unavailable(f"no sm daemon is listening on {self.socket_path}") from None
             self.start_daemon()
-            sock = self._connect(timeout=None)
+            sock = self._connect(timeout=_STREAM_IDLE)
         with _closing(sock):
             _send(sock, "GET", _with_query(path, query), None, self._headers())
             reader = _Reader(sock)
-            status, headers = reader.head()
-            if status >= 400:
-                import json
+            try:
+                status, headers = reader.head()
+                if status >= 400:
+                    import json
 
-                raise from_payload(json.loads(reader.body(headers) or b"null"), status)
-            buf = b""
-            for chunk in reader.chunks():
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    yield line.decode("utf-8", "replace")
+                    raise from_payload(json.loads(reader.body(headers) or b"null"), status)
+                buf = b""
+                for chunk in reader.chunks():
+                    buf += chunk
+                    while b"\n" in buf:
+                        line, buf = buf.split(b"\n", 1)
+                        yield line.decode("utf-8", "replace")
+            except (ConnectionError, TimeoutError) as exc:
+                raise Unavailable(f"the sm daemon went away during a stream ({exc})") from None
+        raise Unavailable("the sm daemon ended the stream")
+
+    def follow(
+        self, path: str = "/events/stream", after: int | None = None,
+        on_gap: Callable[[str], None] | None = None,
+        stop: Callable[[], bool] | None = None, **query: Any,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the frames of the event stream for ever. When the daemon goes away
+        (a restart, a crash) wait for the next one and go on from the last seq seen:
+        no gap, no duplicate. ``on_gap`` is told once per outage. The first connection
+        may start the daemon; reconnections never do (a stopped daemon stays stopped
+        until someone starts it); ``stop`` returning true ends it at the next outage."""
+        import json
+
+        last = after
+        autostart = self.autostart
+        delay = 0.05
+        told = False
+        while True:
+            try:
+                for line in self.stream(path, autostart=autostart, after=last, **query):
+                    if not line.startswith("data: "):
+                        continue
+                    item = json.loads(line[6:])
+                    delay, told = 0.05, False
+                    if isinstance(item.get("seq"), int) and item.get("kind") != "keepalive":
+                        last = max(last or 0, item["seq"])
+                    yield item
+            except Unavailable as exc:
+                if on_gap is not None and not told:
+                    on_gap(exc.message)
+                told = True
+            if stop is not None and stop():
+                return
+            query.pop("snapshot", None)  # a reconnection resumes from ``last`` instead
+            autostart = False
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     def _headers(self) -> dict[str, str]:
         headers = {}

@@ -121,6 +121,26 @@ class RemindSettings:
 
 
 @dataclass(frozen=True)
+class StreamSettings:
+    buffer: int = 1000  # events a stream reader may lag behind before it resyncs from the store
+    keepalive: float = 15.0  # seconds of silence before a keep-alive frame
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    enabled: bool = False  # serve the dashboard from the daemon's start (else: once `sm web` asks)
+    host: str = "127.0.0.1"  # a non-loopback address needs tls_cert, tls_key and allow_remote
+    port: int = 8765  # 0: any free port
+    hosts: tuple[str, ...] = ()  # Host names accepted besides loopback ones (DNS rebinding)
+    allow_remote: bool = False  # the explicit yes for a non-loopback host
+    tls_cert: str = ""  # PEM certificate file (required off loopback)
+    tls_key: str = ""  # PEM private key file (required off loopback)
+    login_ttl: float = 300.0  # seconds a one-time login URL stays valid
+    cookie_ttl: float = 604800.0  # seconds a browser stays logged in
+    assets: str = ""  # empty: the npm packages setup.sh installed into sm/web/vendor
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = field(default_factory=lambda: default_home())
     log_level: str = "info"
@@ -136,6 +156,8 @@ class Settings:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     locks: LocksSettings = field(default_factory=LocksSettings)
     worktree: WorktreeSettings = field(default_factory=WorktreeSettings)
+    stream: StreamSettings = field(default_factory=StreamSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
     @property
     def socket_path(self) -> Path:

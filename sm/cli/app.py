@@ -6,21 +6,21 @@ from typing import Annotated
 
 import typer
 
-from sm.cli import completion, daemon, demo, events, repo, sessions, worktree
+from sm.cli import completion, daemon, demo, events, repo, sessions, watch, web, worktree
 from sm.cli.typer_help import SmGroup, command
 from sm.cli.typer_help import run as run_group
 
 # how ``sm --help`` lists the commands
 SECTIONS = {
     "Sessions": ["spawn", "list", "status", "me", "show", "attach", "output", "tail", "kill",
-                 "name", "restore", "events", "demo"],
+                 "name", "restore", "events", "watch", "demo"],
     "Messages": ["send", "messages", "message"],
     "Coordination": ["wait", "remind", "reminders", "task-complete", "turn-complete", "clear",
                      "handoff", "dispatch", "em", "children", "alone", "others"],
     "The human": ["ask", "asks", "answer"],
     "Locks, worktrees, repos": ["lock", "unlock", "locks", "guard", "worktree", "conflicts",
                                 "pr", "repo"],
-    "The daemon and the shell": ["daemon", "completion"],
+    "The daemon and the shell": ["daemon", "web", "completion"],
 }
 ALIASES = {"ls": "list", "all": "list", "logs": "output"}  # listed under their command
 
@@ -54,6 +54,8 @@ def build() -> typer.Typer:
     worktree.register(app)
     repo.register(app)
     completion.register(app)
+    web.register(app)
+    watch.register(app)
     app.add_typer(daemon.app, name="daemon")
     _register_fast(app)
     return app

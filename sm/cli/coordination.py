@@ -12,7 +12,7 @@ import time
 
 from sm.cli.plain import print_result
 from sm.client import Client, quote_ref
-from sm.errors import InvalidInput, Unavailable
+from sm.errors import InvalidInput, SmError, Unavailable
 
 TYPE_CHECKING = False  # typing costs ~1 ms per call on the agent's hot path
 if TYPE_CHECKING:
@@ -122,10 +122,13 @@ def _wait(client: Client, args: argparse.Namespace) -> int:
         remaining = max(0.0, deadline - time.monotonic())
         try:
             data = client.post(path, {"timeout": min(remaining, _WAIT_SLICE)})
-        except (Unavailable, OSError):
-            if time.monotonic() >= deadline:
+        except (Unavailable, OSError, SmError) as exc:
+            # a bare SmError is an answer with no error body: a daemon cut off mid-request
+            # while it stops; waiting is idempotent, so ask the next one
+            gone = not isinstance(exc, SmError) or type(exc) in (SmError, Unavailable)
+            if not gone or time.monotonic() >= deadline:
                 raise
-            time.sleep(0.5)  # the daemon is restarting: ask the next one
+            time.sleep(0.5)
             continue
         s, outcome = data["session"], data["outcome"]
         if outcome == "idle":

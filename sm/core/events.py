@@ -2,6 +2,10 @@
 transaction commits — to stream subscribers (SSE, WebSocket, views) and to listeners
 (delivery, waits, leases, Telegram …).
 
+A subscriber holds a bounded buffer. Publishing only offers an event to it: a reader
+that falls behind loses the overflow (never the daemon's time), and its subscription
+remembers which seqs it missed so the reader can fetch them from the store.
+
 Each listener has its own queue and task: it sees every event in commit order, a
 listener that raises is logged and goes on with the next event, and no listener holds
 up the publisher or another listener. What must happen *with* a fact (a receipt, a
@@ -20,6 +24,48 @@ from sm.store.events import EventRecord
 
 Listener = Callable[[EventRecord], Awaitable[None]]
 log = logging.getLogger("sm.events")
+
+SUBSCRIBER_BUFFER = 1000  # events a reader may lag behind before it must resync
+
+
+class Subscription:
+    """One reader's bounded buffer of committed events. ``missed`` is the (first, last)
+    seq range dropped since the reader last called ``take_missed``, or None."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._queue: asyncio.Queue[EventRecord] = asyncio.Queue(maxsize=maxsize)
+        self.missed: tuple[int, int] | None = None
+        self.dropped = 0
+
+    def offer(self, event: EventRecord) -> None:
+        """Buffer ``event``, or count it missed when the buffer is full. Never blocks."""
+        if self.missed is None and not self._queue.full():
+            self._queue.put_nowait(event)
+            return
+        lo, hi = self.missed or (event.seq, event.seq)
+        self.missed = (min(lo, event.seq), max(hi, event.seq))
+        self.dropped += 1
+        if self._queue.empty():  # wake a reader parked in ``get`` so it sees the gap
+            self._queue.put_nowait(event)
+
+    async def get(self, timeout: float | None = None) -> EventRecord | None:
+        """The next buffered event, or None after ``timeout`` seconds without one."""
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    def drain(self) -> list[EventRecord]:
+        """Every event buffered now, without waiting."""
+        out = []
+        while not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        return out
+
+    def take_missed(self) -> tuple[int, int] | None:
+        """The seqs dropped since the last call (then forgotten); buffering resumes."""
+        missed, self.missed = self.missed, None
+        return missed
 
 
 class _Listening:
@@ -46,18 +92,23 @@ class _Listening:
 
 
 class EventBus:
-    def __init__(self, subscriber_buffer: int = 10000) -> None:
-        self._queues: set[asyncio.Queue[EventRecord]] = set()
+    def __init__(self, subscriber_buffer: int = SUBSCRIBER_BUFFER) -> None:
+        self._subscriptions: set[Subscription] = set()
         self._listeners: list[_Listening] = []
         self._buffer = subscriber_buffer
 
-    def subscribe(self) -> asyncio.Queue[EventRecord]:
-        queue: asyncio.Queue[EventRecord] = asyncio.Queue(maxsize=self._buffer)
-        self._queues.add(queue)
-        return queue
+    def subscribe(self, maxsize: int | None = None) -> Subscription:
+        """A new reader of every event published from now on."""
+        sub = Subscription(maxsize or self._buffer)
+        self._subscriptions.add(sub)
+        return sub
 
-    def unsubscribe(self, queue: asyncio.Queue[EventRecord]) -> None:
-        self._queues.discard(queue)
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subscriptions.discard(sub)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscriptions)
 
     def listen(self, listener: Listener, name: str = "") -> None:
         """Call ``listener`` for every event published from now on, in order, in a
@@ -69,11 +120,8 @@ class EventBus:
         for event in events:
             if event is None:
                 continue
-            for queue in list(self._queues):
-                if queue.full():
-                    self._queues.discard(queue)  # a stalled reader resubscribes with backfill
-                else:
-                    queue.put_nowait(event)
+            for sub in list(self._subscriptions):
+                sub.offer(event)
             for listening in self._listeners:
                 if listening.task is None:
                     listening.task = asyncio.create_task(listening.run(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         services = await Services.open(settings)
         services.start_background()
+        if settings.web.enabled:
+            try:
+                await services.start_web(app.openapi)
+            except SmError as exc:
+                logging.getLogger("sm.web").error("web dashboard off: %s", exc.message)
         app.state.services = services
         app.state.started = time.time()
         try:
@@ -32,7 +38,9 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await services.close()
 
-    app = FastAPI(title="sm", version=sm.__version__, lifespan=lifespan)
+    # the docs page is served from local assets (no CDN): see routes/web.py
+    app = FastAPI(title="sm", version=sm.__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None)
     app.add_middleware(Edge, max_bytes=settings.limits.request_bytes)
 
     @app.exception_handler(SmError)
@@ -53,15 +61,17 @@ def create_app(settings: Settings) -> FastAPI:
         messages,
         reminders,
         sessions,
+        stream,
         worktrees,
     )
 
-    for module in (health, sessions, hooks, events, messages, locks, worktrees, coordination,
-                   reminders):
+    for module in (health, sessions, hooks, events, stream, messages, locks, worktrees,
+                   coordination, reminders):
         app.include_router(module.router)
-    from sm.daemon.routes import ask
+    from sm.daemon.routes import ask, web
 
     app.include_router(ask.router)
+    app.include_router(web.router)
     return app
 
 

@@ -31,6 +31,7 @@ from sm.core.leases import Leases
 from sm.core.notices import Notices
 from sm.core.readiness import ReadyWatch
 from sm.core.sessions import Sessions
+from sm.core.stream import EventStream
 from sm.daemon import spool
 from sm.errors import Refused, SmError, StorageFull, Unauthorized
 from sm.git.prs import Prs
@@ -52,6 +53,7 @@ from sm.store import Store
 
 if TYPE_CHECKING:
     from sm.telegram.bridge import Bridge
+    from sm.web.server import WebServer
 
 log = logging.getLogger("sm.daemon")
 
@@ -72,6 +74,8 @@ class Services:
     ops: Ops
     identity: Identity
     telegram: Bridge | None = None  # only when telegram.token is set
+    stream: EventStream = field(init=False)
+    web: WebServer | None = None  # the dashboard, once asked for (or web.enabled)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -103,7 +107,7 @@ class Services:
                       **base_env}
         runtime = Tmux(settings.tmux_socket, settings.tmux.binary, settings.tmux.history_limit,
                        env=server_env)
-        bus = EventBus()
+        bus = EventBus(settings.stream.buffer)
         providers = agents.providers(settings)
         identity = Identity(store, runtime, Procs())
         queue = Queue(store, bus, max_bytes=settings.limits.max_prompt_bytes)
@@ -146,9 +150,11 @@ class Services:
             asks=AskOps(coordination.asks, authz),
         )
         evidence = ScreenEvidence(sessions, runtime, providers, workers, bus)
-        return cls(settings, store, runtime, bus, sessions, queue, workers, leases,
-                   coordination, ReadyWatch(sessions, bus), evidence, ops, identity,
-                   telegram=await _telegram(settings, store, bus, ops))
+        services = cls(settings, store, runtime, bus, sessions, queue, workers, leases,
+                       coordination, ReadyWatch(sessions, bus), evidence, ops, identity,
+                       telegram=await _telegram(settings, store, bus, ops))
+        services.stream = EventStream(store, bus, keepalive=settings.stream.keepalive)
+        return services
 
     async def _start(self) -> None:
         # hooks spooled while the daemon was away happened before any death that
@@ -177,7 +183,20 @@ class Services:
         if self.telegram is not None:
             self.telegram.start()
 
+    async def start_web(self, openapi: Any) -> WebServer:
+        """The dashboard's listener, started on first call (idempotent). Raises Refused
+        or InvalidInput for unsafe web settings, Unavailable when it cannot bind."""
+        if self.web is None:
+            from sm.web.server import WebServer
+
+            web = WebServer(self, self.settings.web, self.settings.home / "web.key", openapi)
+            await web.start()
+            self.web = web
+        return self.web
+
     async def close(self) -> None:
+        if self.web is not None:
+            await self.web.close()
         if self.telegram is not None:
             await self.telegram.close()
         await self.coordination.close()

@@ -45,13 +45,14 @@ class EventOps:
 
     async def list(
         self, caller: Caller, *, session: str | None = None, after: int = 0, limit: int = 100,
-        kinds: tuple[str, ...] = (), newest: bool = False,
+        kinds: tuple[str, ...] = (), newest: bool = False, before: int | None = None,
     ) -> EventPage:
-        """Events with ``seq > after``, oldest first; ``next`` is the cursor to go on
-        from. ``newest``: the last ``limit`` events instead."""
+        """Events with ``seq > after`` (and ``< before``), oldest first; ``next`` is the
+        cursor to go on from. ``newest``: the last ``limit`` events instead."""
         scope = await self.scope(caller, session)
         limit = max(1, min(limit, MAX_PAGE))
         rows = await self.store.events.list(
             session_id=scope.session_id, session_ids=scope.session_ids,
-            after=max(0, min(after, MAX_SEQ)), limit=limit, kinds=kinds, newest=newest)
+            after=max(0, min(after, MAX_SEQ)), limit=limit, kinds=kinds, newest=newest,
+            before=before)
         return EventPage(rows, rows[-1].seq if len(rows) == limit and not newest else None)

@@ -79,11 +79,15 @@ class Events:
         kinds: tuple[str, ...] = (),
         newest: bool = False,
         session_ids: builtins.list[str] | None = None,
+        before: int | None = None,
     ) -> builtins.list[EventRecord]:
-        """Events with ``seq > after`` in order; ``newest`` takes the last ``limit``.
-        ``session_ids``: only events of these sessions."""
+        """Events with ``seq > after`` (and ``< before``) in order; ``newest`` takes the
+        last ``limit``. ``session_ids``: only events of these sessions."""
         where: list[str] = ["seq > ?"]
         args: list[Any] = [after]
+        if before is not None:
+            where.append("seq < ?")
+            args.append(before)
         if session_id is not None:
             where.append("session_id = ?")
             args.append(session_id)

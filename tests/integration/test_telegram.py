@@ -513,3 +513,35 @@ def test_reply_threads_in_a_private_chat(sm_json, spawn, fake, wait_state, wait_
     fake.inject_message("from my phone", chat_id=user, reply_to=line["message_id"])
     wait_state("alpha", "idle", where=lambda r: "from my phone" in (r["last_message"] or ""))
     wait_until(lambda: any("✓ delivered to alpha" in m["text"] for m in fake.messages(user)))
+
+
+def test_a_question_shows_live_and_is_answered_from_sm_watch_or_the_web(
+    sm, sm_env, spawn, fake, session_env, wait_until, sm_home: Path,
+) -> None:
+    rec = spawn("--name", "asker")
+    topic(fake, "asker", wait_until)
+    client = Client(home=str(sm_home), token="", session_id="")
+    after = client.get("/events", limit=1, newest=1)["items"][-1]["seq"]
+    proc = subprocess.Popen([str(SM_BIN), "ask", "Which region?", "--timeout", "30"],
+                            env={**sm_env, **session_env(rec["id"])}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        def asked() -> list[dict[str, Any]]:
+            return client.get("/events/snapshot")["payload"]["asks"]
+
+        question = wait_until(asked, message="the question in the snapshot")[0]
+        assert (question["session_id"], question["question"]) == (rec["id"], "Which region?")
+        kinds = [e["kind"] for e in client.get("/events", after=after, kind="ask")["items"]]
+        assert kinds == ["ask"]  # the live views hear of it
+        out = client.post(f"/asks/{question['id']}/answer", {"answer": "eu-west"})
+        assert out["state"] == "answered"
+        stdout, stderr = proc.communicate(timeout=15)
+        assert (proc.returncode, stdout) == (0, "eu-west\n"), stderr
+        assert client.get("/events/snapshot")["payload"]["asks"] == []
+        agent = Client(home=str(sm_home), token=session_env(rec["id"])["SM_SESSION_TOKEN"])
+        with pytest.raises(Exception, match="for the operator"):
+            agent.post(f"/asks/{question['id']}/answer", {"answer": "again"})
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=5)

@@ -1,0 +1,20 @@
+"""sm watch: the terminal dashboard (Textual, imported only here)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def watch(
+    session: Annotated[str | None, typer.Argument(help="Select this session first.")] = None,
+) -> None:
+    """A live, full-screen view of every session, fed by the event stream."""
+    from sm.watch.app import run
+
+    run(select=session)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(watch)
