@@ -24,7 +24,8 @@ def events(
     after: Annotated[int | None, typer.Option(
         "--after", metavar="SEQ", help="Only events after this seq (oldest first).")] = None,
     kind: Annotated[str | None, typer.Option(
-        "--kind", metavar="KINDS", help="Only these kinds (a comma list: state,message,…).")] = None,
+        "--kind", metavar="KINDS",
+        help="Only these kinds (a comma list: state,message,…).")] = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print JSON (with --follow: one event a line).")] = False,
 ) -> None:

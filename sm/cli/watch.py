@@ -6,9 +6,12 @@ from typing import Annotated
 
 import typer
 
+from sm.cli.typer_help import command
+
 
 def watch(
-    session: Annotated[str | None, typer.Argument(help="Select this session first.")] = None,
+    session: Annotated[str | None, typer.Argument(
+        metavar="SESSION", help="Select this session first.", show_default=False)] = None,
 ) -> None:
     """A live, full-screen view of every session, fed by the event stream."""
     from sm.watch.app import run
@@ -17,4 +20,4 @@ def watch(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(watch)
+    command(app)(watch)

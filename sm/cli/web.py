@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from sm.cli.typer_help import JSON_HELP, command
+
 from sm.cli.output import console, emit_json
 from sm.client import Client
 
@@ -14,7 +16,7 @@ def web(
     open_: Annotated[bool, typer.Option("--open", help="Open it in a browser too.")] = False,
     token: Annotated[bool, typer.Option(
         "--token", help="Print a bearer token for the dashboard's API instead.")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Start the web dashboard (when it is off) and print a one-time login URL."""
     client = Client()
@@ -35,4 +37,4 @@ def web(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(web)
+    command(app)(web)

@@ -3,7 +3,8 @@
 uvicorn serves the Unix socket sm binds; its HTTP protocol object sees the connection's
 transport, the routes do not. ``protocol_class()`` is uvicorn's h11 protocol that reads
 the peer's pid (``SO_PEERCRED``) once per connection and puts it in the scope of each
-request on it, under ``PEER_PID`` (absent when the kernel cannot say).
+request on it, under ``PEER_PID`` (absent when the kernel cannot say);
+``ws_protocol_class()`` does the same for WebSocket connections (wsproto).
 """
 
 from __future__ import annotations
@@ -21,14 +22,29 @@ def protocol_class() -> type:
     class PeerProtocol(H11Protocol):
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
-            pid = peer_pid(transport.get_extra_info("socket"))
-            app = self.app
-
-            async def with_peer(scope: Any, receive: Any, send: Any) -> None:
-                if pid is not None:
-                    scope[PEER_PID] = pid
-                await app(scope, receive, send)
-
-            self.app = with_peer
+            self.app = _with_peer(self.app, transport)
 
     return PeerProtocol
+
+
+def ws_protocol_class() -> type:
+    """The same for WebSocket connections (an upgrade hands the transport to these)."""
+    from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
+
+    class PeerWSProtocol(WSProtocol):
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self.app = _with_peer(self.app, transport)
+
+    return PeerWSProtocol
+
+
+def _with_peer(app: Any, transport: Any) -> Any:
+    pid = peer_pid(transport.get_extra_info("socket"))
+
+    async def with_peer(scope: Any, receive: Any, send: Any) -> None:
+        if pid is not None:
+            scope[PEER_PID] = pid
+        await app(scope, receive, send)
+
+    return with_peer

@@ -94,7 +94,7 @@ def run(settings: Settings) -> None:
     import uvicorn
 
     from sm.daemon.app import create_app
-    from sm.daemon.peer import protocol_class
+    from sm.daemon.peer import protocol_class, ws_protocol_class
 
     home = settings.home
     check_socket_path(str(home))
@@ -110,7 +110,7 @@ def run(settings: Settings) -> None:
     sock = _bind(settings.socket_path)
     config = uvicorn.Config(
         create_app(settings), log_config=None, access_log=False, lifespan="on",
-        loop="asyncio", http=protocol_class(), ws="wsproto", timeout_keep_alive=30,
+        loop="asyncio", http=protocol_class(), ws=ws_protocol_class(), timeout_keep_alive=30,
         timeout_graceful_shutdown=3,  # long polls (lock --wait, ask) must not hold a stop
     )
     server = _server_class()(config)

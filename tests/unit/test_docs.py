@@ -69,7 +69,7 @@ def test_protocol_doc_lists_every_route():
 
 # -- the CLI as the docs show it ---------------------------------------------------------------
 # commands without --json, and why (docs/cli.md names them)
-NO_JSON = {"attach": "hands over the terminal", "demo": "a live view",
+NO_JSON = {"attach": "hands over the terminal", "demo": "a live view", "watch": "a live view",
            "completion": "prints a script", "daemon run": "serves in the foreground"}
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from sm.daemon import streaming
 from sm.daemon.deps import CallerDep, ServicesDep
+from sm.daemon.peer import PEER_PID
 from sm.daemon.services import Services
 
 router = APIRouter(tags=["events"])
@@ -61,6 +62,7 @@ async def stream_ws(
     svc: Services = websocket.app.state.services
     auth = websocket.headers.get("authorization", "")
     token = auth[7:] if auth.lower().startswith("bearer ") else ""
-    caller = await svc.sessions.authenticate(token, websocket.headers.get("x-sm-session", ""))
+    caller = await svc.identity.authenticate(websocket.scope.get(PEER_PID), token,
+                                             websocket.headers.get("x-sm-session", ""))
     await websocket.accept()
     await streaming.pump(websocket, svc, caller, session, after, kind, snapshot)
