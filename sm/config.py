@@ -141,6 +141,13 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class McpSettings:
+    # give every agent sm spawns sm's MCP server (Claude Code --mcp-config, Codex
+    # mcp_servers): its tools are sm's agent-facing operations (docs/mcp.md)
+    agents: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = field(default_factory=lambda: default_home())
     log_level: str = "info"
@@ -158,6 +165,7 @@ class Settings:
     worktree: WorktreeSettings = field(default_factory=WorktreeSettings)
     stream: StreamSettings = field(default_factory=StreamSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
 
     @property
     def socket_path(self) -> Path:

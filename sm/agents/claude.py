@@ -11,7 +11,8 @@ rewrites ``.claude.json`` while it runs. sm points ``CLAUDE_CONFIG_DIR`` at
   session's cwd trusted, the ``ANTHROPIC_API_KEY`` it inherits approved;
 * the user's credentials, settings, ``CLAUDE.md``, agents, commands and skills are
   symlinked in, so the agent logs in and behaves as the user's own Claude does;
-* hooks and the permission mode come from a per-session ``--settings`` file.
+* hooks and the permission mode come from a per-session ``--settings`` file, sm's MCP
+  server (``sm mcp``, unless ``mcp.agents`` is off) from a per-session ``--mcp-config``.
 
 The model endpoint comes from the daemon's environment, of which the agent gets
 Claude Code's own variables (``ANTHROPIC_*`` such as ``ANTHROPIC_API_KEY`` and
@@ -30,7 +31,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sm.agents.base import Agent, Launch, LaunchSpec, Screen, find_binary, interrupted_above
+from sm.agents.base import (
+    Agent,
+    Launch,
+    LaunchSpec,
+    Screen,
+    find_binary,
+    interrupted_above,
+    mcp_server,
+)
 from sm.agents.screen import StyledLine, parse
 from sm.config import ClaudeSettings
 
@@ -163,6 +172,12 @@ class Claude(Agent):
         settings_file = spec.session_dir / "claude-settings.json"
         settings_file.write_text(json.dumps(settings, indent=2))
         argv = [binary, "--settings", str(settings_file)]
+        server = mcp_server(spec)
+        if server is not None:  # before other flags: --mcp-config takes several values
+            mcp_file = spec.session_dir / "claude-mcp.json"
+            mcp_file.write_text(json.dumps({"mcpServers": {"sm": {"type": "stdio", **server}}},
+                                           indent=2))
+            argv += ["--mcp-config", str(mcp_file)]
         if spec.resume:
             argv += ["--resume", spec.conversation_id]
         else:

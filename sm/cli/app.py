@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from sm.cli import completion, daemon, demo, events, repo, sessions, watch, web, worktree
+from sm.cli import completion, daemon, demo, events, mcp, repo, sessions, watch, web, worktree
 from sm.cli.typer_help import SmGroup, command
 from sm.cli.typer_help import run as run_group
 
@@ -20,7 +20,7 @@ SECTIONS = {
     "The human": ["ask", "asks", "answer"],
     "Locks, worktrees, repos": ["lock", "unlock", "locks", "guard", "worktree", "conflicts",
                                 "pr", "repo"],
-    "The daemon and the shell": ["daemon", "web", "completion"],
+    "The daemon and the shell": ["daemon", "web", "mcp", "completion"],
 }
 ALIASES = {"ls": "list", "all": "list", "logs": "output"}  # listed under their command
 
@@ -55,6 +55,7 @@ def build() -> typer.Typer:
     repo.register(app)
     completion.register(app)
     web.register(app)
+    mcp.register(app)
     watch.register(app)
     app.add_typer(daemon.app, name="daemon")
     _register_fast(app)

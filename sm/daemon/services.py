@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sm import agents
 from sm.agents import env as agent_env
-from sm.agents.base import hook_command
+from sm.agents.base import hook_command, mcp_command
 from sm.config import Settings
 from sm.core.activity import ActivityWatch
 from sm.core.caller import Caller
@@ -115,7 +115,8 @@ class Services:
         notices = Notices(store, queue)
         sessions = Sessions(
             store, runtime, providers, bus,
-            sessions_dir=settings.sessions_dir, hook_command=hook_command(), base_env=base_env,
+            sessions_dir=settings.sessions_dir, hook_command=hook_command(),
+            mcp_command=mcp_command() if settings.mcp.agents else (), base_env=base_env,
             agent_env=dict(os.environ), max_prompt_bytes=settings.limits.max_prompt_bytes,
             identity=identity, env_patterns=settings.agents.env,
             consequences=(receipts.on_fact, notices.on_fact),
