@@ -89,7 +89,8 @@ def using(ctx: Ctx) -> tuple[Ops, Caller]:
 
 
 def dump(model: BaseModel) -> Result:
-    out: Result = model.model_dump(mode="json", exclude_none=True)
+    """The record as the HTTP API answers it (``sm/api/models.py``)."""
+    out: Result = model.model_dump(mode="json", by_alias=True)
     return out
 
 
@@ -227,8 +228,8 @@ async def wait(ctx: Ctx, session: str, timeout: float = 30.0, notify: bool = Fal
     session a message when it settles instead."""
     ops, caller = using(ctx)
     if notify:
-        return dump(api.WaitResult(watcher=api.Watcher.of(
-            await ops.coordination.watch(caller, session, timeout))))
+        watcher = await ops.coordination.watch(caller, session, timeout)
+        return {"watcher": dump(api.Watcher.of(watcher))}
     return dump(api.WaitResult.of(await ops.coordination.wait(caller, session, timeout)))
 
 
