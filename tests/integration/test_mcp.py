@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,10 +15,10 @@ from typing import Any
 
 import httpx2
 import pytest
-from conftest import SM_BIN
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
+SM_BIN = Path(sys.executable).with_name("sm")
 TOOLS = {"send", "messages", "message", "spawn", "list", "session", "children", "status",
          "wait", "dispatch", "remind", "lock", "unlock", "locks", "ask", "ask_result"}
 
@@ -130,7 +131,9 @@ def test_http_on_the_socket_acts_as_the_token_holder(
             data(await client.call_tool("lock", {"paths": ["y.py"], "cwd": str(repo)}))
             peek = [data(await client.call_tool("messages", {"to": "b"})) for _ in range(2)]
             released = data(await client.call_tool("unlock", {}))
-            return {"sent": sent, "peek": peek, "released": released}
+            # a is no manager of b: the operation's own rule refuses it
+            stranger = await client.call_tool("dispatch", {"agent": "b", "role": "engineer"})
+            return {"sent": sent, "peek": peek, "released": released, "stranger": stranger}
 
     out = run(go())
     assert sm_json("status", "a")["status_text"] == "over http"
@@ -142,6 +145,7 @@ def test_http_on_the_socket_acts_as_the_token_holder(
     assert msg["id"] in [m["id"] for m in first["items"]]
     assert [r["path"] for r in out["released"]["items"]] == [str(repo / "y.py")]
     assert sm_json("locks")["items"] == []
+    assert out["stranger"].is_error and text(out["stranger"]).startswith("refused: ")
 
 
 def test_bad_input_is_a_tool_error_naming_the_field(

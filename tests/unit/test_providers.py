@@ -211,6 +211,31 @@ def test_codex_gets_a_codex_home_of_its_own(tmp_path: Path) -> None:
     assert resumed.argv[1:] == ["resume", spec.conversation_id, "--no-daemon"]
 
 
+MCP = ("/venv/bin/python", "-I", "-m", "sm", "mcp")
+
+
+def test_agents_get_sms_mcp_server_unless_it_is_off(tmp_path: Path) -> None:
+    env = {"SM_HOME": "/tmp/smhome"}
+    want = {"command": MCP[0], "args": list(MCP[1:]), "env": {
+        "SM_SESSION_ID": "abc", "SM_HOME": "/tmp/smhome",
+        "SM_SESSION_TOKEN_FILE": str((tmp_path / "sm" / "sessions" / "abc").absolute()
+                                     / "token")}}
+    claude = Claude(ClaudeSettings(binary=_binary(tmp_path, "claude")))
+    argv = claude.launch(_spec(tmp_path, env, mcp_command=MCP)).argv
+    # right after --settings: --mcp-config takes every value up to the next flag
+    assert argv[3] == "--mcp-config" and argv[5].startswith("--")
+    assert json.loads(Path(argv[4]).read_text()) == {
+        "mcpServers": {"sm": {"type": "stdio", **want}}}
+    assert "--mcp-config" not in claude.launch(_spec(tmp_path, env)).argv
+
+    codex = Codex(CodexSettings(binary=_binary(tmp_path, "codex")))
+    home = Path(codex.launch(_spec(tmp_path, env, mcp_command=MCP)).env["CODEX_HOME"])
+    assert tomllib.loads((home / "config.toml").read_text())["mcp_servers"] == {"sm": want}
+    (home / "config.toml").unlink()
+    codex.launch(_spec(tmp_path, env))
+    assert "mcp_servers" not in tomllib.loads((home / "config.toml").read_text())
+
+
 # what Codex 0.169.0 wrote into config.toml when "Trust all and continue" was chosen for
 # the hooks.json of hooks_doc(CODEX_HOOK) (the review dialog: screens/…-hooks-review.txt)
 CODEX_HOOK = "/work/main/.venv/bin/python -I -S /work/main/hooks/sm_hook.py"
