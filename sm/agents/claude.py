@@ -28,7 +28,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sm.agents.base import Launch, LaunchSpec, Screen, find_binary
+from sm.agents.base import Launch, LaunchSpec, Screen, Telemetry, find_binary
+from sm.agents.claude_usage import SESSION_ATTRIBUTE
 from sm.agents.screen import StyledLine, parse
 from sm.config import ClaudeSettings
 
@@ -54,6 +55,29 @@ def hook_settings(hook_command: str, timeout: int = 10) -> dict[str, Any]:
             entry["matcher"] = "*"
         hooks[event] = [entry]
     return {"hooks": hooks}
+
+
+def telemetry_env(
+    telemetry: Telemetry, session_id: str, inherited: Mapping[str, str]
+) -> dict[str, str]:
+    """Claude Code's OpenTelemetry logs export to sm's receiver, tagged with the sm
+    session. Only the logs signal is redirected: the user's own metrics exporter and
+    resource attributes are kept."""
+    attributes = f"{SESSION_ATTRIBUTE}={session_id}"
+    if inherited.get("OTEL_RESOURCE_ATTRIBUTES"):
+        attributes = f"{inherited['OTEL_RESOURCE_ATTRIBUTES']},{attributes}"
+    env = {
+        "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
+        "OTEL_LOGS_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/json",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": telemetry.endpoint,
+        "OTEL_EXPORTER_OTLP_LOGS_HEADERS": f"authorization=Bearer {telemetry.secret}",
+        "OTEL_LOGS_EXPORT_INTERVAL": "1000",
+        "OTEL_RESOURCE_ATTRIBUTES": attributes,
+    }
+    if not inherited.get("OTEL_METRICS_EXPORTER"):
+        env["OTEL_METRICS_EXPORTER"] = "none"
+    return env
 
 
 def user_config_dir(env: Mapping[str, str]) -> Path | None:
@@ -137,8 +161,9 @@ class Claude:
     enter_delay = 0.1
     ready_from_screen = False  # SessionStart fires at launch
 
-    def __init__(self, settings: ClaudeSettings) -> None:
+    def __init__(self, settings: ClaudeSettings, telemetry: Telemetry | None = None) -> None:
         self.settings = settings
+        self.telemetry = telemetry
 
     def launch(self, spec: LaunchSpec) -> Launch:
         binary = find_binary(self.settings.binary, "Claude Code CLI", "claude.binary")
@@ -162,7 +187,10 @@ class Claude:
         if mode:
             argv += ["--permission-mode", mode]
         argv += shlex.split(self.settings.args)
-        return Launch(argv=argv, env={"CLAUDE_CONFIG_DIR": str(config_dir)})
+        env = {"CLAUDE_CONFIG_DIR": str(config_dir)}
+        if self.telemetry is not None:
+            env.update(telemetry_env(self.telemetry, spec.session_id, spec.env))
+        return Launch(argv=argv, env=env)
 
     def read_screen(self, screen: str) -> Screen:
         return read_claude_screen(screen)

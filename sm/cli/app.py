@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sm.cli import daemon, demo, events, repo, sessions, worktree
+from sm.cli import daemon, demo, events, repo, sessions, usage, worktree
 
 
 def build() -> typer.Typer:
@@ -31,6 +31,7 @@ def build() -> typer.Typer:
     demo.register(app)
     worktree.register(app)
     repo.register(app)
+    usage.register(app)
     app.add_typer(daemon.app, name="daemon")
     _register_fast(app)
     return app

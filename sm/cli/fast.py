@@ -152,6 +152,9 @@ def _list(client: Client, args: argparse.Namespace) -> int:
         after = page["next"]
         if not after:
             break
+    spent = client.get("/usage/sessions")["items"]
+    for item in items:
+        item.update(spent.get(item["id"]) or {})
     if args.json:
         print_result(items, True, "")
         return 0

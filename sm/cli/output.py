@@ -37,18 +37,40 @@ def ago(ts: float, now: float | None = None) -> str:
     return f"{secs}s"
 
 
+def cost_text(micros: int | None, unpriced: list[str] | tuple[str, ...] | None = None) -> str:
+    """``$0.42``; ``+?`` when some models had no price; "" for nothing spent."""
+    mark = "+?" if unpriced else ""
+    if not micros:
+        return "?" if unpriced else ""
+    usd = micros / 1_000_000
+    text = f"${usd:.2f}" if usd < 100 else f"${usd:,.0f}"
+    return text + mark
+
+
+def context_text(ctx: dict[str, Any] | None) -> str:
+    """``45%`` of the window, or ``120k`` tokens when the window is unknown."""
+    if not ctx:
+        return ""
+    if ctx.get("percent") is not None:
+        return f"{ctx['percent']:.0f}%"
+    return f"{ctx['tokens'] / 1000:.0f}k"
+
+
 def format_sessions(items: list[dict[str, Any]], now: float | None = None) -> Table:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
-    for col in ("NAME", "ID", "PROVIDER", "STATE", "AGE", "PARENT", "LAST"):
-        table.add_column(col, no_wrap=col != "LAST", overflow="ellipsis")
+    for col in ("NAME", "ID", "PROVIDER", "STATE", "AGE", "COST", "CTX", "PARENT", "LAST"):
+        table.add_column(col, no_wrap=col != "LAST", overflow="ellipsis",
+                         justify="right" if col in ("COST", "CTX") else "left")
     for s in items:
         style = STATE_STYLE.get(s["state"], "")
         last = (s.get("status_text") or s.get("last_message") or "").splitlines()
         table.add_row(
             s["name"] or "-", s["id"], s["provider"], f"[{style}]{s['state']}[/]",
-            ago(s["created_at"], now), s.get("parent_id") or "", last[0][:60] if last else "",
+            ago(s["created_at"], now), cost_text(s.get("cost_micros"), s.get("unpriced_models")),
+            context_text(s.get("context")), s.get("parent_id") or "",
+            last[0][:60] if last else "",
         )
     return table
 

@@ -61,4 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
     from sm.daemon.routes import ask
 
     app.include_router(ask.router)
+    from sm.daemon.routes import usage
+
+    app.include_router(usage.router)
     return app

@@ -20,9 +20,11 @@ from sm.core.delivery import Delivery
 from sm.core.events import EventBus
 from sm.core.guard import WriteGuard
 from sm.core.leases import Leases
+from sm.core.prices import PriceTable
 from sm.core.readiness import ReadyWatch
 from sm.core.sessions import Sessions
-from sm.errors import SmError, Unauthorized
+from sm.core.usage import Meter
+from sm.errors import SmError, Unauthorized, Unavailable
 from sm.git.prs import Prs
 from sm.git.repos import Repos
 from sm.git.worktrees import Worktrees
@@ -30,6 +32,7 @@ from sm.runtime.tmux import Tmux
 from sm.store import Store
 
 if TYPE_CHECKING:
+    from sm.daemon.telemetry import TelemetryReceiver
     from sm.telegram.bridge import Bridge
 
 log = logging.getLogger("sm.daemon")
@@ -50,14 +53,21 @@ class Services:
     coordination: Coordination
     telegram: Bridge | None = None  # only when telegram.token is set
     readiness: ReadyWatch | None = None
+    usage: Meter | None = None
+    telemetry_receiver: TelemetryReceiver | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
         settings.sessions_dir.mkdir(parents=True, exist_ok=True)
+        prices = PriceTable(settings.usage.prices, settings.usage.context_windows)
         store = await Store.open(settings.db_path)
         tmux = Tmux(settings.tmux_socket, settings.tmux.binary, settings.tmux.history_limit)
         bus = EventBus()
+        meter = Meter(store, bus, agents.usage_readers(), sessions_dir=settings.sessions_dir,
+                      prices=prices, threshold=settings.usage.context_threshold)
+        bus.listen(meter.on_event)
+        receiver = await _telemetry_receiver(settings, meter, store)
         hook = hook_command()
         bin_dir = str(Path(sys.executable).parent)
         base_env = {
@@ -65,7 +75,7 @@ class Services:
             "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
         }
         sessions = Sessions(
-            store, tmux, agents.providers(settings), bus,
+            store, tmux, agents.providers(settings, receiver and receiver.telemetry), bus,
             sessions_dir=settings.sessions_dir,
             hook_command=hook,
             base_env=base_env,
@@ -99,6 +109,7 @@ class Services:
         services = cls(settings, store, tmux, bus, sessions, delivery, leases, repos, worktrees,
                        Prs(store), coordination=coordination)
         services.readiness = ReadyWatch(sessions, bus)
+        services.usage, services.telemetry_receiver = meter, receiver
         try:
             services.telegram = await _telegram(services)
             # hooks spooled while the daemon was away happened before any death that
@@ -115,8 +126,11 @@ class Services:
             await delivery.start()
             await leases.start()
             await coordination.start()
+            await meter.start()
         except BaseException as exc:
             log.error("daemon start failed: %s", exc)
+            if receiver is not None:
+                await receiver.close()
             await store.close()
             raise
         return services
@@ -135,6 +149,10 @@ class Services:
             await self.readiness.close()
         await self.delivery.close()
         await self.leases.close()
+        if self.usage is not None:
+            await self.usage.close()
+        if self.telemetry_receiver is not None:
+            await self.telemetry_receiver.close()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -185,6 +203,25 @@ class Services:
             await asyncio.sleep(1.0)
             if self.settings.spool_path.exists() and self.settings.spool_path.stat().st_size:
                 await self.drain_spool()
+
+
+async def _telemetry_receiver(
+    settings: Settings, meter: Meter, store: Store
+) -> TelemetryReceiver | None:
+    """The OpenTelemetry receiver when ``usage.telemetry`` is on (started)."""
+    if not settings.usage.telemetry:
+        return None
+    from sm.daemon.telemetry import TelemetryReceiver, secret_for
+
+    receiver = TelemetryReceiver(meter, secret=secret_for(settings.home),
+                                 port=settings.usage.telemetry_port)
+    try:
+        await receiver.start()
+    except OSError as exc:
+        await store.close()
+        raise Unavailable(f"the telemetry receiver cannot listen on 127.0.0.1:"
+                          f"{settings.usage.telemetry_port} (usage.telemetry_port): {exc}") from exc
+    return receiver
 
 
 def _take_spool(path: Path) -> list[str]:

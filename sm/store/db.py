@@ -29,6 +29,7 @@ class Store:
         from sm.store.messages import Messages
         from sm.store.reminders import Reminders
         from sm.store.sessions import Sessions
+        from sm.store.usage import Usage
         from sm.store.watchers import Watchers
 
         self.sessions = Sessions(self)
@@ -38,6 +39,7 @@ class Store:
         self.watchers = Watchers(self)
         self.locks = Locks(self)
         self.git = Git(self)
+        self.usage = Usage(self)
 
     @classmethod
     async def open(cls, path: Path) -> Store:

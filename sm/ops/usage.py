@@ -1,0 +1,111 @@
+"""Usage operations: what sessions spent, and how full their context windows are.
+
+Reading usage is open to every caller (the operator and any session): it reveals
+token counts and costs, never content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sm.core.caller import Caller
+from sm.core.prices import AS_OF
+from sm.core.sessions import Sessions
+from sm.core.usage import ContextUse, Line, Meter
+from sm.errors import InvalidInput
+from sm.store.usage import Group
+
+GROUPS = ("model", "session", "day")
+
+
+@dataclass(frozen=True)
+class UsageRequest:
+    session: str | None = None  # a session reference; None: every session
+    since: float | None = None  # only responses at or after this time (epoch seconds)
+    by: str | None = None  # "model", "session" or "day" (UTC)
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """``total`` and ``lines`` count what the agents' transcripts hold; ``side`` the
+    requests only their telemetry reported (None when telemetry is off)."""
+
+    total: Line
+    lines: list[Line]
+    side: Line | None
+    side_lines: list[Line]
+    session: dict[str, Any] | None
+    context: ContextUse | None
+    health: dict[str, int]
+    since: float | None
+    by: str | None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "session": self.session,
+            "since": self.since,
+            "by": self.by,
+            "total": self.total.public(),
+            "groups": [line.public() for line in self.lines] if self.by else [],
+            "side": None if self.side is None else {
+                "total": self.side.public(),
+                "groups": [line.public() for line in self.side_lines] if self.by else [],
+            },
+            "context": None if self.context is None else self.context.public(),
+            **self.health,
+            "prices_as_of": AS_OF,
+        }
+
+
+@dataclass(frozen=True)
+class SessionUsage:
+    cost_micros: int
+    unpriced: tuple[str, ...]
+    context: ContextUse | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {"cost_micros": self.cost_micros, "unpriced_models": list(self.unpriced),
+                "context": None if self.context is None else self.context.public()}
+
+
+@dataclass
+class UsageOps:
+    sessions: Sessions
+    meter: Meter
+    telemetry: bool = False
+
+    async def report(self, caller: Caller, req: UsageRequest) -> UsageReport:
+        """Totals (and lines per ``by``) of one session or of all, after reading what
+        the agents wrote since the last read. Raises NotFound for an unknown session,
+        InvalidInput for an unknown ``by``."""
+        if req.by is not None and req.by not in GROUPS:
+            raise InvalidInput(f"usage by {req.by!r}: expected one of {', '.join(GROUPS)}")
+        by = cast(Group | None, req.by)
+        ids: list[str] | None = None
+        session = None
+        if req.session:
+            rec = await self.sessions.resolve(req.session)
+            ids, session = [rec.id], {"id": rec.id, "name": rec.name}
+            await self.meter.refresh(ids)
+        else:
+            live = await self.sessions.store.sessions.list(live_only=True)
+            await self.meter.refresh(r.id for r in live if r.provider in self.meter.readers)
+        total, lines = await self.meter.lines(by, ids, req.since)
+        side, side_lines = (await self.meter.lines(by, ids, req.since, side=True)
+                            if self.telemetry else (None, []))
+        context = (await self.meter.contexts(ids)).get(ids[0]) if ids else None
+        health = await self.meter.store.usage.health(ids)
+        return UsageReport(total, lines, side, side_lines, session, context, health,
+                           req.since, req.by)
+
+    async def by_session(self, caller: Caller) -> dict[str, SessionUsage]:
+        """Every session's cost and context as last read (no reading: this is what
+        ``sm list`` shows, on the agents' fast path)."""
+        costs = await self.meter.costs()
+        contexts = await self.meter.contexts()
+        out = {sid: SessionUsage(line.cost_micros, line.unpriced, contexts.get(sid))
+               for sid, line in costs.items()}
+        for sid, ctx in contexts.items():
+            out.setdefault(sid, SessionUsage(0, (), ctx))
+        return out

@@ -1,0 +1,112 @@
+"""Usage through the real daemon: the scripted agent writes Claude Code-shaped usage lines
+into its transcript; sm reads them when the turn ends and answers ``sm usage`` and
+``sm list`` from the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sm.cli.output import cost_text
+
+SONNET = "claude-sonnet-4-5"  # $3 in, $15 out, $3.75 / $6 cache writes, $0.30 cache read
+
+
+def _usage(model: str = SONNET, **counts: int) -> dict[str, dict[str, object]]:
+    return {"usage": {"model": model, **counts}}
+
+
+def test_turn_end_reads_usage_once_per_response(
+    spawn, script_file, type_prompt, wait_state, sm_json, sm, events, sm_home: Path
+):
+    script = script_file({"rules": [
+        {"match": "work", "actions": [
+            # one response written as three lines (three content blocks): counted once
+            _usage(input=100, output=40, cache_write_5m=1000, cache_write_1h=2000,
+                   cache_read=5000, blocks=3),
+            _usage(input=7, output=11),
+            {"say": "worked"},
+        ]},
+        {"match": "other", "actions": [_usage("mystery-model-9", input=50, output=5),
+                                       {"say": "done"}]},
+    ]})
+    rec = spawn("--name", "u1", script=script)
+    type_prompt(rec["id"], "work please")
+    wait_state("u1", "idle", where=lambda r: r["last_message"] == "worked")
+
+    got = sm_json("usage", "u1")
+    total = got["total"]
+    assert (total["responses"], total["input_tokens"], total["output_tokens"]) == (2, 107, 51)
+    assert total["cache_creation_input_tokens"] == 3000
+    assert (total["cache_creation_5m_input_tokens"],
+            total["cache_creation_1h_input_tokens"]) == (1000, 2000)
+    assert total["cache_read_input_tokens"] == 5000
+    # 107×3 + 51×15 + 1000×3.75 + 2000×6 + 5000×0.3 micro-dollars
+    assert total["cost_micros"] == 321 + 765 + 3750 + 12000 + 1500
+    assert total["unpriced_models"] == []
+    assert got["context"]["tokens"] == 7  # the last request's prompt: its input, no cache
+    assert got["context"]["window"] == 200_000
+    assert got["skipped_lines"] == 0
+
+    # a model with no price: counted, not priced, named
+    type_prompt(rec["id"], "other thing")
+    wait_state("u1", "idle", where=lambda r: r["last_message"] == "done")
+    by_model = sm_json("usage", "u1", "--by", "model")
+    models = {line["key"]: line for line in by_model["groups"]}
+    assert models["mystery-model-9"]["input_tokens"] == 50
+    assert models["mystery-model-9"]["cost_micros"] == 0
+    assert by_model["total"]["unpriced_models"] == ["mystery-model-9"]
+    assert by_model["total"]["cost_micros"] == total["cost_micros"]
+
+    listed = {s["id"]: s for s in sm_json("list")}
+    assert listed[rec["id"]]["cost_micros"] == total["cost_micros"]
+    assert listed[rec["id"]]["unpriced_models"] == ["mystery-model-9"]
+    text = sm("list").stdout
+    assert cost_text(total["cost_micros"], ["x"]) in text
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+
+
+def test_malformed_and_partial_lines_are_skipped_and_counted(
+    spawn, script_file, type_prompt, wait_state, sm_json
+):
+    script = script_file({"rules": [{"match": "go", "actions": [
+        _usage(input=10, output=2), {"say": "went"}]}]})
+    rec = spawn("--name", "u2", script=script)
+    type_prompt(rec["id"], "go")
+    done = wait_state("u2", "idle", where=lambda r: r["last_message"] == "went")
+    path = Path(done["transcript_path"])
+    with path.open("a") as f:
+        f.write('{"type": "assistant", "message": {"id": "broken\n')  # malformed
+        f.write(json.dumps({"type": "assistant", "requestId": "r9", "message": {
+            "id": "m9", "model": SONNET, "usage": {"input_tokens": 3, "output_tokens": 1}}}))
+        # …and no newline yet: a line still being written is not read
+    got = sm_json("usage", "u2")
+    assert got["total"]["responses"] == 1
+    assert got["skipped_lines"] == 1
+    with path.open("a") as f:
+        f.write("\n")
+    got = sm_json("usage", "u2")
+    assert (got["total"]["responses"], got["total"]["input_tokens"]) == (2, 13)
+    assert got["skipped_lines"] == 1
+
+
+def test_context_threshold_event_once_per_crossing(
+    spawn, script_file, type_prompt, wait_state, sm_json, events, wait_until
+):
+    script = script_file({"rules": [
+        {"match": "big", "actions": [_usage(input=10, cache_read=170_000, output=5),
+                                     {"say": "big"}]},
+        {"match": "small", "actions": [_usage(input=10, output=5), {"say": "small"}]},
+    ]})
+    rec = spawn("--name", "u3", script=script)
+    for prompt in ("big one", "big two", "small", "big three"):
+        type_prompt(rec["id"], prompt)
+        wait_state("u3", "idle", where=lambda r, p=prompt: r["last_message"] == p.split()[0])
+    sm_json("usage", "u3")
+    alerts = wait_until(lambda: events("u3", kinds=("context",)) or None, timeout=5)
+    # crossed at "big one", still over at "big two" (no new event), re-armed by "small"
+    wait_until(lambda: len(events("u3", kinds=("context",))) == 2, timeout=5)
+    alerts = events("u3", kinds=("context",))
+    assert [a["payload"]["tokens"] for a in alerts] == [170_010, 170_010]
+    assert alerts[0]["payload"]["window"] == 200_000
+    assert alerts[0]["payload"]["percent"] == 85.0
