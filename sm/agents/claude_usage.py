@@ -152,7 +152,7 @@ def telemetry(doc: Any) -> dict[str, tuple[list[TelemetryRequest], list[ApiError
                 elif name == "api_error":
                     errors.append(ApiError(
                         key=f"otel:{attrs.get('session.id', '')}:{attrs.get('event.sequence', '')}",
-                        ts=timestamp(attrs.get("event.timestamp")), kind="api_error",
+                        ts=timestamp(attrs.get("event.timestamp")), kind="telemetry_api_error",
                         message=str(attrs.get("error") or attrs.get("status_code") or "")[:500],
                     ))
     return out

@@ -77,7 +77,8 @@ class Response:
 class ApiError:
     key: str
     ts: float
-    kind: str  # "api_error" (in the transcript), "stop_failure" (the hook)
+    # "api_error" (in the transcript), "stop_failure" (the hook), "telemetry_api_error"
+    kind: str
     message: str
 
 

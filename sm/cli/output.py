@@ -60,9 +60,12 @@ def format_sessions(items: list[dict[str, Any]], now: float | None = None) -> Ta
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
+    # in 80 columns the name, parent and last message give way; the rest never does
+    keep = {"ID": 10, "AGE": 3, "COST": 8, "CTX": 4}
     for col in ("NAME", "ID", "PROVIDER", "STATE", "AGE", "COST", "CTX", "PARENT", "LAST"):
         table.add_column(col, no_wrap=col != "LAST", overflow="ellipsis",
-                         justify="right" if col in ("COST", "CTX") else "left")
+                         justify="right" if col in ("COST", "CTX") else "left",
+                         min_width=keep.get(col))
     for s in items:
         style = STATE_STYLE.get(s["state"], "")
         last = (s.get("status_text") or s.get("last_message") or "").splitlines()

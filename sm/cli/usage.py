@@ -96,9 +96,11 @@ def format_usage_notes(report: dict[str, Any]) -> list[str]:
                      "is not (usage.prices in config.yaml)")
     if report.get("side") is None:
         notes.append("side requests (titles, …): not counted (usage.telemetry is off)")
-    if report.get("skipped_lines") or report.get("api_errors"):
-        notes.append(f"{report.get('skipped_lines', 0)} malformed record lines skipped, "
-                     f"{report.get('api_errors', 0)} API errors")
+    errors = report.get("errors") or {}
+    if report.get("skipped_lines") or errors:
+        counted = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(errors.items()))
+        notes.append(f"{report.get('skipped_lines', 0)} malformed record lines skipped"
+                     + (f"; errors: {counted}" if counted else ""))
     notes.append(f"prices as of {report['prices_as_of']}; costs exclude discounts and "
                  "long-prompt rates")
     return notes

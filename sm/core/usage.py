@@ -332,9 +332,8 @@ def _stop_failure(event: EventRecord) -> ApiError:
     data = event.payload.get("data") or {}
     message = ""
     if isinstance(data, dict):
-        for name in ("error", "error_message", "message", "reason"):
-            if data.get(name):
-                message = str(data[name])
-                break
+        # Claude Code 2.1.330: {"error": "unknown", "last_assistant_message": "API Error: …"}
+        found = [str(data[k]) for k in ("last_assistant_message", "error") if data.get(k)]
+        message = " · ".join(found)
     return ApiError(key=f"hook:{event.seq}", ts=event.ts, kind="stop_failure",
                     message=message[:500])

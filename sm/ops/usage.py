@@ -37,7 +37,7 @@ class UsageReport:
     side_lines: list[Line]
     session: dict[str, Any] | None
     context: ContextUse | None
-    health: dict[str, int]
+    health: dict[str, Any]
     since: float | None
     by: str | None
 

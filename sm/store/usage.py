@@ -204,16 +204,19 @@ class Usage:
             input=r[4], output=r[5], cache_write_5m=r[6], cache_write_1h=r[7], cache_read=r[8]),
             r[9]) for r in rows]
 
-    async def health(self, session_ids: Sequence[str] | None = None) -> dict[str, int]:
-        """Lines skipped as malformed and API errors recorded, over the sessions."""
+    async def health(self, session_ids: Sequence[str] | None = None) -> dict[str, Any]:
+        """Record lines skipped as malformed, and the errors recorded per kind."""
         where, args = _in("session_id", session_ids)
         tail = f" WHERE {where}" if where else ""
         async with self._store.conn.execute(
-            f"SELECT (SELECT COALESCE(SUM(skipped), 0) FROM usage_sources{tail}), "
-            f"(SELECT COUNT(*) FROM usage_errors{tail})", (*args, *args),
+            f"SELECT COALESCE(SUM(skipped), 0) FROM usage_sources{tail}", args
         ) as cur:
             row = await cur.fetchone()
-        return {"skipped_lines": row[0] if row else 0, "api_errors": row[1] if row else 0}
+        async with self._store.conn.execute(
+            f"SELECT kind, COUNT(*) FROM usage_errors{tail} GROUP BY kind", args
+        ) as cur:
+            kinds = {r[0]: r[1] for r in await cur.fetchall()}
+        return {"skipped_lines": row[0] if row else 0, "errors": kinds}
 
     async def errors(self, session_id: str, limit: int = 20) -> list[dict[str, Any]]:
         async with self._store.conn.execute(

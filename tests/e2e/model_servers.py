@@ -135,11 +135,13 @@ class Sleep:
 @dataclass(frozen=True)
 class Fail:
     """Answer the request with this HTTP error (the API's error shape) instead of a
-    response. The turn ends there: the items after it are never sent."""
+    response, and its next ``repeat - 1`` retries (same prompt) too. The turn ends there:
+    the items after it are never sent."""
 
     status: int = 400
     type: str = "invalid_request_error"
     message: str = "scripted failure"
+    repeat: int = 1
 
 
 Item = Text | Bash | Write | Tool | Sleep | Fail
@@ -203,7 +205,9 @@ class RecordedRequest:
     query: str
     headers: dict[str, str]
     body: Any  # parsed JSON, or raw text when not JSON, or None
-    kind: str = ""  # "turn", "continue", "default", "side", "count_tokens", "models", "other"
+    # "turn", "continue", "default", "retry" (of a scripted failure), "side", "count_tokens",
+    # "models", "other"
+    kind: str = ""
     prompt: str = ""  # latest user prompt text (for message requests)
     turn: Turn | None = None
     t: float = 0.0  # time.monotonic() at arrival
@@ -356,6 +360,7 @@ class _ScriptedServer:
         self.verbose = verbose
         self.requests: list[RecordedRequest] = []
         self._cursors: dict[str, _Cursor] = {}  # tool call id -> where the turn continues
+        self._failing: dict[str, tuple[Fail, int]] = {}  # prompt -> failure, retries left
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._stop = threading.Event()
@@ -469,6 +474,21 @@ class _ScriptedServer:
 
     def _next_usage(self) -> int:
         return next(self._responses)
+
+    def _retry_failure(self, prompt: str) -> Fail | None:
+        """A scripted failure still owed to a retry of ``prompt`` (lock held)."""
+        fail, left = self._failing.get(prompt, (None, 0))
+        if fail is None or left <= 0:
+            return None
+        self._failing[prompt] = (fail, left - 1)
+        return fail
+
+    def _failure(self, req: RecordedRequest, segment: list[Item]) -> Fail | None:
+        """The failure this request gets, if any; usage for it otherwise (lock held)."""
+        fail = segment[0] if segment and isinstance(segment[0], Fail) else None
+        if fail is not None and req.kind != "retry":
+            self._failing[req.prompt] = (fail, fail.repeat - 1)
+        return fail
 
     def prompts(self) -> list[str]:
         """Latest-user-prompt texts of the requests that started a turn."""
@@ -616,10 +636,13 @@ class AnthropicServer(_ScriptedServer):
                 else:
                     cur = self._start_turn(req.prompt)
                     req.kind = "turn" if cur.turn is not None else "default"
+            retry = None if req.kind == "side" else self._retry_failure(req.prompt)
+            if retry is not None:
+                req.kind, cur = "retry", _Cursor(None, [retry], 0)
             req.turn = cur.turn
             segment, _done = self._next_segment(cur)
             blocks = self._blocks(segment, cur)
-            fail = segment[0] if segment and isinstance(segment[0], Fail) else None
+            fail = self._failure(req, segment)
             if fail is None:
                 req.usage = anthropic_usage(self._next_usage())
             else:
@@ -900,10 +923,13 @@ class OpenAIResponsesServer(_ScriptedServer):
                 else:
                     cur = self._start_turn(req.prompt)
                     req.kind = "turn" if cur.turn is not None else "default"
+            retry = None if req.kind == "side" else self._retry_failure(req.prompt)
+            if retry is not None:
+                req.kind, cur = "retry", _Cursor(None, [retry], 0)
             req.turn = cur.turn
             segment, _done = self._next_segment(cur)
             items = self._output_items(segment, cur)
-            fail = segment[0] if segment and isinstance(segment[0], Fail) else None
+            fail = self._failure(req, segment)
             if fail is None:
                 req.usage = openai_usage(self._next_usage())
             else:
