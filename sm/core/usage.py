@@ -254,7 +254,10 @@ class Meter:
         main = [r for r in responses if not r.agent]
         if not main:
             return None
-        latest = max(main, key=lambda r: r.ts)
+        latest = main[0]
+        for r in main:  # the last in record order among equal times
+            if r.ts >= latest.ts:
+                latest = r
         old = await self.store.usage.context(session_id)
         if old is not None and old.ts > latest.ts:
             return None

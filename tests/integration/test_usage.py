@@ -110,3 +110,69 @@ def test_context_threshold_event_once_per_crossing(
     assert [a["payload"]["tokens"] for a in alerts] == [170_010, 170_010]
     assert alerts[0]["payload"]["window"] == 200_000
     assert alerts[0]["payload"]["percent"] == 85.0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _post(port: int, body: bytes, headers: dict[str, str], path: str = "/v1/logs") -> int:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", path, body, headers)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_telemetry_side_requests_are_counted_apart(
+    spawn, script_file, type_prompt, wait_state, sm_json, sm_env, sm_home: Path
+):
+    port = _free_port()
+    sm_env.update(SM_USAGE_TELEMETRY="1", SM_USAGE_TELEMETRY_PORT=str(port))
+    script = script_file({"rules": [{"match": "go", "actions": [
+        _usage(input=10, output=2), {"say": "went"}]}]})
+    rec = spawn("--name", "u4", script=script)
+    type_prompt(rec["id"], "go")
+    wait_state("u4", "idle", where=lambda r: r["last_message"] == "went")
+    secret = (sm_home / "telemetry.secret").read_text().strip()
+    assert oct((sm_home / "telemetry.secret").stat().st_mode & 0o777) == "0o600"
+
+    def request(rid: str, model: str, source: str, tokens: int) -> dict[str, object]:
+        def a(key: str, value: object) -> dict[str, object]:
+            kind = "intValue" if isinstance(value, int) else "stringValue"
+            return {"key": key, "value": {kind: str(value) if kind == "intValue" else value}}
+
+        return {"attributes": [a("event.name", "api_request"), a("request_id", rid),
+                               a("model", model), a("query_source", source),
+                               a("input_tokens", tokens), a("output_tokens", 3),
+                               a("cost_usd_micros", 1)]}
+
+    transcript = [json.loads(x) for x in Path(
+        sm_json("status", "u4")["transcript_path"]).read_text().splitlines()]
+    main_request = next(x["requestId"] for x in transcript if x.get("requestId"))
+    doc = {"resourceLogs": [{
+        "resource": {"attributes": [{"key": "sm.session", "value": {"stringValue": rec["id"]}}]},
+        "scopeLogs": [{"logRecords": [
+            request(main_request, SONNET, "repl_main_thread", 10),  # in the transcript too
+            request("req-title", "claude-haiku-5-5", "generate_session_title", 1000),
+        ]}]}]}
+    body = json.dumps(doc).encode()
+    ok = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
+    assert _post(port, body, {"Content-Type": "application/json"}) == 401
+    assert _post(port, body, ok, path="/v1/metrics") == 404
+    assert _post(port, b"{not json", ok) == 400
+    assert _post(port, body, ok) == 200
+    assert _post(port, body, ok) == 200  # an export sent twice counts once
+
+    got = sm_json("usage", "u4")
+    assert got["total"]["responses"] == 1 and got["total"]["input_tokens"] == 10
+    side = got["side"]["total"]
+    assert (side["responses"], side["input_tokens"], side["output_tokens"]) == (1, 1000, 3)
+    assert side["cost_micros"] == 100 + 2  # claude-haiku-5-5: $0.10 in, $0.50 out
