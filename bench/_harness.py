@@ -41,10 +41,10 @@ def line(label: str, s: dict[str, float], unit: str = "ms", extra: str = "") -> 
 
 
 @contextmanager
-def daemon(**env_extra: str) -> Iterator[dict[str, str]]:
-    """A daemon on a fresh temp SM_HOME; stopped (by its pid) and its tmux server
-    killed on exit."""
-    home = tempfile.mkdtemp(prefix="smb-", dir="/tmp")
+def daemon(home: str | None = None, **env_extra: str) -> Iterator[dict[str, str]]:
+    """A daemon on ``home`` (default: a fresh temp SM_HOME); stopped (by its pid), its
+    tmux server killed and ``home`` removed on exit."""
+    home = home or tempfile.mkdtemp(prefix="smb-", dir="/tmp")
     env = {**os.environ, "SM_HOME": home, **env_extra}
     env.pop("SM_SESSION_TOKEN", None)
     env.pop("SM_SESSION_ID", None)

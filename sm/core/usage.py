@@ -157,6 +157,9 @@ class Meter:
         self._wake = asyncio.Event()
         self._locks: dict[str, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
+        # each session's total, derived from the store; a read marks its session stale
+        self._costs: dict[str, Line] | None = None
+        self._stale: set[str] = set()
 
     # -- triggers -------------------------------------------------------------------------
     async def on_event(self, event: EventRecord) -> None:
@@ -244,6 +247,8 @@ class Meter:
                     await self.store.usage.set_source(
                         conn, session_id, Source(path, chunk.offset, skipped, chunk.state), now)
                 event = await self._context(conn, session_id, responses)
+            if responses:
+                self._stale.add(session_id)
             if event is not None:
                 await self.bus.publish([event])
             return len(responses)
@@ -306,10 +311,19 @@ class Meter:
         found = await self.store.usage.contexts(session_ids)
         return {sid: ContextUse(c.tokens, c.window, c.model, c.ts) for sid, c in found.items()}
 
-    async def costs(self, session_ids: Sequence[str] | None = None) -> dict[str, Line]:
-        """Each session's total, from the running totals (no scan of the rows)."""
-        sums = await self.store.usage.sums("session", session_ids)
-        return {line.key: line for line in summarize(sums, self.prices, "session")}
+    async def costs(self) -> dict[str, Line]:
+        """Each session's total: from the running totals once, then only the sessions
+        read since (this is what ``sm list`` shows on the agents' fast path)."""
+        if self._costs is None:
+            self._stale.clear()
+            sums = await self.store.usage.sums("session")
+            self._costs = {line.key: line for line in summarize(sums, self.prices, "session")}
+        stale, self._stale = list(self._stale), set()
+        if stale:
+            sums = await self.store.usage.sums("session", stale)
+            self._costs.update((line.key, line) for line in summarize(sums, self.prices,
+                                                                       "session"))
+        return dict(self._costs)
 
 
 def read_grown(

@@ -232,9 +232,9 @@ MIGRATIONS: list[str] = [
     "-- reserved",
     "-- reserved",
     # 9: usage read from the agents' own records: one row per API response (the key
-    #    dedupes it), running totals per session and model kept by triggers, where each
-    #    record file was read up to, the context window in use, API errors, and the
-    #    requests only telemetry saw
+    #    dedupes it), running totals per session and model and per UTC hour and model
+    #    kept by triggers, where each record file was read up to, the context window in
+    #    use, API errors, and the requests only telemetry saw
     """
     CREATE TABLE usage_responses (
         key                   TEXT PRIMARY KEY,
@@ -268,7 +268,30 @@ MIGRATIONS: list[str] = [
         cache_read_tokens     INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (session_id, model)
     );
+    CREATE TABLE usage_hours (
+        hour                  INTEGER NOT NULL,
+        model                 TEXT NOT NULL,
+        responses             INTEGER NOT NULL DEFAULT 0,
+        input_tokens          INTEGER NOT NULL DEFAULT 0,
+        output_tokens         INTEGER NOT NULL DEFAULT 0,
+        reasoning_tokens      INTEGER NOT NULL DEFAULT 0,
+        cache_write_5m_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_read_tokens     INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (hour, model)
+    );
     CREATE TRIGGER usage_responses_added AFTER INSERT ON usage_responses BEGIN
+        INSERT OR IGNORE INTO usage_hours (hour, model)
+            VALUES (CAST(NEW.ts / 3600 AS INTEGER), NEW.model);
+        UPDATE usage_hours SET
+            responses = responses + 1,
+            input_tokens = input_tokens + NEW.input_tokens,
+            output_tokens = output_tokens + NEW.output_tokens,
+            reasoning_tokens = reasoning_tokens + NEW.reasoning_tokens,
+            cache_write_5m_tokens = cache_write_5m_tokens + NEW.cache_write_5m_tokens,
+            cache_write_1h_tokens = cache_write_1h_tokens + NEW.cache_write_1h_tokens,
+            cache_read_tokens = cache_read_tokens + NEW.cache_read_tokens
+        WHERE hour = CAST(NEW.ts / 3600 AS INTEGER) AND model = NEW.model;
         INSERT OR IGNORE INTO usage_totals (session_id, model) VALUES (NEW.session_id, NEW.model);
         UPDATE usage_totals SET
             responses = responses + 1,
@@ -281,6 +304,16 @@ MIGRATIONS: list[str] = [
         WHERE session_id = NEW.session_id AND model = NEW.model;
     END;
     CREATE TRIGGER usage_responses_changed AFTER UPDATE ON usage_responses BEGIN
+        UPDATE usage_hours SET
+            input_tokens = input_tokens + NEW.input_tokens - OLD.input_tokens,
+            output_tokens = output_tokens + NEW.output_tokens - OLD.output_tokens,
+            reasoning_tokens = reasoning_tokens + NEW.reasoning_tokens - OLD.reasoning_tokens,
+            cache_write_5m_tokens =
+                cache_write_5m_tokens + NEW.cache_write_5m_tokens - OLD.cache_write_5m_tokens,
+            cache_write_1h_tokens =
+                cache_write_1h_tokens + NEW.cache_write_1h_tokens - OLD.cache_write_1h_tokens,
+            cache_read_tokens = cache_read_tokens + NEW.cache_read_tokens - OLD.cache_read_tokens
+        WHERE hour = CAST(OLD.ts / 3600 AS INTEGER) AND model = OLD.model;
         UPDATE usage_totals SET
             input_tokens = input_tokens + NEW.input_tokens - OLD.input_tokens,
             output_tokens = output_tokens + NEW.output_tokens - OLD.output_tokens,

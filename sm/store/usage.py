@@ -157,20 +157,40 @@ class Usage:
         self, group: Group | None, session_ids: Sequence[str] | None = None,
         since: float | None = None,
     ) -> list[Sum]:
-        """Totals per group and model. Without ``since`` and by model or session they
-        come from the running totals (no scan of the rows)."""
-        where, args = _in("session_id", session_ids)
+        """Totals per group and model. They come from the running totals where they can:
+        per session and model (no ``since``, not by day), per hour and model (all
+        sessions, not by session: whole hours from the totals, the part of an hour after
+        ``since`` from the rows); else from the rows (a session's through its index)."""
         if since is None and group != "day":
+            where, args = _in("session_id", session_ids)
             key = "session_id" if group == "session" else "''"
             sql = (f"SELECT {key}, model, {_TOTAL_SUMS} FROM usage_totals"
                    + (f" WHERE {where}" if where else "") + " GROUP BY 1, 2")
-        else:
-            clauses = [c for c in (where, "ts >= ?" if since is not None else "") if c]
-            if since is not None:
-                args = (*args, since)
-            sql = (f"SELECT {_GROUP[group]}, model, {_SUMS} FROM usage_responses"
-                   + (f" WHERE {' AND '.join(clauses)}" if clauses else "") + " GROUP BY 1, 2")
+            return await self._sums(sql, args)
+        if session_ids is None and group != "session":
+            return await self._hourly(group, since)
+        where, args = _in("session_id", session_ids)
+        clauses = [c for c in (where, "ts >= ?" if since is not None else "") if c]
+        if since is not None:
+            args = (*args, since)
+        sql = (f"SELECT {_GROUP[group]}, model, {_SUMS} FROM usage_responses"
+               + (f" WHERE {' AND '.join(clauses)}" if clauses else "") + " GROUP BY 1, 2")
         return await self._sums(sql, args)
+
+    async def _hourly(self, group: Group | None, since: float | None) -> list[Sum]:
+        key = "strftime('%Y-%m-%d', {}, 'unixepoch')" if group == "day" else "''"
+        first_hour = 0 if since is None else -int(-since // 3600)  # the first whole hour
+        counts = ("input_tokens, output_tokens, reasoning_tokens, cache_write_5m_tokens, "
+                  "cache_write_1h_tokens, cache_read_tokens")
+        sql = (
+            f"SELECT k, model, {_TOTAL_SUMS} FROM ("
+            f"SELECT {key.format('hour * 3600')} AS k, model, responses, {counts} "
+            "FROM usage_hours WHERE hour >= ? "
+            f"UNION ALL SELECT {key.format('ts')}, model, 1, {counts} FROM usage_responses "
+            "WHERE ts >= ? AND ts < ?) GROUP BY 1, 2"
+        )
+        start = since if since is not None else 0.0
+        return await self._sums(sql, (first_hour, start, first_hour * 3600.0))
 
     async def side_sums(
         self, group: Group | None, session_ids: Sequence[str] | None = None,

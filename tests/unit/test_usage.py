@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -180,6 +181,44 @@ def test_usage_by_day_and_since(tmp_path: Path) -> None:
     assert [(s.key, s.responses) for s in s2] == [("s2", 2)]
 
 
+def test_hourly_totals_answer_exactly_what_the_rows_say(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(3)
+    start = 1_796_169_600.0  # 2026-12-02 00:00 UTC
+    responses = [_response(f"k{n}", rng.randrange(100), model=rng.choice("ab"),
+                           ts=start + rng.random() * 3 * 86400, input=rng.randrange(1000),
+                           cache_read=rng.randrange(50))
+                 for n in range(600)]
+    sinces = [None, start, start + 3600, start + 5000.5, start + 86400 * 2 + 1, start + 1e6]
+
+    async def go(store: Store) -> list[tuple[Any, Any, Any]]:
+        await _session(store, "s1")
+        await _session(store, "s2")
+        async with store.write() as conn:
+            await store.usage.record(conn, "s1", responses[:300], project=None, now=0)
+            await store.usage.record(conn, "s2", responses[300:], project=None, now=0)
+        out = []
+        for group in (None, "model", "day"):
+            for since in sinces:
+                got = await store.usage.sums(group, None, since)  # type: ignore[arg-type]
+                out.append((group, since, got))
+        return out
+
+    for group, since, got in _run(go, tmp_path / "sm.db"):
+        expected: dict[tuple[str, str], list[int]] = {}
+        for r in responses:
+            if since is not None and r.ts < since:
+                continue
+            key = (time.strftime("%Y-%m-%d", time.gmtime(r.ts)) if group == "day" else "",
+                   r.model)
+            acc = expected.setdefault(key, [0, 0, 0, 0])
+            for i, v in enumerate((1, r.tokens.input, r.tokens.output, r.tokens.cache_read)):
+                acc[i] += v
+        assert {(s.key, s.model): [s.responses, s.tokens.input, s.tokens.output,
+                                   s.tokens.cache_read] for s in got} == expected, (group, since)
+
+
 # -- the meter -------------------------------------------------------------------------------
 
 def _line(mid: str, ts: str, output: int = 5, **usage: int) -> str:
@@ -246,6 +285,26 @@ def test_meter_reads_at_turn_ends_and_raises_one_context_event_per_crossing(
     assert alerts[0].payload["percent"] == 90.0
     assert ctx is not None and (ctx.tokens, ctx.window, ctx.alerted) == (810, 1000, True)
     assert sums[0].responses == 4
+
+
+def test_session_costs_follow_every_read(tmp_path: Path) -> None:
+    transcript = tmp_path / "sessions" / "s1" / "transcripts" / "c.jsonl"
+    transcript.parent.mkdir(parents=True)
+
+    async def go(store: Store) -> list[int]:
+        await _session(store, "s1")
+        reader = ClaudeTranscripts("transcripts", ("*.jsonl",))
+        meter = Meter(store, EventBus(), {"scripted": reader},
+                      sessions_dir=tmp_path / "sessions", prices=PriceTable(), threshold=0)
+        seen = [len(await meter.costs())]
+        for n in range(3):
+            _append(transcript, _line(f"m{n}", "2026-12-01T00:00:01Z", input_tokens=1000))
+            await meter.ingest("s1")
+            seen.append((await meter.costs())["s1"].cost_micros)
+        return seen
+
+    # claude-opus-5-5: $4 per million input tokens, $20 per million output (5 a line)
+    assert _run(go, tmp_path / "sm.db") == [0, 4100, 8200, 12300]
 
 
 def test_meter_ignores_sessions_without_a_reader(tmp_path: Path) -> None:
