@@ -74,8 +74,10 @@ def format_usage(report: dict[str, Any]) -> Table:
     for title, _ in _COLUMNS:
         table.add_column(title, justify="right", no_wrap=True)
     table.add_column("COST", justify="right", no_wrap=True)
+    labels = report.get("labels") or {}
     for line in report.get("groups") or []:
-        table.add_row(line["key"] or "-", *_cells(line))
+        key = line["key"] or "-"
+        table.add_row(f"{labels[key]} ({key})" if key in labels else key, *_cells(line))
     table.add_row("[bold]total[/]", *_cells(report["total"]))
     side = report.get("side")
     if side is not None:

@@ -6,7 +6,7 @@ token counts and costs, never content.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sm.core.caller import Caller
@@ -17,6 +17,7 @@ from sm.errors import InvalidInput
 from sm.store.usage import Group
 
 GROUPS = ("model", "session", "day")
+_ALL = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,12 @@ class UsageReport:
     health: dict[str, Any]
     since: float | None
     by: str | None
+    labels: dict[str, str] = field(default_factory=dict)  # by session: id → name
 
     def public(self) -> dict[str, Any]:
         return {
             "session": self.session,
+            "labels": self.labels,
             "since": self.since,
             "by": self.by,
             "total": self.total.public(),
@@ -89,15 +92,20 @@ class UsageOps:
             ids, session = [rec.id], {"id": rec.id, "name": rec.name}
             await self.meter.refresh(ids)
         else:
-            live = await self.sessions.store.sessions.list(live_only=True)
+            live = await self.sessions.store.sessions.list(live_only=True, limit=_ALL)
             await self.meter.refresh(r.id for r in live if r.provider in self.meter.readers)
         total, lines = await self.meter.lines(by, ids, req.since)
         side, side_lines = (await self.meter.lines(by, ids, req.since, side=True)
                             if self.telemetry else (None, []))
         context = (await self.meter.contexts(ids)).get(ids[0]) if ids else None
         health = await self.meter.store.usage.health(ids)
+        labels = {}
+        if by == "session":
+            keys = {line.key for line in [*lines, *side_lines]}
+            labels = {r.id: r.name for r in await self.sessions.store.sessions.list(limit=_ALL)
+                      if r.id in keys and r.name}
         return UsageReport(total, lines, side, side_lines, session, context, health,
-                           req.since, req.by)
+                           req.since, req.by, labels)
 
     async def by_session(self, caller: Caller) -> dict[str, SessionUsage]:
         """Every session's cost and context as last read (no reading: this is what

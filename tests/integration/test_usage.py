@@ -58,6 +58,13 @@ def test_turn_end_reads_usage_once_per_response(
     assert by_model["total"]["unpriced_models"] == ["mystery-model-9"]
     assert by_model["total"]["cost_micros"] == total["cost_micros"]
 
+    by_session = sm_json("usage", "--by", "session")
+    assert by_session["labels"] == {rec["id"]: "u1"}
+    assert [line["key"] for line in by_session["groups"]] == [rec["id"]]
+    human = sm("usage", "--by", "session").stdout
+    assert f"u1 ({rec['id']})" in human and "no price for mystery-model-9" in human
+    assert "side requests (titles, …): not counted" in human
+
     listed = {s["id"]: s for s in sm_json("list")}
     assert listed[rec["id"]]["cost_micros"] == total["cost_micros"]
     assert listed[rec["id"]]["unpriced_models"] == ["mystery-model-9"]
