@@ -350,3 +350,26 @@ def test_sm_list_fits_80_columns() -> None:
     text = console.export_text()
     assert all(len(line) <= 80 for line in text.splitlines())
     assert "$12.35+?" in text and "100%" in text
+
+
+# -- the scripted agent's usage action -------------------------------------------------------
+
+def test_scripted_usage_action_writes_claude_code_lines(tmp_path: Path) -> None:
+    from sm.agents.scripted_script import ScriptError, Usage, load_script
+    from sm.agents.scripted_turn import usage_records
+
+    script = load_script("default: [{usage: {model: m, input: 5, output: 9, blocks: 3}}]", "s")
+    (action,) = script.plan("hi", "c")
+    assert action == Usage("m", input=5, output=9, blocks=3)
+    lines = usage_records(action, 1_796_256_000.25)
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    chunk = ClaudeTranscripts().parse(path, 0, {})
+    assert [r.tokens.output for r in chunk.responses] == [1, 1, 9]  # partial, then final
+    assert len({r.key for r in chunk.responses}) == 1
+    assert chunk.responses[0].ts == 1_796_256_000.25
+    for bad, message in (("{model: m, input: -1}", "input: expected a non-negative"),
+                         ("{model: m, inptu: 1}", "unknown key 'inptu'"),
+                         ("{input: 1}", "expected a string")):
+        with pytest.raises(ScriptError, match=message):
+            load_script(f"default: [{{usage: {bad}}}]", "s")
