@@ -1,5 +1,5 @@
 """The transcript and rollout readers on records of the real CLIs (Claude Code 2.1.330, Codex
-0.169.0; recorded by tests/e2e/test_usage.py, see fixtures/usage/README.md): counted once per
+0.169.0; recorded by tests/e2e/test_usage_exact.py, see fixtures/usage/README.md): counted once per
 API response, equal to the model server's own sum; read in any pieces; bad lines skipped."""
 
 from __future__ import annotations
