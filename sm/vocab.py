@@ -8,6 +8,7 @@ CLI. Stdlib only: the client and the hook entry point may import it.
     DeliveryMode   sequential | important | urgent
     MessageKind    text | clear (the provider's clear command) | raw (typed as given)
     EventKind      every ``kind`` the event log holds
+    StreamKind     the event stream's own frames (snapshot, resync), never in the log
 """
 
 from __future__ import annotations
@@ -96,6 +97,14 @@ class EventKind(StrEnum):
     WORKTREE = "worktree"
     ASK = "ask"
     CONTEXT = "context"  # a session's context window filled past usage.context_threshold
+
+
+class StreamKind(StrEnum):
+    """Frames of the event stream that are not rows of the event log."""
+
+    SNAPSHOT = "snapshot"  # the current picture, sent first on subscribe
+    RESYNC = "resync"  # the reader fell behind: these seqs follow again from the store
+    KEEPALIVE = "keepalive"  # nothing happened for a while (WebSocket readers only)
 
 
 def choices(enum: type[StrEnum]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sm.agents.base import Launch, LaunchSpec, Provider, Telemetry
@@ -41,7 +42,7 @@ def usage_readers() -> dict[str, TranscriptReader]:
     }
 
 
-def get(registry: dict[str, Provider], name: str) -> Provider:
+def get(registry: Mapping[str, Provider], name: str) -> Provider:
     try:
         return registry[name]
     except KeyError:

@@ -53,22 +53,6 @@ class Line:
     cost_micros: int
     unpriced: tuple[str, ...] = ()
 
-    def public(self) -> dict[str, Any]:
-        t = self.tokens
-        return {
-            "key": self.key,
-            "responses": self.responses,
-            "input_tokens": t.input,
-            "output_tokens": t.output,
-            "reasoning_output_tokens": t.reasoning,
-            "cache_creation_input_tokens": t.cache_write,
-            "cache_creation_5m_input_tokens": t.cache_write_5m,
-            "cache_creation_1h_input_tokens": t.cache_write_1h,
-            "cache_read_input_tokens": t.cache_read,
-            "cost_micros": self.cost_micros,
-            "unpriced_models": list(self.unpriced),
-        }
-
 
 @dataclass(frozen=True)
 class ContextUse:
@@ -80,11 +64,6 @@ class ContextUse:
     @property
     def share(self) -> float | None:
         return self.tokens / self.window if self.window else None
-
-    def public(self) -> dict[str, Any]:
-        share = self.share
-        return {"tokens": self.tokens, "window": self.window, "model": self.model,
-                "percent": None if share is None else round(share * 100, 1), "ts": self.ts}
 
 
 def summarize(sums: Iterable[Sum], prices: PriceTable, by: Group | None) -> list[Line]:

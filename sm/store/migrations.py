@@ -228,8 +228,26 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX telegram_asks_state ON telegram_asks(state, session_id);
     """,
-    # 7, 8: reserved
-    "-- reserved",
+    # 7: the open queue in delivery order per target (work per step independent of the
+    #    backlog), a message's deadline (``expired``), questions for the human as sm's
+    #    own rows (any surface answers them; Telegram is one), and a session's turns
+    #    beside its state (a turn owed to a prompt taken mid-turn, a tool in flight)
+    """
+    ALTER TABLE telegram_asks RENAME TO asks;
+    DROP INDEX telegram_asks_state;
+    CREATE INDEX asks_state ON asks(state, session_id);
+    ALTER TABLE messages ADD COLUMN rank INTEGER NOT NULL DEFAULT 2;
+    UPDATE messages SET rank = CASE mode WHEN 'urgent' THEN 0 WHEN 'important' THEN 1
+                                         ELSE 2 END;
+    ALTER TABLE messages ADD COLUMN expires_at REAL;
+    CREATE INDEX messages_open ON messages(target_id, rank, created_at)
+        WHERE state IN ('queued', 'delivering');
+    CREATE INDEX messages_expiring ON messages(expires_at)
+        WHERE expires_at IS NOT NULL AND state = 'queued';
+    ALTER TABLE sessions ADD COLUMN turn_owed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN tool_running INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 8: reserved (taken by another change; a no-op here)
     "-- reserved",
     # 9: usage read from the agents' own records: one row per API response (the key
     #    dedupes it), running totals per session and model and per UTC hour and model

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sm.cli.output import cost_text
+from sm.cli.views import cost_text
 
 SONNET = "claude-sonnet-4-5"  # $3 in, $15 out, $3.75 / $6 cache writes, $0.30 cache read
 

@@ -15,8 +15,8 @@ import pytest
 from sm import config
 from sm.agents.claude_usage import ClaudeTranscripts
 from sm.agents.usage import Response, Tokens
-from sm.cli.output import context_text, cost_text, format_sessions
-from sm.cli.usage import parse_since
+from sm.cli.costs import parse_since
+from sm.cli.views import context_text, cost_text, format_sessions
 from sm.core.events import EventBus
 from sm.core.prices import SHIPPED, Price, PriceTable, base_model
 from sm.core.usage import Meter, summarize
@@ -339,17 +339,23 @@ def test_cost_and_context_cells() -> None:
 
 
 def test_sm_list_fits_80_columns() -> None:
-    from rich.console import Console
-
     row = {"name": "a-long-session-name", "id": "0123456789", "provider": "claude",
            "state": "waiting_permission", "created_at": 0.0, "parent_id": "9876543210",
            "status_text": "writing the migration for the usage tables", "cost_micros": 12_345_678,
            "unpriced_models": ["x"], "context": {"tokens": 1, "percent": 99.5}}
-    console = Console(width=80, record=True, force_terminal=False)
-    console.print(format_sessions([row], now=100_000.0))
-    text = console.export_text()
-    assert all(len(line) <= 80 for line in text.splitlines())
-    assert "$12.35+?" in text and "100%" in text
+    idle = {**row, "state": "idle", "unpriced_models": [], "id": "1111111111"}
+    text = format_sessions([row], now=100_000.0, cols=80)
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    assert "$12.35+?" in text and "100%" in text and "waiting_permission" in text
+    # without the widest state every column stays
+    text = format_sessions([idle], now=100_000.0, cols=80)
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    header = text.splitlines()[0].split()
+    assert header == ["NAME", "ID", "PROVIDER", "STATE", "AGE", "COST", "CTX", "PARENT", "LAST"]
+    # nobody has spent anything: no COST and CTX columns
+    bare = {k: v for k, v in idle.items() if k not in ("cost_micros", "unpriced_models",
+                                                       "context")}
+    assert "COST" not in format_sessions([bare], now=100_000.0, cols=80)
 
 
 # -- the scripted agent's usage action -------------------------------------------------------
