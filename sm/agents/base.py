@@ -45,6 +45,15 @@ def mcp_server(spec: LaunchSpec) -> dict[str, Any] | None:
 
 
 @dataclass(frozen=True)
+class Telemetry:
+    """Where an agent exports its OpenTelemetry log events (sm's receiver), and the
+    bearer secret it sends."""
+
+    endpoint: str
+    secret: str
+
+
+@dataclass(frozen=True)
 class Launch:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)

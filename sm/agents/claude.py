@@ -36,10 +36,12 @@ from sm.agents.base import (
     Launch,
     LaunchSpec,
     Screen,
+    Telemetry,
     find_binary,
     interrupted_above,
     mcp_server,
 )
+from sm.agents.claude_usage import SESSION_ATTRIBUTE
 from sm.agents.screen import StyledLine, parse
 from sm.config import ClaudeSettings
 
@@ -67,6 +69,29 @@ def hook_settings(hook_command: str, timeout: int = 10) -> dict[str, Any]:
             entry["matcher"] = "*"
         hooks[event] = [entry]
     return {"hooks": hooks}
+
+
+def telemetry_env(
+    telemetry: Telemetry, session_id: str, inherited: Mapping[str, str]
+) -> dict[str, str]:
+    """Claude Code's OpenTelemetry logs export to sm's receiver, tagged with the sm
+    session. Only the logs signal is redirected: the user's own metrics exporter and
+    resource attributes are kept."""
+    attributes = f"{SESSION_ATTRIBUTE}={session_id}"
+    if inherited.get("OTEL_RESOURCE_ATTRIBUTES"):
+        attributes = f"{inherited['OTEL_RESOURCE_ATTRIBUTES']},{attributes}"
+    env = {
+        "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
+        "OTEL_LOGS_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/json",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": telemetry.endpoint,
+        "OTEL_EXPORTER_OTLP_LOGS_HEADERS": f"authorization=Bearer {telemetry.secret}",
+        "OTEL_LOGS_EXPORT_INTERVAL": "1000",
+        "OTEL_RESOURCE_ATTRIBUTES": attributes,
+    }
+    if not inherited.get("OTEL_METRICS_EXPORTER"):
+        env["OTEL_METRICS_EXPORTER"] = "none"
+    return env
 
 
 def user_config_dir(env: Mapping[str, str]) -> Path | None:
@@ -157,8 +182,9 @@ class Claude(Agent):
         "BASH_DEFAULT_TIMEOUT_MS", "BASH_MAX_TIMEOUT_MS", "MCP_TIMEOUT",
     )
 
-    def __init__(self, settings: ClaudeSettings) -> None:
+    def __init__(self, settings: ClaudeSettings, telemetry: Telemetry | None = None) -> None:
         self.settings = settings
+        self.telemetry = telemetry
 
     def launch(self, spec: LaunchSpec) -> Launch:
         binary = find_binary(self.settings.binary, "Claude Code CLI", "claude.binary")
@@ -188,7 +214,10 @@ class Claude(Agent):
         if mode:
             argv += ["--permission-mode", mode]
         argv += shlex.split(self.settings.args)
-        return Launch(argv=argv, env={"CLAUDE_CONFIG_DIR": str(config_dir)})
+        env = {"CLAUDE_CONFIG_DIR": str(config_dir)}
+        if self.telemetry is not None:
+            env.update(telemetry_env(self.telemetry, spec.session_id, spec.env))
+        return Launch(argv=argv, env=env)
 
     def submitted_text(self, prompt: str) -> str:
         """Claude Code wraps a pasted block: ``<pasted_content id="…">\nTEXT\n</…>``."""

@@ -6,14 +6,26 @@ from typing import Annotated
 
 import typer
 
-from sm.cli import completion, daemon, demo, events, mcp, repo, sessions, watch, web, worktree
+from sm.cli import (
+    completion,
+    costs,
+    daemon,
+    demo,
+    events,
+    mcp,
+    repo,
+    sessions,
+    watch,
+    web,
+    worktree,
+)
 from sm.cli.typer_help import SmGroup, command
 from sm.cli.typer_help import run as run_group
 
 # how ``sm --help`` lists the commands
 SECTIONS = {
     "Sessions": ["spawn", "list", "status", "me", "show", "attach", "output", "tail", "kill",
-                 "name", "restore", "events", "watch", "demo"],
+                 "name", "restore", "events", "usage", "watch", "demo"],
     "Messages": ["send", "messages", "message"],
     "Coordination": ["wait", "remind", "reminders", "task-complete", "turn-complete", "clear",
                      "handoff", "dispatch", "em", "children", "alone", "others"],
@@ -57,6 +69,7 @@ def build() -> typer.Typer:
     web.register(app)
     mcp.register(app)
     watch.register(app)
+    costs.register(app)
     app.add_typer(daemon.app, name="daemon")
     _register_fast(app)
     return app

@@ -21,6 +21,7 @@ from sm.ops.hooks import HookOps
 from sm.ops.locks import LockOps
 from sm.ops.messages import MessageOps
 from sm.ops.sessions import SessionOps
+from sm.ops.usage import UsageOps
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Ops:
     git: GitOps
     hooks: HookOps
     asks: AskOps
+    usage: UsageOps
 
 
 __all__ = ["Ops"]

@@ -35,6 +35,7 @@ class Store:
         from sm.store.messages import Messages
         from sm.store.reminders import Reminders
         from sm.store.sessions import Sessions
+        from sm.store.usage import Usage
         from sm.store.watchers import Watchers
 
         self.sessions = Sessions(self)
@@ -45,6 +46,7 @@ class Store:
         self.locks = Locks(self)
         self.git = Git(self)
         self.asks = Asks(self)
+        self.usage = Usage(self)
 
     @classmethod
     async def open(cls, path: Path, max_bytes: int = 0) -> Store:

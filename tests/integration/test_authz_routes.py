@@ -43,6 +43,10 @@ CALLS: dict[str, tuple[str, Any]] = {
     "POST /messages/{message_id}/cancel": ("/messages/{M}/cancel", None),
     "GET /events": ("/events", None),
     "GET /events/stream": ("/events/stream", None),
+    "GET /events/snapshot": ("/events/snapshot", None),
+    "POST /web/login": ("/web/login", None),
+    "POST /web/token": ("/web/token", None),
+    "GET /web": ("/web", None),
     "POST /locks": ("/locks", {"paths": ["mine.txt"], "cwd": "{W}"}),
     "POST /locks/release": ("/locks/release", {"paths": ["held.txt"], "cwd": "{W}",
                                                "force": True}),
@@ -75,6 +79,8 @@ CALLS: dict[str, tuple[str, Any]] = {
     "GET /asks/{ask_id}": ("/asks/{A}", None),
     "GET /asks": ("/asks", None),
     "POST /asks/{ask_id}/answer": ("/asks/{A}/answer", {"answer": "no"}),
+    "GET /usage": ("/usage?session={T}&by=model", None),
+    "GET /usage/sessions": ("/usage/sessions", None),
 }
 
 

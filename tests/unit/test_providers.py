@@ -153,6 +153,27 @@ def test_claude_gets_a_config_dir_of_its_own(tmp_path: Path) -> None:
     assert _snapshot(home) == before
 
 
+def test_claude_exports_its_telemetry_to_sm_when_asked(tmp_path: Path) -> None:
+    from sm.agents.base import Telemetry
+
+    binary = _binary(tmp_path, "claude")
+    plain = Claude(ClaudeSettings(binary=binary)).launch(_spec(tmp_path, {}))
+    assert not any(k.startswith(("OTEL_", "CLAUDE_CODE_ENABLE")) for k in plain.env)
+    provider = Claude(ClaudeSettings(binary=binary),
+                      Telemetry("http://127.0.0.1:4999/v1/logs", "s3cret"))
+    env = provider.launch(_spec(tmp_path, {"OTEL_RESOURCE_ATTRIBUTES": "team=a",
+                                           "OTEL_METRICS_EXPORTER": "otlp"})).env
+    assert env["CLAUDE_CODE_ENABLE_TELEMETRY"] == "1"
+    assert env["OTEL_LOGS_EXPORTER"] == "otlp"
+    assert env["OTEL_EXPORTER_OTLP_LOGS_PROTOCOL"] == "http/json"
+    assert env["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"] == "http://127.0.0.1:4999/v1/logs"
+    assert env["OTEL_EXPORTER_OTLP_LOGS_HEADERS"] == "authorization=Bearer s3cret"
+    assert env["OTEL_RESOURCE_ATTRIBUTES"] == "team=a,sm.session=abc"  # theirs kept
+    assert "OTEL_METRICS_EXPORTER" not in env  # the user's metrics exporter is theirs
+    bare = provider.launch(_spec(tmp_path, {})).env
+    assert bare["OTEL_METRICS_EXPORTER"] == "none"
+
+
 def test_claude_without_a_user_config(tmp_path: Path) -> None:
     provider = Claude(ClaudeSettings(binary=_binary(tmp_path, "claude")))
     launch = provider.launch(_spec(tmp_path, {}))
