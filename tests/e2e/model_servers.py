@@ -44,7 +44,9 @@ sent a new message while you were working: …"): the turn continues, the text i
 Every request is recorded in :attr:`requests` (method, path, headers, parsed JSON body, how it
 was classified, the prompt) so a test can assert what the model saw; :meth:`wait_for` blocks
 until a matching request arrives. ``port=`` pins the port (e.g. to restart a server under a
-running agent).
+running agent). Each request also records when its response ended (:attr:`RecordedRequest.finished`)
+and how (:attr:`RecordedRequest.stop`): the turn ended, a tool call follows, or the client went
+away first (an interrupt) — a client that hangs up during a :class:`Sleep` is noticed at once.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import select
 import shlex
 import socket
 import threading
@@ -160,10 +163,20 @@ class RecordedRequest:
     prompt: str = ""  # latest user prompt text (for message requests)
     turn: Turn | None = None
     t: float = 0.0  # time.monotonic() at arrival
+    #: time.monotonic() when the response was written in full, or the client went away
+    finished: float | None = None
+    #: how the response ended: "end_turn" (the model's turn is over), "tool_use" (the agent
+    #: runs a tool and the turn goes on), "aborted" (the client hung up first)
+    stop: str = ""
 
     @property
     def raw_json(self) -> str:
         return json.dumps(self.body)
+
+    @property
+    def ended_turn(self) -> bool:
+        """This response, written in full, ended the model's turn."""
+        return self.stop == "end_turn"
 
 
 @dataclass
@@ -383,8 +396,43 @@ class _ScriptedServer:
             self.requests.append(req)
             self._cond.notify_all()
 
-    def _sleep(self, seconds: float) -> None:
-        self._stop.wait(seconds)
+    def _sleep(self, seconds: float, h: _Handler | None = None) -> None:
+        """Pause a response; with ``h``, raise ``ConnectionResetError`` as soon as its client
+        hangs up (an agent interrupted mid-stream closes the connection)."""
+        if h is None:
+            self._stop.wait(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            readable, _, _ = select.select([h.connection], [], [], min(left, 0.05))
+            if not readable:
+                continue
+            try:
+                peeked = h.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                continue
+            if not peeked:
+                raise ConnectionResetError("the client went away mid-response")
+            self._stop.wait(max(0.0, deadline - time.monotonic()))  # bytes, not a hang-up
+            return
+
+    def _finish(self, req: RecordedRequest, stop: str) -> None:
+        with self._cond:
+            req.finished = time.monotonic()
+            req.stop = stop
+            self._cond.notify_all()
+
+    def _respond(self, req: RecordedRequest, stop: str, write: Callable[[], None]) -> None:
+        """Write a response; record when and how it ended (``aborted``: the client left)."""
+        try:
+            write()
+        except ConnectionError:
+            self._finish(req, "aborted")
+            raise
+        self._finish(req, stop)
 
     def _chunks(self, text: str) -> list[str]:
         n = max(1, self.chunk_size)
@@ -546,10 +594,11 @@ class AnthropicServer(_ScriptedServer):
             segment, _done = self._next_segment(cur)
             blocks = self._blocks(segment, cur)
         self._record(req)
+        stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
         if body.get("stream"):
-            self._stream(h, body, segment, blocks)
+            self._respond(req, stop, lambda: self._stream(h, body, segment, blocks))
         else:
-            self._plain(h, body, segment, blocks)
+            self._respond(req, stop, lambda: self._plain(h, body, segment, blocks))
 
     def _blocks(self, segment: list[Item], cur: _Cursor) -> list[dict[str, Any]]:
         """Content blocks for a segment (lock held; registers tool ids for continuation)."""
@@ -601,7 +650,7 @@ class AnthropicServer(_ScriptedServer):
     ) -> None:
         for item in segment:
             if isinstance(item, Sleep):
-                self._sleep(item.seconds)
+                self._sleep(item.seconds, h)
         stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
         h.send_json(200, self._message(body, blocks, stop))
 
@@ -616,7 +665,7 @@ class AnthropicServer(_ScriptedServer):
         for item in segment:
             if isinstance(item, Sleep):
                 h.sse("ping", {"type": "ping"})
-                self._sleep(item.seconds)
+                self._sleep(item.seconds, h)
                 continue
             block = next(block_iter)
             if block["type"] == "text":
@@ -813,7 +862,8 @@ class OpenAIResponsesServer(_ScriptedServer):
             segment, _done = self._next_segment(cur)
             items = self._output_items(segment, cur)
         self._record(req)
-        self._stream(h, body, segment, items)
+        stop = "tool_use" if any(i["type"] == "function_call" for i in items) else "end_turn"
+        self._respond(req, stop, lambda: self._stream(h, body, segment, items))
 
     @staticmethod
     def tool_call(item: Item) -> tuple[str, dict[str, Any]]:
@@ -883,7 +933,7 @@ class OpenAIResponsesServer(_ScriptedServer):
         it = iter(items)
         for seg_item in segment:
             if isinstance(seg_item, Sleep):
-                self._sleep(seg_item.seconds)
+                self._sleep(seg_item.seconds, h)
                 continue
             item = next(it)
             if item["type"] == "message":
