@@ -53,6 +53,9 @@ lifetimes, cache reads, output, reasoning; streamed the way the APIs do: a parti
 ``output_tokens`` first, the final one at the end) — and records them on its request
 (:attr:`RecordedRequest.usage`). :meth:`usage_sum` is the server's own total for any set of
 requests: the ground truth a usage meter must reproduce token for token.
+Each request also records when its response ended (:attr:`RecordedRequest.finished`)
+and how (:attr:`RecordedRequest.stop`): the turn ended, a tool call follows, or the client went
+away first (an interrupt) — a client that hangs up during a :class:`Sleep` is noticed at once.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import select
 import shlex
 import socket
 import threading
@@ -213,10 +217,21 @@ class RecordedRequest:
     t: float = 0.0  # time.monotonic() at arrival
     usage: dict[str, int] = field(default_factory=dict)  # what its response reported
     failed: int = 0  # the HTTP status of a scripted failure, else 0
+    #: time.monotonic() when the response was written in full, or the client went away
+    finished: float | None = None
+    #: how the response ended: "end_turn" (the model's turn is over), "tool_use" (the agent
+    #: runs a tool and the turn goes on), "aborted" (the client hung up first), "failed" (a
+    #: scripted API error was answered)
+    stop: str = ""
 
     @property
     def raw_json(self) -> str:
         return json.dumps(self.body)
+
+    @property
+    def ended_turn(self) -> bool:
+        """This response, written in full, ended the model's turn."""
+        return self.stop == "end_turn"
 
 
 @dataclass
@@ -443,8 +458,43 @@ class _ScriptedServer:
             self.requests.append(req)
             self._cond.notify_all()
 
-    def _sleep(self, seconds: float) -> None:
-        self._stop.wait(seconds)
+    def _sleep(self, seconds: float, h: _Handler | None = None) -> None:
+        """Pause a response; with ``h``, raise ``ConnectionResetError`` as soon as its client
+        hangs up (an agent interrupted mid-stream closes the connection)."""
+        if h is None:
+            self._stop.wait(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            readable, _, _ = select.select([h.connection], [], [], min(left, 0.05))
+            if not readable:
+                continue
+            try:
+                peeked = h.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                continue
+            if not peeked:
+                raise ConnectionResetError("the client went away mid-response")
+            self._stop.wait(max(0.0, deadline - time.monotonic()))  # bytes, not a hang-up
+            return
+
+    def _finish(self, req: RecordedRequest, stop: str) -> None:
+        with self._cond:
+            req.finished = time.monotonic()
+            req.stop = stop
+            self._cond.notify_all()
+
+    def _respond(self, req: RecordedRequest, stop: str, write: Callable[[], None]) -> None:
+        """Write a response; record when and how it ended (``aborted``: the client left)."""
+        try:
+            write()
+        except ConnectionError:
+            self._finish(req, "aborted")
+            raise
+        self._finish(req, stop)
 
     def _chunks(self, text: str) -> list[str]:
         n = max(1, self.chunk_size)
@@ -651,10 +701,14 @@ class AnthropicServer(_ScriptedServer):
         if fail is not None:
             h.send_json(fail.status, {"type": "error",
                                       "error": {"type": fail.type, "message": fail.message}})
-        elif body.get("stream"):
-            self._stream(h, body, segment, blocks, req.usage)
+            self._finish(req, "failed")
+            return
+        stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+        usage = req.usage
+        if body.get("stream"):
+            self._respond(req, stop, lambda: self._stream(h, body, segment, blocks, usage))
         else:
-            self._plain(h, body, segment, blocks, req.usage)
+            self._respond(req, stop, lambda: self._plain(h, body, segment, blocks, usage))
 
     def _blocks(self, segment: list[Item], cur: _Cursor) -> list[dict[str, Any]]:
         """Content blocks for a segment (lock held; registers tool ids for continuation)."""
@@ -712,7 +766,7 @@ class AnthropicServer(_ScriptedServer):
     ) -> None:
         for item in segment:
             if isinstance(item, Sleep):
-                self._sleep(item.seconds)
+                self._sleep(item.seconds, h)
         stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
         h.send_json(200, self._message(body, blocks, stop, usage),
                     {"request-id": self._new_id("req_")})
@@ -730,7 +784,7 @@ class AnthropicServer(_ScriptedServer):
         for item in segment:
             if isinstance(item, Sleep):
                 h.sse("ping", {"type": "ping"})
-                self._sleep(item.seconds)
+                self._sleep(item.seconds, h)
                 continue
             block = next(block_iter)
             if block["type"] == "text":
@@ -938,8 +992,11 @@ class OpenAIResponsesServer(_ScriptedServer):
         if fail is not None:
             h.send_json(fail.status, {"error": {"message": fail.message, "type": fail.type,
                                                 "code": None}})
-        else:
-            self._stream(h, body, segment, items, req.usage)
+            self._finish(req, "failed")
+            return
+        stop = "tool_use" if any(i["type"] == "function_call" for i in items) else "end_turn"
+        usage = req.usage
+        self._respond(req, stop, lambda: self._stream(h, body, segment, items, usage))
 
     @staticmethod
     def tool_call(item: Item) -> tuple[str, dict[str, Any]]:
@@ -1010,7 +1067,7 @@ class OpenAIResponsesServer(_ScriptedServer):
         it = iter(items)
         for seg_item in segment:
             if isinstance(seg_item, Sleep):
-                self._sleep(seg_item.seconds)
+                self._sleep(seg_item.seconds, h)
                 continue
             item = next(it)
             if item["type"] == "message":
