@@ -68,10 +68,11 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (health, sessions, hooks, events, stream, messages, locks, worktrees,
                    coordination, reminders):
         app.include_router(module.router)
-    from sm.daemon.routes import ask, usage, web
+    from sm.daemon.routes import ask, budgets, usage, web
 
     app.include_router(ask.router)
     app.include_router(usage.router)
+    app.include_router(budgets.router)
     app.include_router(web.router)
     return app
 
