@@ -159,6 +159,15 @@ class McpSettings:
 
 
 @dataclass(frozen=True)
+class BudgetsSettings:
+    # each: "$1.50" or micro-dollars (1500000); empty: no default budget
+    session: str = ""  # every session without a budget of its own
+    day: str = ""  # all sessions together, per UTC day, unless `sm budget set --day`
+    action: str = "interrupt"  # at 100 %: interrupt (the turn, and hold deliveries) | notify
+    warn_at: float = 0.8  # share of a budget that tells the session's parent; 0: no warning
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = field(default_factory=lambda: default_home())
     log_level: str = "info"
@@ -178,6 +187,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     usage: UsageSettings = field(default_factory=UsageSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
+    budgets: BudgetsSettings = field(default_factory=BudgetsSettings)
 
     @property
     def socket_path(self) -> Path:

@@ -97,6 +97,7 @@ class EventKind(StrEnum):
     WORKTREE = "worktree"
     ASK = "ask"
     CONTEXT = "context"  # a session's context window filled past usage.context_threshold
+    BUDGET = "budget"  # a budget warned, was exceeded, or was set, raised or removed
 
 
 class StreamKind(StrEnum):

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sm.core.budgets import Standing as StandingRecord
 from sm.core.usage import ContextUse, Line
 from sm.ops.coordination import Waited
 from sm.ops.git import SessionWorktree
@@ -382,3 +383,33 @@ class SessionUsage(BaseModel):
 
 class SessionUsages(BaseModel):
     items: dict[str, SessionUsage]  # session id → its cost and context as last read
+
+
+class BudgetStanding(BaseModel):
+    scope: str  # session | project | day
+    key: str  # the session id, the project's directory, "" for the day
+    label: str  # the session's name (or id), for a session budget
+    limit_micros: int
+    default: bool  # from config (budgets.session, budgets.day), not set
+    period: str  # the UTC day of a day budget, "" otherwise
+    spent_micros: int
+    percent: float
+    level: str  # "", warn, exceeded
+
+    @classmethod
+    def of(cls, s: StandingRecord) -> BudgetStanding:
+        b = s.budget
+        return cls(scope=b.scope, key=b.key, label=s.label, limit_micros=b.limit_micros,
+                   default=b.default, period=s.period, spent_micros=s.spent_micros,
+                   percent=s.percent, level=s.level)
+
+
+class BudgetList(BaseModel):
+    items: list[BudgetStanding]
+    action: str  # budgets.action: interrupt | notify
+    warn_at: float
+
+
+class BudgetRemoved(BaseModel):
+    removed: bool
+    default: BudgetStanding | None  # the config default in force now, if any

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from sm.cli import (
+    budget,
     completion,
     costs,
     daemon,
@@ -25,7 +26,7 @@ from sm.cli.typer_help import run as run_group
 # how ``sm --help`` lists the commands
 SECTIONS = {
     "Sessions": ["spawn", "list", "status", "me", "show", "attach", "output", "tail", "kill",
-                 "name", "restore", "events", "usage", "watch", "demo"],
+                 "name", "restore", "events", "usage", "budget", "watch", "demo"],
     "Messages": ["send", "messages", "message"],
     "Coordination": ["wait", "remind", "reminders", "task-complete", "turn-complete", "clear",
                      "handoff", "dispatch", "em", "children", "alone", "others"],
@@ -70,6 +71,7 @@ def build() -> typer.Typer:
     mcp.register(app)
     watch.register(app)
     costs.register(app)
+    budget.register(app)
     app.add_typer(daemon.app, name="daemon")
     _register_fast(app)
     return app

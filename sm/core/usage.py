@@ -20,7 +20,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,13 +32,20 @@ from sm.core.state import TURN_ENDS
 from sm.errors import SmError
 from sm.store import Store
 from sm.store.events import EventRecord
+from sm.store.sessions import SessionRecord
 from sm.store.usage import Context, Group, Source, Sum
 from sm.vocab import DEAD, EventKind
 
 log = logging.getLogger("sm.usage")
 
-# hooks after which an agent's records have grown
-READ_AFTER = TURN_ENDS | {"SessionEnd", "SubagentStop", "PreCompact", "PostCompact"}
+# hooks after which an agent's records have grown: a turn's end, and a tool call's end
+# (the response that asked for the tool is written by then), so that a budget can stop
+# a turn while it runs
+READ_AFTER = TURN_ENDS | {"SessionEnd", "SubagentStop", "PreCompact", "PostCompact",
+                          "PostToolUse", "PostToolUseFailure"}
+# (the usage insert's connection, the session, now): what the new usage causes, written
+# in the same transaction (a budget's warning or stop)
+UsageCheck = Callable[[Any, SessionRecord, float], Awaitable[Sequence[EventRecord | None]]]
 
 
 @dataclass(frozen=True)
@@ -122,9 +129,11 @@ class Meter:
         sessions_dir: Path,
         prices: PriceTable,
         threshold: float,
+        checks: Sequence[UsageCheck] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        self.checks = tuple(checks)
         self.bus = bus
         self.readers = dict(readers)
         self.sessions_dir = sessions_dir
@@ -202,8 +211,9 @@ class Meter:
 
     async def ingest(self, session_id: str) -> int:
         """Read every record file of the session that grew, in a thread; write the
-        responses, errors, offsets and context in one transaction, then publish a
-        ``context`` event if the threshold was crossed. Returns the responses read."""
+        responses, errors, offsets and context in one transaction — with what the usage
+        checks (budgets) write — then publish a ``context`` event if the threshold was
+        crossed. Returns the responses read."""
         lock = self._locks.setdefault(session_id, asyncio.Lock())
         async with lock:
             rec = await self.store.sessions.get(session_id)
@@ -225,11 +235,13 @@ class Meter:
                     skipped = (known[path].skipped if path in known else 0) + chunk.skipped
                     await self.store.usage.set_source(
                         conn, session_id, Source(path, chunk.offset, skipped, chunk.state), now)
-                event = await self._context(conn, session_id, responses)
+                events = [await self._context(conn, session_id, responses)]
+                if responses:
+                    for check in self.checks:
+                        events += await check(conn, rec, now)
             if responses:
                 self._stale.add(session_id)
-            if event is not None:
-                await self.bus.publish([event])
+            await self.bus.publish(events)
             return len(responses)
 
     async def _context(

@@ -74,10 +74,11 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (health, sessions, hooks, events, stream, messages, locks, worktrees,
                    coordination, reminders):
         app.include_router(module.router)
-    from sm.daemon.routes import ask, usage, web
+    from sm.daemon.routes import ask, budgets, usage, web
 
     app.include_router(ask.router)
     app.include_router(usage.router)
+    app.include_router(budgets.router)
     app.include_router(web.router)
     # MCP over streamable HTTP: an ASGI app of its own (so not in /openapi.json)
     app.router.routes.append(Route(MCP_PATH, mcp, methods=["POST"]))

@@ -20,6 +20,7 @@ from sm.agents import env as agent_env
 from sm.agents.base import hook_command, mcp_command
 from sm.config import Settings
 from sm.core.activity import ActivityWatch
+from sm.core.budgets import Budgets, parse_amount
 from sm.core.caller import Caller
 from sm.core.coordination import Coordination
 from sm.core.delivery import Queue, Receipts, Workers
@@ -42,6 +43,7 @@ from sm.git.worktrees import Worktrees
 from sm.ops import Ops
 from sm.ops.asks import AskOps
 from sm.ops.authz import Authz
+from sm.ops.budgets import BudgetOps
 from sm.ops.coordination import CoordinationOps
 from sm.ops.events import EventOps
 from sm.ops.git import GitOps
@@ -93,13 +95,17 @@ class Services:
             log.error("daemon start failed: %s", exc.message)
             raise
         bus = EventBus(settings.stream.buffer)
-        meter = Meter(store, bus, agents.usage_readers(), sessions_dir=settings.sessions_dir,
-                      prices=PriceTable(settings.usage.prices, settings.usage.context_windows),
-                      threshold=settings.usage.context_threshold)
+        queue = Queue(store, bus, max_bytes=settings.limits.max_prompt_bytes)
+        prices = PriceTable(settings.usage.prices, settings.usage.context_windows)
         receiver = None
         try:
+            budgets = _budgets(settings, store, bus, queue, prices)
+            # budgets are checked in the usage insert's transaction
+            meter = Meter(store, bus, agents.usage_readers(), sessions_dir=settings.sessions_dir,
+                          prices=prices, threshold=settings.usage.context_threshold,
+                          checks=(budgets.check,))
             receiver = await _telemetry_receiver(settings, meter)
-            services = await cls._build(settings, store, bus, meter, receiver)
+            services = await cls._build(settings, store, bus, queue, budgets, meter, receiver)
             await services._start()
         except BaseException as exc:
             log.error("daemon start failed: %s", exc)
@@ -111,8 +117,8 @@ class Services:
 
     @classmethod
     async def _build(
-        cls, settings: Settings, store: Store, bus: EventBus, meter: Meter,
-        receiver: TelemetryReceiver | None,
+        cls, settings: Settings, store: Store, bus: EventBus, queue: Queue, budgets: Budgets,
+        meter: Meter, receiver: TelemetryReceiver | None,
     ) -> Services:
         bin_dir = str(Path(sys.executable).parent)
         base_env = {
@@ -129,7 +135,6 @@ class Services:
         # transaction: reading the agent's files is I/O
         bus.listen(meter.on_event, "usage")
         identity = Identity(store, runtime, Procs())
-        queue = Queue(store, bus, max_bytes=settings.limits.max_prompt_bytes)
         receipts = Receipts(store, queue, providers)
         notices = Notices(store, queue)
         sessions = Sessions(
@@ -141,7 +146,8 @@ class Services:
             consequences=(receipts.on_fact, notices.on_fact),
             size=(settings.tmux.width, settings.tmux.height),
         )
-        workers = Workers(store, runtime, providers, queue, bus, sessions.apply)
+        workers = Workers(store, runtime, providers, queue, bus, sessions.apply,
+                          paused=budgets.paused)
         leases = Leases(store, bus, auto_release_idle=settings.locks.auto_release_idle)
         repos = Repos(store, settings.repos_dir)
 
@@ -169,6 +175,7 @@ class Services:
             hooks=HookOps(sessions, WriteGuard(leases) if settings.locks.enforce else None),
             asks=AskOps(coordination.asks, authz),
             usage=UsageOps(store, meter, telemetry=receiver is not None),
+            budgets=BudgetOps(store, budgets, authz),
         )
         evidence = ScreenEvidence(sessions, runtime, providers, workers, bus)
         services = cls(settings, store, runtime, bus, sessions, queue, workers, leases,
@@ -314,6 +321,17 @@ class Services:
                 continue
             except Exception:  # the watch outlives anything one drain meets
                 log.exception("hook spool drain failed")
+
+
+def _budgets(settings: Settings, store: Store, bus: EventBus, queue: Queue,
+             prices: PriceTable) -> Budgets:
+    """The budgets with their config defaults. Raises InvalidInput naming a bad key."""
+    b = settings.budgets
+    return Budgets(
+        store, bus, queue, prices,
+        session_default=parse_amount(b.session, "budgets.session") if b.session else 0,
+        day_default=parse_amount(b.day, "budgets.day") if b.day else 0,
+        action=b.action, warn_at=b.warn_at)
 
 
 async def _telemetry_receiver(settings: Settings, meter: Meter) -> TelemetryReceiver | None:

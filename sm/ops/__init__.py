@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sm.ops.asks import AskOps
 from sm.ops.authz import Authz
+from sm.ops.budgets import BudgetOps
 from sm.ops.coordination import CoordinationOps
 from sm.ops.events import EventOps
 from sm.ops.git import GitOps
@@ -36,6 +37,7 @@ class Ops:
     hooks: HookOps
     asks: AskOps
     usage: UsageOps
+    budgets: BudgetOps
 
 
 __all__ = ["Ops"]

@@ -29,6 +29,7 @@ class Store:
         self.path = path
         self._write_lock = _WriteLock()
         from sm.store.asks import Asks
+        from sm.store.budgets import Budgets
         from sm.store.events import Events
         from sm.store.git import Git
         from sm.store.locks import Locks
@@ -47,6 +48,7 @@ class Store:
         self.git = Git(self)
         self.asks = Asks(self)
         self.usage = Usage(self)
+        self.budgets = Budgets(self)
 
     @classmethod
     async def open(cls, path: Path, max_bytes: int = 0) -> Store:

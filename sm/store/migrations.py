@@ -383,4 +383,26 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX usage_telemetry_session ON usage_telemetry(session_id, ts);
     """,
+    # 10: budgets (integer micro-dollars) per session, project and day, and the level
+    #     each reached in its period (a warning and a stop are each told once)
+    """
+    CREATE TABLE budgets (
+        scope         TEXT NOT NULL,
+        key           TEXT NOT NULL,
+        limit_micros  INTEGER NOT NULL,
+        updated_at    REAL NOT NULL,
+        PRIMARY KEY (scope, key)
+    );
+    CREATE TABLE budget_marks (
+        scope         TEXT NOT NULL,
+        key           TEXT NOT NULL,
+        period        TEXT NOT NULL,
+        level         TEXT NOT NULL,
+        spent_micros  INTEGER NOT NULL,
+        limit_micros  INTEGER NOT NULL,
+        ts            REAL NOT NULL,
+        PRIMARY KEY (scope, key, period)
+    );
+    CREATE INDEX usage_responses_project ON usage_responses(project, model);
+    """,
 ]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sm.config import TelegramSettings
+from sm.core.budgets import dollars
 from sm.store import Store
 from sm.store.events import EventRecord
 from sm.store.sessions import SessionRecord
@@ -148,6 +149,8 @@ class Mirror:
             return [await self._deadlock(ev)]
         if ev.kind == EventKind.ASK:
             return await self._ask(ev)
+        if ev.kind == EventKind.BUDGET:
+            return _budget(ev)
         if ev.session_id is None:
             return []
         rec = await self.store.sessions.get(ev.session_id)
@@ -271,6 +274,24 @@ def _is_deadlock(ev: EventRecord) -> bool:
     ``deadlock``, or one whose payload says so (the lock log's ``action``)."""
     p = ev.payload
     return ev.kind == "deadlock" or "deadlock" in p or p.get("action") == "deadlock"
+
+
+def _budget(ev: EventRecord) -> list[Op]:
+    """A budget's warning or stop: an alert to the operator (a change the operator made
+    is not echoed)."""
+    p = ev.payload
+    if p.get("change") or p.get("level") not in ("warn", "exceeded"):
+        return []
+    scope, key = p.get("scope"), p.get("key")
+    what = {"session": f"session {p.get('label') or key}'s budget",
+            "project": f"the budget of project {key}"}.get(str(scope), "today's budget")
+    spent = f"{dollars(int(p.get('spent_micros') or 0))} of " \
+            f"{dollars(int(p.get('limit_micros') or 0))}"
+    if p.get("level") == "warn":
+        return [_alert(f"budget: {what} is at {round(float(p.get('percent') or 0))}% "
+                       f"({spent})")]
+    then = "turns interrupted, deliveries paused" if p.get("stop") else "nothing stopped"
+    return [_alert(f"budget: {what} is reached ({spent}): {then}")]
 
 
 def _line(rec: SessionRecord, text: fmt.Text, silent: bool = False) -> OutboxItem:

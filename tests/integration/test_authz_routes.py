@@ -81,6 +81,9 @@ CALLS: dict[str, tuple[str, Any]] = {
     "POST /asks/{ask_id}/answer": ("/asks/{A}/answer", {"answer": "no"}),
     "GET /usage": ("/usage?session={T}&by=model", None),
     "GET /usage/sessions": ("/usage/sessions", None),
+    "GET /budgets": ("/budgets", None),
+    "POST /budgets": ("/budgets", {"scope": "session", "target": "{T}", "amount": "$9"}),
+    "POST /budgets/remove": ("/budgets/remove", {"scope": "session", "target": "{T}"}),
 }
 
 

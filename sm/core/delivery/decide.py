@@ -31,6 +31,16 @@ class Action(StrEnum):
 
 
 @dataclass(frozen=True)
+class Hold:
+    """A session's deliveries held by a rule outside its screen (a budget reached):
+    ``reason`` is the message's waiting reason; ``until`` when it lifts by itself
+    (None: when something changes and wakes the worker)."""
+
+    reason: str
+    until: float | None = None
+
+
+@dataclass(frozen=True)
 class Step:
     action: Action
     reason: str = ""
@@ -45,15 +55,21 @@ def decide(
     has_hooks: bool,
     now: float,
     screen: Screen | None = None,
+    hold: Hold | None = None,
 ) -> Step:
     """The next step for ``msg`` to a session in ``state``. ``screen`` is None until
-    the worker has read it (this returns SCREEN when it needs it)."""
+    the worker has read it (this returns SCREEN when it needs it). ``hold``: the
+    session's deliveries are held (a budget reached): nothing is typed, not even an
+    urgent message, until it lifts."""
     if not state.is_live:
         return Step(Action.FAIL, f"session {label} is {state}")
     if msg.state == MessageState.DELIVERING:
         return Step(Action.RECOVER)
     if msg.expires_at is not None and now >= msg.expires_at:
         return Step(Action.EXPIRE, "its deadline passed before it could be delivered")
+    if hold is not None:
+        return Step(Action.HOLD, hold.reason,
+                    None if hold.until is None else max(0.0, hold.until - now))
     if state == SessionState.STARTING:
         return Step(Action.HOLD, "waiting for the agent to start")
     if state == SessionState.WAITING_PERMISSION:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from sm.agents.base import Provider, Screen
-from sm.core.delivery.decide import POLL, Action, Step, decide, put_back
+from sm.core.delivery.decide import POLL, Action, Hold, Step, decide, put_back
 from sm.core.delivery.queue import Queue, render
 from sm.core.events import EventBus
 from sm.core.state import Signal
@@ -32,6 +32,8 @@ log = logging.getLogger("sm.delivery")
 _FULL_RETRY = 1.0  # seconds between tries while the store is full
 # (session id, signal, evidence): record what the screen showed as a state signal
 ApplySignal = Callable[[str, Signal, dict[str, object]], Awaitable[object]]
+# a session's deliveries held by a rule outside its screen (a budget reached), or None
+Paused = Callable[[SessionRecord], Awaitable[Hold | None]]
 
 
 class Workers:
@@ -47,6 +49,7 @@ class Workers:
         receipt_timeout: float = 3.0,
         enter_tries: int = 3,
         interrupt_timeout: float = 10.0,
+        paused: Paused | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -57,11 +60,13 @@ class Workers:
         self.receipt_timeout = receipt_timeout
         self.enter_tries = enter_tries
         self.interrupt_timeout = interrupt_timeout
+        self.paused = paused
         self.clock = clock
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._wakes: dict[str, asyncio.Event] = {}
         self._receipts: dict[str, asyncio.Event] = {}
         self._panes: dict[str, asyncio.Lock] = {}  # one writer per pane at a time
+        self._stops: set[asyncio.Task[None]] = set()  # turns being interrupted (a budget)
         bus.listen(self._on_event, "delivery")
 
     async def start(self) -> None:
@@ -70,7 +75,7 @@ class Workers:
             self.wake(target_id)
 
     async def close(self) -> None:
-        tasks = list(self._workers.values())
+        tasks = [*self._workers.values(), *self._stops]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -132,7 +137,8 @@ class Workers:
 
     async def _step_locked(self, rec: SessionRecord, msg: MessageRecord) -> float | None:
         provider = self.providers[rec.provider]
-        step = self._decide(rec, msg, provider)
+        hold = await self.paused(rec) if self.paused is not None else None
+        step = self._decide(rec, msg, provider, hold=hold)
         if step.action == Action.SCREEN:
             screen = await self._screen(rec)
             if screen.composer and await self._reclaim(rec, screen.composer,
@@ -149,9 +155,9 @@ class Workers:
         return await self._act(rec, msg, provider, step)
 
     def _decide(self, rec: SessionRecord, msg: MessageRecord, provider: Provider,
-                screen: Screen | None = None) -> Step:
+                screen: Screen | None = None, hold: Hold | None = None) -> Step:
         return decide(rec.state, rec.label, msg, has_hooks=provider.has_hooks,
-                      now=self.clock(), screen=screen)
+                      now=self.clock(), screen=screen, hold=hold)
 
     async def _act(
         self, rec: SessionRecord, msg: MessageRecord, provider: Provider, step: Step
@@ -239,6 +245,30 @@ class Workers:
     async def _interrupt(self, rec: SessionRecord, msg: MessageRecord, provider: Provider
                          ) -> None:
         """Press the agent's interrupt key and wait until its prompt is back."""
+        # interrupted for a clear: that task is being dropped, its notices with it
+        why = "clear" if msg.kind == MessageKind.CLEAR else ""
+        await self._interrupt_turn(rec, provider, why, {"message": msg.id})
+
+    def stop_turn(self, session_id: str, why: str, evidence: dict[str, object]) -> None:
+        """Interrupt the session's running turn (as an urgent message does), in a task
+        of its own; nothing when it is not running."""
+        task = asyncio.create_task(self._stop_turn(session_id, why, evidence),
+                                   name=f"stop-{session_id}")
+        self._stops.add(task)
+        task.add_done_callback(self._stops.discard)
+
+    async def _stop_turn(self, session_id: str, why: str, evidence: dict[str, object]) -> None:
+        async with self._panes.setdefault(session_id, asyncio.Lock()):
+            rec = await self.store.sessions.get(session_id)
+            if rec is None or rec.state != SessionState.RUNNING:
+                return
+            try:
+                await self._interrupt_turn(rec, self.providers[rec.provider], why, evidence)
+            except SmError as exc:
+                log.warning("could not interrupt %s (%s): %s", rec.label, why, exc.message)
+
+    async def _interrupt_turn(self, rec: SessionRecord, provider: Provider, why: str,
+                              evidence: dict[str, object]) -> None:
         await self.runtime.send_keys(rec.tmux_session, provider.interrupt_key)
         deadline = self.clock() + self.interrupt_timeout
         while self.clock() < deadline:
@@ -247,10 +277,8 @@ class Workers:
             if current is None or current.state != SessionState.RUNNING:
                 return  # a hook said so (Codex: Interrupt)
             if await self._prompt_back(rec):  # Claude Code ends an interrupted turn silently
-                # interrupted for a clear: that task is being dropped, its notices with it
-                why = "clear" if msg.kind == MessageKind.CLEAR else ""
                 await self.apply(rec.id, Signal("interrupted", why),
-                                 {"message": msg.id, "screen": "prompt back"})
+                                 {**evidence, "screen": "prompt back"})
                 return
         raise SmError(f"the agent did not stop its turn within {self.interrupt_timeout:g}s "
                       f"of {provider.interrupt_key}")
@@ -344,6 +372,9 @@ class Workers:
 
     # -- facts ----------------------------------------------------------------------------
     async def _on_event(self, ev: EventRecord) -> None:
+        if ev.kind == EventKind.BUDGET:
+            self._on_budget(ev)
+            return
         if ev.session_id is None:
             return
         if ev.kind == EventKind.MESSAGE:
@@ -358,6 +389,17 @@ class Workers:
                     self.wake(ev.session_id)
         elif ev.kind == EventKind.STATE and ev.session_id in self._wakes:
             self.wake(ev.session_id)
+
+    def _on_budget(self, ev: EventRecord) -> None:
+        """A budget reached stops its sessions' running turns (``stop``); any budget
+        change wakes their held deliveries."""
+        for sid in ev.payload.get("sessions") or ():
+            if ev.payload.get("stop"):
+                self.stop_turn(str(sid), "budget", {
+                    "budget": f"{ev.payload.get('scope')} {ev.payload.get('key')}".strip(),
+                    "seq": ev.seq})
+            if str(sid) in self._wakes:
+                self.wake(str(sid))
 
 
 async def _waited(event: asyncio.Event, timeout: float) -> bool:
