@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 
-from sm.cli.typer_help import JSON_HELP, command
-
 from sm.cli.output import console, emit_json
+from sm.cli.typer_help import JSON_HELP, command
 from sm.client import Client
 
 
