@@ -110,7 +110,7 @@ class Services:
         bus = EventBus(settings.stream.buffer)
         providers = agents.providers(settings)
         identity = Identity(store, runtime, Procs())
-        queue = Queue(store, bus, max_bytes=settings.limits.max_prompt_bytes)
+        queue = Queue(store, bus, providers, max_bytes=settings.limits.max_prompt_bytes)
         receipts = Receipts(store, queue, providers)
         notices = Notices(store, queue)
         sessions = Sessions(

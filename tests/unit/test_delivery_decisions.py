@@ -135,7 +135,7 @@ def with_rig(test: Callable[[Rig], Awaitable[None]], tmp_path: Path) -> None:
         store = await Store.open(tmp_path / "sm.db")
         bus, runtime = EventBus(), FakeRuntime()
         providers = {"scripted": Scripted(ScriptedSettings())}
-        queue = Queue(store, bus, max_bytes=1 << 16)
+        queue = Queue(store, bus, providers, max_bytes=1 << 16)
         sessions = Sessions(
             store, runtime, providers, bus, sessions_dir=tmp_path / "sessions",
             hook_command="true", base_env={}, agent_env={}, max_prompt_bytes=1 << 16,
