@@ -96,6 +96,7 @@ class EventKind(StrEnum):
     PR = "pr"
     WORKTREE = "worktree"
     ASK = "ask"
+    INBOX = "inbox"  # a note to the operator's inbox: written, or read
 
 
 class StreamKind(StrEnum):

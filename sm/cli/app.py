@@ -6,7 +6,18 @@ from typing import Annotated
 
 import typer
 
-from sm.cli import completion, daemon, demo, events, repo, sessions, watch, web, worktree
+from sm.cli import (
+    completion,
+    daemon,
+    demo,
+    events,
+    inbox,
+    repo,
+    sessions,
+    watch,
+    web,
+    worktree,
+)
 from sm.cli.typer_help import SmGroup, command
 from sm.cli.typer_help import run as run_group
 
@@ -17,7 +28,7 @@ SECTIONS = {
     "Messages": ["send", "messages", "message"],
     "Coordination": ["wait", "remind", "reminders", "task-complete", "turn-complete", "clear",
                      "handoff", "dispatch", "em", "children", "alone", "others"],
-    "The human": ["ask", "asks", "answer"],
+    "The human": ["ask", "asks", "answer", "inbox"],
     "Locks, worktrees, repos": ["lock", "unlock", "locks", "guard", "worktree", "conflicts",
                                 "pr", "repo"],
     "The daemon and the shell": ["daemon", "web", "completion"],
@@ -50,6 +61,7 @@ def build() -> typer.Typer:
 
     sessions.register(app)
     events.register(app)
+    inbox.register(app)
     demo.register(app)
     worktree.register(app)
     repo.register(app)

@@ -13,6 +13,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from sm.client import Client
 
+OPERATOR = "operator"  # the human's inbox (a reserved name: no session is called so)
 _MODES = {"--important": "important", "--urgent": "urgent"}
 _NOTIFY = {"--notify-on-stop": True, "--no-notify-on-stop": False}
 
@@ -75,17 +76,30 @@ def read_text(words: list[str]) -> str:
 
 def send(client: Client, target: str, text: list[str], mode: str | None,
          notify: bool | None, as_json: bool, raw: bool = False) -> int:
-    """POST the message; print one line per target (or the JSON); exit 1 if any failed."""
+    """POST the message; print one line per target (or the JSON); exit 1 if any failed.
+    The target ``operator`` is the human's inbox: a note, stored, never typed."""
     import sys
 
-    body = {
-        "targets": [t for t in target.split(",") if t],
-        "body": read_text(text),
-        "mode": mode or "sequential",
-        "notify_on_stop": notify,
-        **({"raw": True} if raw else {}),
-    }
-    items = client.post("/messages", body)["items"]
+    targets = [t for t in target.split(",") if t]
+    text_ = read_text(text)
+    sessions = [t for t in targets if t != OPERATOR]
+    items = []
+    if OPERATOR in targets:
+        if raw:
+            from sm.errors import InvalidInput
+
+            raise InvalidInput("--raw types into a session; the operator's inbox takes notes")
+        note = client.post("/inbox", {"body": text_})
+        items.append({**note, "to": OPERATOR, "state": "stored", "reason": None})
+    if sessions or not targets:
+        body = {
+            "targets": sessions,
+            "body": text_,
+            "mode": mode or "sequential",
+            "notify_on_stop": notify,
+            **({"raw": True} if raw else {}),
+        }
+        items += client.post("/messages", body)["items"]
     if as_json:
         from sm.cli.plain import print_result
 

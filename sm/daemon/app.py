@@ -57,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
         events,
         health,
         hooks,
+        inbox,
         locks,
         messages,
         reminders,
@@ -66,7 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
 
     for module in (health, sessions, hooks, events, stream, messages, locks, worktrees,
-                   coordination, reminders):
+                   coordination, reminders, inbox):
         app.include_router(module.router)
     from sm.daemon.routes import ask, web
 

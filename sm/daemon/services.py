@@ -44,6 +44,7 @@ from sm.ops.coordination import CoordinationOps
 from sm.ops.events import EventOps
 from sm.ops.git import GitOps
 from sm.ops.hooks import PANE_DIED, HookOps
+from sm.ops.inbox import InboxOps
 from sm.ops.locks import LockOps
 from sm.ops.messages import MessageOps
 from sm.ops.sessions import SessionOps
@@ -148,6 +149,7 @@ class Services:
             git=GitOps(store, worktrees, repos, Prs(store), authz),
             hooks=HookOps(sessions, WriteGuard(leases) if settings.locks.enforce else None),
             asks=AskOps(coordination.asks, authz),
+            inbox=InboxOps(store, queue, bus, authz),
         )
         evidence = ScreenEvidence(sessions, runtime, providers, workers, bus)
         services = cls(settings, store, runtime, bus, sessions, queue, workers, leases,

@@ -18,6 +18,7 @@ from sm.ops.coordination import CoordinationOps
 from sm.ops.events import EventOps
 from sm.ops.git import GitOps
 from sm.ops.hooks import HookOps
+from sm.ops.inbox import InboxOps
 from sm.ops.locks import LockOps
 from sm.ops.messages import MessageOps
 from sm.ops.sessions import SessionOps
@@ -34,6 +35,7 @@ class Ops:
     git: GitOps
     hooks: HookOps
     asks: AskOps
+    inbox: InboxOps
 
 
 __all__ = ["Ops"]

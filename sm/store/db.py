@@ -31,6 +31,7 @@ class Store:
         from sm.store.asks import Asks
         from sm.store.events import Events
         from sm.store.git import Git
+        from sm.store.inbox import Inbox
         from sm.store.locks import Locks
         from sm.store.messages import Messages
         from sm.store.reminders import Reminders
@@ -45,6 +46,7 @@ class Store:
         self.locks = Locks(self)
         self.git = Git(self)
         self.asks = Asks(self)
+        self.inbox = Inbox(self)
 
     @classmethod
     async def open(cls, path: Path, max_bytes: int = 0) -> Store:

@@ -247,4 +247,18 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN turn_owed INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sessions ADD COLUMN tool_running INTEGER NOT NULL DEFAULT 0;
     """,
+    # 8: the operator's inbox: notes sessions write to the human (``sm send operator``),
+    #    never typed anywhere; read (acknowledged) explicitly
+    """
+    CREATE TABLE inbox (
+        id           TEXT PRIMARY KEY,
+        sender_id    TEXT,
+        sender_label TEXT NOT NULL,
+        body         TEXT NOT NULL,
+        created_at   REAL NOT NULL,
+        read_at      REAL,
+        read_by      TEXT
+    );
+    CREATE INDEX inbox_created ON inbox(created_at);
+    """,
 ]

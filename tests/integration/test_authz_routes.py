@@ -75,6 +75,9 @@ CALLS: dict[str, tuple[str, Any]] = {
     "GET /asks/{ask_id}": ("/asks/{A}", None),
     "GET /asks": ("/asks", None),
     "POST /asks/{ask_id}/answer": ("/asks/{A}/answer", {"answer": "no"}),
+    "POST /inbox": ("/inbox", {"body": "for the human"}),
+    "GET /inbox": ("/inbox", None),
+    "POST /inbox/ack": ("/inbox/ack", {"all": True}),
 }
 
 
