@@ -43,6 +43,7 @@ CALLS: dict[str, tuple[str, Any]] = {
     "POST /messages/{message_id}/cancel": ("/messages/{M}/cancel", None),
     "GET /events": ("/events", None),
     "GET /events/stream": ("/events/stream", None),
+    "GET /events/snapshot": ("/events/snapshot", None),
     "POST /locks": ("/locks", {"paths": ["mine.txt"], "cwd": "{W}"}),
     "POST /locks/release": ("/locks/release", {"paths": ["held.txt"], "cwd": "{W}",
                                                "force": True}),
@@ -78,6 +79,9 @@ CALLS: dict[str, tuple[str, Any]] = {
     "POST /inbox": ("/inbox", {"body": "for the human"}),
     "GET /inbox": ("/inbox", None),
     "POST /inbox/ack": ("/inbox/ack", {"all": True}),
+    "GET /web": ("/web", None),
+    "POST /web/login": ("/web/login", None),
+    "POST /web/token": ("/web/token", None),
 }
 
 
