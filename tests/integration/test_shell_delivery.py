@@ -96,3 +96,18 @@ def test_sm_notices_are_never_typed_into_a_shell(
     assert msg["state"] == "cancelled"
     assert "never types them" in msg["reason"]
     assert "[sm " not in _pane(tmux, shell)
+
+
+def test_a_childs_task_complete_is_not_typed_into_its_shell_parent(
+    sm, sm_json, shell, spawn, session_env, tmux, tmp_path: Path, wait_until,
+) -> None:
+    spawned = tmp_path / "spawned"
+    sm("send", "sh", f"{shlex.quote(str(SM_BIN))} spawn scripted --name kid > {spawned}")
+    wait_until(lambda: spawned.exists() and "kid" in spawned.read_text(),
+               message=lambda: _pane(tmux, shell))
+    kid = sm_json("status", "kid")
+    assert kid["parent_id"] == shell["id"]
+    sm("task-complete", "all done", env=session_env(kid["id"]))
+    msg, = [m for m in sm_json("messages", "--to", "sh") if m["sender_id"] == kid["id"]]
+    assert msg["state"] == "cancelled" and "never types them" in msg["reason"]
+    assert "task complete" not in _pane(tmux, shell)

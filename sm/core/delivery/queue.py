@@ -113,16 +113,19 @@ class Queue:
         sender_label: str | None = None,
         expires_at: float | None = None,
         raw: bool = False,
+        notice: bool = False,
     ) -> list[MessageRecord]:
         """Accept one message per target, each in its own transaction. A dead target
         gets a ``failed`` row with the reason. notify-on-stop defaults on when the
         sender is the target's parent. ``raw``: typed as given, with no header (and no
-        receipt). Raises InvalidInput (empty, too big, no target, more than one line
-        for a command line unless ``raw``) before accepting any."""
+        receipt). ``notice``: a notice sm writes on the caller's behalf (``[sm] …``),
+        which a shell records ``cancelled``. Raises InvalidInput (empty, too big, no
+        target, more than one line for a command line unless ``raw``) before accepting
+        any."""
         body = self.check_body(body)
         if not targets:
             raise InvalidInput("no target session given")
-        bodies = [body if raw else self._shaped(target, body) for target in targets]
+        bodies = [body if raw or notice else self._shaped(target, body) for target in targets]
         kind = MessageKind.RAW if raw else MessageKind.TEXT
         label = sender_label or caller.label
         out = []
@@ -131,7 +134,7 @@ class Queue:
             if notify is None:
                 notify = caller.id is not None and target.parent_id == caller.id
             out.append(await self.accept(caller.id, label, target, text, mode, notify=notify,
-                                         kind=kind, expires_at=expires_at))
+                                         kind=kind, expires_at=expires_at, notice=notice))
         return out
 
     def intake(self, target: SessionRecord) -> Intake:
