@@ -98,6 +98,7 @@ class EventKind(StrEnum):
     ASK = "ask"
     CONTEXT = "context"  # a session's context window filled past usage.context_threshold
     BUDGET = "budget"  # a budget warned, was exceeded, or was set, raised or removed
+    INBOX = "inbox"  # a note to the operator's inbox: written, or read
 
 
 class StreamKind(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from sm.agents.base import Launch, LaunchSpec, Provider, Telemetry
+from sm.agents.base import Intake, Launch, LaunchSpec, Provider, Telemetry
 from sm.agents.usage import TranscriptReader
 from sm.errors import NotFound
 
@@ -28,6 +28,19 @@ def providers(settings: Settings, telemetry: Telemetry | None = None) -> dict[st
         "shell": Shell(),
         "scripted": Scripted(settings.scripted),
     }
+
+
+def intake_of(provider: str) -> Intake:
+    """How a provider's program takes messages (a class attribute: no instance needed,
+    so the queue is built before the providers)."""
+    from sm.agents.claude import Claude
+    from sm.agents.codex import Codex
+    from sm.agents.scripted import Scripted
+    from sm.agents.shell import Shell
+
+    classes = {"claude": Claude, "codex": Codex, "shell": Shell, "scripted": Scripted}
+    found = classes.get(provider)
+    return Intake.PROMPT if found is None else found.intake
 
 
 def usage_readers() -> dict[str, TranscriptReader]:

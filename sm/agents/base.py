@@ -8,6 +8,7 @@ import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -59,8 +60,20 @@ class Launch:
     env: dict[str, str] = field(default_factory=dict)
 
 
+class Intake(StrEnum):
+    """How a provider's program takes what sm types into it."""
+
+    # an agent's composer: sm's one-line header, then the body (any length, any lines),
+    # submitted as one prompt; sm's own notices are welcome
+    PROMPT = "prompt"
+    # a shell's command line: every typed line runs as a command, so a message is one
+    # line typed as given (no header) and sm's own notices are never typed into it
+    COMMAND_LINE = "command_line"
+
+
 class Provider(Protocol):
     name: str
+    intake: Intake  # how it takes messages (sm/core/delivery reads it)
     has_hooks: bool  # False: state comes from output quiescence and process exit
     interrupt_key: str  # the agent's own key to interrupt a turn
     clear_command: str  # typed to reset the conversation ("" when it has none)
@@ -117,6 +130,7 @@ class Agent:
     """Defaults every provider shares; a provider overrides what differs."""
 
     answer_keys: Mapping[str, str] = {"allow": "1", "always": "2", "deny": "3"}
+    intake: Intake = Intake.PROMPT
     checked_turn_ends: frozenset[str] = frozenset()
     clear_hook: bool = True
     env_passed: tuple[str, ...] = ()

@@ -1,16 +1,20 @@
-"""Any command line. No hooks: state comes from output quiescence and process exit."""
+"""Any command line. No hooks: state comes from output quiescence and process exit.
+
+What is typed into it runs as commands, so it takes messages as one command line typed
+as given (``Intake.COMMAND_LINE``): no header, no multi-line text, no sm notices."""
 
 from __future__ import annotations
 
 import os
 import shutil
 
-from sm.agents.base import Agent, Launch, LaunchSpec, Screen
+from sm.agents.base import Agent, Intake, Launch, LaunchSpec, Screen
 from sm.errors import InvalidInput, Unavailable
 
 
 class Shell(Agent):
     name = "shell"
+    intake = Intake.COMMAND_LINE
     has_hooks = False
     interrupt_key = "C-c"
     clear_command = ""

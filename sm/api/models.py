@@ -20,6 +20,7 @@ from sm.ops.usage import UsageReport as UsageReportRecord
 from sm.store.asks import AskRecord
 from sm.store.events import EventRecord
 from sm.store.git import PrRecord, RepoRecord
+from sm.store.inbox import NoteRecord
 from sm.store.messages import MessageRecord
 from sm.store.reminders import ReminderRecord
 from sm.store.sessions import SessionRecord
@@ -283,6 +284,33 @@ class Ask(BaseModel):
 
 class AskList(BaseModel):
     items: list[Ask]
+
+
+class Note(BaseModel):
+    """A note in the operator's inbox."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    sender: str = Field(alias="from")
+    sender_id: str | None
+    body: str
+    created_at: float
+    read: bool
+    read_at: float | None
+    read_by: str | None
+
+    @classmethod
+    def of(cls, n: NoteRecord) -> Note:
+        return cls.model_validate({
+            "id": n.id, "from": n.sender_label, "sender_id": n.sender_id, "body": n.body,
+            "created_at": n.created_at, "read": n.is_read, "read_at": n.read_at,
+            "read_by": n.read_by,
+        })
+
+
+class NoteList(BaseModel):
+    items: list[Note]
 
 
 class Ok(BaseModel):

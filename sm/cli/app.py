@@ -13,6 +13,7 @@ from sm.cli import (
     daemon,
     demo,
     events,
+    inbox,
     mcp,
     repo,
     sessions,
@@ -26,11 +27,12 @@ from sm.cli.typer_help import run as run_group
 # how ``sm --help`` lists the commands
 SECTIONS = {
     "Sessions": ["spawn", "list", "status", "me", "show", "attach", "output", "tail", "kill",
-                 "name", "restore", "events", "usage", "budget", "watch", "demo"],
+                 "name", "restore", "approve", "deny", "events", "usage", "budget", "watch",
+                 "demo"],
     "Messages": ["send", "messages", "message"],
     "Coordination": ["wait", "remind", "reminders", "task-complete", "turn-complete", "clear",
                      "handoff", "dispatch", "em", "children", "alone", "others"],
-    "The human": ["ask", "asks", "answer"],
+    "The human": ["ask", "asks", "answer", "inbox"],
     "Locks, worktrees, repos": ["lock", "unlock", "locks", "guard", "worktree", "conflicts",
                                 "pr", "repo"],
     "The daemon and the shell": ["daemon", "web", "mcp", "completion"],
@@ -63,6 +65,7 @@ def build() -> typer.Typer:
 
     sessions.register(app)
     events.register(app)
+    inbox.register(app)
     demo.register(app)
     worktree.register(app)
     repo.register(app)

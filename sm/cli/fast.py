@@ -82,6 +82,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
                         help="tell me when the turn it starts ends (a session's default)")
     notify.add_argument("--no-notify-on-stop", action="store_const", const=False,
                         dest="notify", help="don't")
+    send.add_argument("--raw", action="store_true",
+                      help="type TEXT as given: no header, every line (managers only)")
     add_json(send)
     msgs = sub.add_parser("messages", help=HELP["messages"])
     msgs.add_argument("--to", metavar="SESSION", help="only messages to this session")
@@ -198,7 +200,8 @@ def _list(client: Client, args: argparse.Namespace) -> int:
 def _send(client: Client, args: argparse.Namespace) -> int:
     from sm.cli.quick_send import send
 
-    return send(client, args.target, args.text, args.mode, args.notify, args.json)
+    return send(client, args.target, args.text, args.mode, args.notify, args.json,
+                args.raw)
 
 
 def _messages(client: Client, args: argparse.Namespace) -> int:

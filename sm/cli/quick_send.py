@@ -2,7 +2,7 @@
 
 ``sm send`` runs on the agent's hot path; argparse (with ``re`` and ``gettext``) costs
 more to import than the whole request. This reads ``TARGET TEXT… [--important |
---urgent] [--notify-on-stop | --no-notify-on-stop] [--json]`` and hands anything else
+--urgent] [--notify-on-stop | --no-notify-on-stop] [--raw] [--json]`` and hands anything else
 (help, a typo, an unknown flag) to the full parser, which gives the same result or the
 usual error.
 """
@@ -13,17 +13,19 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from sm.client import Client
 
+OPERATOR = "operator"  # the human's inbox (a reserved name: no session is called so)
 _MODES = {"--important": "important", "--urgent": "urgent"}
 _NOTIFY = {"--notify-on-stop": True, "--no-notify-on-stop": False}
 
 
-def parse(argv: list[str]) -> tuple[str, list[str], str | None, bool | None, bool] | None:
-    """(target, text words, mode, notify, json) for ``sm send ARGV`` (argv after
+def parse(argv: list[str]
+          ) -> tuple[str, list[str], str | None, bool | None, bool, bool] | None:
+    """(target, text words, mode, notify, json, raw) for ``sm send ARGV`` (argv after
     ``send``), or None for a shape the full parser must read."""
     words: list[str] = []
     mode: str | None = None
     notify: bool | None = None
-    as_json = False
+    as_json = raw = False
     for arg in argv:
         if arg in _MODES:
             if mode is not None and mode != _MODES[arg]:
@@ -35,13 +37,15 @@ def parse(argv: list[str]) -> tuple[str, list[str], str | None, bool | None, boo
             notify = _NOTIFY[arg]
         elif arg == "--json":
             as_json = True
+        elif arg == "--raw":
+            raw = True
         elif arg.startswith("-") and arg != "-":
             return None
         else:
             words.append(arg)
     if len(words) < 2:
         return None
-    return words[0], words[1:], mode, notify, as_json
+    return words[0], words[1:], mode, notify, as_json, raw
 
 
 def run(argv: list[str]) -> int | None:
@@ -71,17 +75,31 @@ def read_text(words: list[str]) -> str:
 
 
 def send(client: Client, target: str, text: list[str], mode: str | None,
-         notify: bool | None, as_json: bool) -> int:
-    """POST the message; print one line per target (or the JSON); exit 1 if any failed."""
+         notify: bool | None, as_json: bool, raw: bool = False) -> int:
+    """POST the message; print one line per target (or the JSON); exit 1 if any failed.
+    The target ``operator`` is the human's inbox: a note, stored, never typed."""
     import sys
 
-    body = {
-        "targets": [t for t in target.split(",") if t],
-        "body": read_text(text),
-        "mode": mode or "sequential",
-        "notify_on_stop": notify,
-    }
-    items = client.post("/messages", body)["items"]
+    targets = [t for t in target.split(",") if t]
+    text_ = read_text(text)
+    sessions = [t for t in targets if t != OPERATOR]
+    items = []
+    if OPERATOR in targets:
+        if raw:
+            from sm.errors import InvalidInput
+
+            raise InvalidInput("--raw types into a session; the operator's inbox takes notes")
+        note = client.post("/inbox", {"body": text_})
+        items.append({**note, "to": OPERATOR, "state": "stored", "reason": None})
+    if sessions or not targets:
+        body = {
+            "targets": sessions,
+            "body": text_,
+            "mode": mode or "sequential",
+            "notify_on_stop": notify,
+            **({"raw": True} if raw else {}),
+        }
+        items += client.post("/messages", body)["items"]
     if as_json:
         from sm.cli.plain import print_result
 

@@ -1,4 +1,4 @@
-"""spawn, show, output (alias logs), tail, kill, name, restore."""
+"""spawn, show, output (alias logs), tail, kill, name, restore, approve, deny."""
 
 from __future__ import annotations
 
@@ -268,6 +268,29 @@ def restore(session: SessionArg, as_json: JsonOpt = False) -> None:
         f"{data['name'] or data['id']} restored (conversation {data['conversation_id']})")
 
 
+def approve(
+    session: SessionArg,
+    always: Annotated[bool, typer.Option(
+        "--always", help="Allow it from now on (the agent's own \"always\").")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Allow what the agent's permission prompt asks (once, or --always)."""
+    _answer(session, "always" if always else "allow", as_json)
+
+
+def deny(session: SessionArg, as_json: JsonOpt = False) -> None:
+    """Refuse what the agent's permission prompt asks."""
+    _answer(session, "deny", as_json)
+
+
+def _answer(session: str, decision: str, as_json: bool) -> None:
+    """Press the agent's own key on its permission prompt; exit 1 when it shows none."""
+    data = Client().post(f"/sessions/{quote_ref(session)}/answer", {"decision": decision})
+    result = {"id": data["id"], "name": data["name"], "decision": decision}
+    done = {"allow": "allowed", "always": "allowed from now on", "deny": "denied"}[decision]
+    emit_json(result) if as_json else console().print(f"{data['name'] or data['id']}: {done}")
+
+
 def show(session: SessionArg, as_json: JsonOpt = False) -> None:
     """Everything sm knows about one session: state, role, status, worktree, times."""
     from sm.cli.fast import all_sessions
@@ -288,7 +311,7 @@ def register(app: typer.Typer) -> None:
     from sm.cli.attach import attach
 
     command(app)(spawn)
-    for fn in (show, attach, output, tail, kill, name, restore):
+    for fn in (show, attach, output, tail, kill, name, restore, approve, deny):
         command(app)(fn)
     command(app, "logs", hidden=True, help="The session's recent screen output (alias of "
             "output).")(output)

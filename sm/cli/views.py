@@ -157,6 +157,16 @@ def format_messages(
     return table(columns, rows, cols)
 
 
+def format_inbox(items: list[dict[str, Any]], cols: int | None = None,
+                 now: float | None = None) -> str:
+    """The operator's notes, newest first: ``*`` marks an unread one."""
+    columns = [Column(""), Column("ID"), Column("FROM", min=8, order=3, cut="middle"),
+               Column("AGE"), Column("BODY", min=12, order=1)]
+    rows = [["*" if not n["read"] else "", n["id"], n["from"], ago(n["created_at"], now),
+             first_line(n["body"])] for n in items]
+    return table(columns, rows, cols)
+
+
 def format_message(m: dict[str, Any], names: dict[str, str] | None = None) -> str:
     names = names or {}
     sender = names.get(m.get("sender_id") or "", m["from"])

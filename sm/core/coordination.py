@@ -113,7 +113,7 @@ class Coordination:
             return None
         body = f"[sm] {me.label} {status}"
         return (await self.queue.send(caller, [parent], body, DeliveryMode.SEQUENTIAL,
-                                      notify_on_stop=False))[0]
+                                      notify_on_stop=False, notice=True))[0]
 
     async def turn_complete(self, caller: Caller) -> None:
         """Record that the caller's turn ended (an explicit fact; the state machine

@@ -74,7 +74,7 @@ class Notices:
                 continue
             _, event = await self.queue.accept_in(
                 conn, None, "sm", sender, f"{target.label} stopped: {said}",
-                DeliveryMode.SEQUENTIAL)
+                DeliveryMode.SEQUENTIAL, notice=True)
             events.append(event)
         return events
 

@@ -9,6 +9,7 @@ is written by the ``Consequence`` callables in the fact's own transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import time
@@ -230,6 +231,9 @@ class Sessions:
             event = await self._event(conn, rec.id, EventKind.RENAMED,
                                       {"from": rec.name, "to": name})
         await self.bus.publish([event])
+        if rec.is_live:
+            with contextlib.suppress(NotFound):  # the pane just died: nothing to rename
+                await self.runtime.rename_window(rec.tmux_session, name)
         return await self.get(rec.id)
 
     async def restore(self, rec: SessionRecord) -> SessionRecord:
@@ -265,7 +269,8 @@ class Sessions:
                              ) -> None:
         try:
             pane = await self.runtime.new_session(
-                rec.tmux_session, argv, rec.cwd, env, width=self.size[0], height=self.size[1]
+                rec.tmux_session, argv, rec.cwd, env, width=self.size[0], height=self.size[1],
+                window=rec.label,
             )
         except Exception as exc:  # never leave the session ``starting`` for good
             message = exc.message if isinstance(exc, SmError) else f"{type(exc).__name__}: {exc}"

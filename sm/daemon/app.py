@@ -63,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
         events,
         health,
         hooks,
+        inbox,
         locks,
         messages,
         reminders,
@@ -72,7 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
 
     for module in (health, sessions, hooks, events, stream, messages, locks, worktrees,
-                   coordination, reminders):
+                   coordination, reminders, inbox):
         app.include_router(module.router)
     from sm.daemon.routes import ask, budgets, usage, web
 

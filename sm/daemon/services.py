@@ -48,6 +48,7 @@ from sm.ops.coordination import CoordinationOps
 from sm.ops.events import EventOps
 from sm.ops.git import GitOps
 from sm.ops.hooks import PANE_DIED, HookOps
+from sm.ops.inbox import InboxOps
 from sm.ops.locks import LockOps
 from sm.ops.messages import MessageOps
 from sm.ops.sessions import SessionOps
@@ -95,7 +96,8 @@ class Services:
             log.error("daemon start failed: %s", exc.message)
             raise
         bus = EventBus(settings.stream.buffer)
-        queue = Queue(store, bus, max_bytes=settings.limits.max_prompt_bytes)
+        queue = Queue(store, bus, max_bytes=settings.limits.max_prompt_bytes,
+                      intake_of=agents.intake_of)
         prices = PriceTable(settings.usage.prices, settings.usage.context_windows)
         receiver = None
         try:
@@ -176,6 +178,7 @@ class Services:
             asks=AskOps(coordination.asks, authz),
             usage=UsageOps(store, meter, telemetry=receiver is not None),
             budgets=BudgetOps(store, budgets, authz),
+            inbox=InboxOps(store, queue, bus, authz),
         )
         evidence = ScreenEvidence(sessions, runtime, providers, workers, bus)
         services = cls(settings, store, runtime, bus, sessions, queue, workers, leases,

@@ -19,6 +19,7 @@ from sm.ops.coordination import CoordinationOps
 from sm.ops.events import EventOps
 from sm.ops.git import GitOps
 from sm.ops.hooks import HookOps
+from sm.ops.inbox import InboxOps
 from sm.ops.locks import LockOps
 from sm.ops.messages import MessageOps
 from sm.ops.sessions import SessionOps
@@ -38,6 +39,7 @@ class Ops:
     asks: AskOps
     usage: UsageOps
     budgets: BudgetOps
+    inbox: InboxOps
 
 
 __all__ = ["Ops"]

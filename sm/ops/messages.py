@@ -24,12 +24,13 @@ class MessageOps:
     async def send(
         self, caller: Caller, targets: list[str], body: str, mode: str = "sequential", *,
         notify_on_stop: bool | None = None, sender: str | None = None,
-        ttl: float | None = None,
+        ttl: float | None = None, raw: bool = False,
     ) -> list[MessageRecord]:
         """Accept a message for each target; returns once durably queued (never claims
         a delivery that has not happened). A session speaks as itself; only the
         operator's clients name another sender (``human``). ``ttl``: seconds after
-        which an undelivered message expires."""
+        which an undelivered message expires. ``raw``: typed as given, no header (the
+        caller must manage every target). Raises InvalidInput, NotFound, Refused."""
         if sender and not caller.is_operator:
             raise Refused("a session speaks as itself; only the operator may set the sender")
         if len(targets) > MAX_TARGETS:
@@ -38,9 +39,12 @@ class MessageOps:
             raise InvalidInput(f"ttl {ttl}: expected more than 0 and at most {MAX_TTL:g} seconds")
         kind = mode_of(mode)
         resolved = [await refs.session(self.store, t) for t in targets]
+        if raw:
+            for target in resolved:
+                await self.authz.check_manage(caller, target, "type raw text into")
         expires = self.queue.clock() + ttl if ttl is not None else None
         return await self.queue.send(caller, resolved, body, kind, notify_on_stop=notify_on_stop,
-                                     sender_label=sender, expires_at=expires)
+                                     sender_label=sender, expires_at=expires, raw=raw)
 
     async def list(
         self, caller: Caller, *, to: str | None = None, sender: str | None = None,

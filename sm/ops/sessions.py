@@ -114,7 +114,9 @@ class SessionOps:
         rec = await refs.session(self.store, ref)
         await self.authz.check_manage(caller, rec, "answer a permission prompt of")
         if rec.state != SessionState.WAITING_PERMISSION:
-            raise Conflict(f"session {rec.label} is {rec.state}, not waiting for a permission")
+            verb = "deny" if decision == "deny" else "approve"
+            raise Conflict(f"session {rec.label} is {rec.state}, not waiting for a "
+                           f"permission: nothing to {verb}")
         keys = self.sessions.provider(rec).answer_keys
         if decision not in keys:
             raise InvalidInput(f"unknown answer {decision!r}; expected allow, always or deny")

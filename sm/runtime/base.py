@@ -44,9 +44,14 @@ class Runtime(Protocol):
 
     async def new_session(
         self, name: str, argv: Sequence[str], cwd: str, env: Mapping[str, str],
-        width: int = 200, height: int = 50,
+        width: int = 200, height: int = 50, window: str = "",
     ) -> Pane:
-        """Create a detached session running ``argv`` (no shell in between)."""
+        """Create a detached session running ``argv`` (no shell in between); its window
+        is called ``window`` (default: ``name``), never after the program it runs."""
+        ...
+
+    async def rename_window(self, name: str, window: str) -> None:
+        """Call session ``name``'s window ``window``. Raises NotFound when it is gone."""
         ...
 
     async def kill_session(self, name: str) -> None: ...

@@ -149,10 +149,13 @@ class Tmux:
         env: Mapping[str, str],
         width: int = 200,
         height: int = 50,
+        window: str = "",
     ) -> Pane:
         """Create a detached session running ``argv`` (no shell in between), its window
-        linked into ``sm-control`` in the same step, so no output is missed."""
-        args = ["new-session", "-d", "-s", name, "-c", cwd, "-x", str(width), "-y", str(height)]
+        linked into ``sm-control`` in the same step, so no output is missed. The window
+        is named ``window`` (tmux then stops renaming it after the program)."""
+        args = ["new-session", "-d", "-s", name, "-n", window or name, "-c", cwd,
+                "-x", str(width), "-y", str(height)]
         for key, value in env.items():
             args += ["-e", f"{key}={value}"]
         args += ["-P", "-F", _PANE_FORMAT, "--", *argv]
@@ -165,6 +168,9 @@ class Tmux:
         pane = _parse_pane(out.strip()) if out.strip() else await self.pane(name)
         self._track(name, pane.pane_id, width, height, current=True)
         return pane
+
+    async def rename_window(self, name: str, window: str) -> None:
+        await self.control.run(["rename-window", "-t", f"={name}:", window], changes=True)
 
     async def kill_session(self, name: str) -> None:
         """Kill the agent's window (everywhere it is linked), then what is left of its

@@ -32,6 +32,7 @@ class Store:
         from sm.store.budgets import Budgets
         from sm.store.events import Events
         from sm.store.git import Git
+        from sm.store.inbox import Inbox
         from sm.store.locks import Locks
         from sm.store.messages import Messages
         from sm.store.reminders import Reminders
@@ -49,6 +50,7 @@ class Store:
         self.asks = Asks(self)
         self.usage = Usage(self)
         self.budgets = Budgets(self)
+        self.inbox = Inbox(self)
 
     @classmethod
     async def open(cls, path: Path, max_bytes: int = 0) -> Store:

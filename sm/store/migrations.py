@@ -404,5 +404,18 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (scope, key, period)
     );
     CREATE INDEX usage_responses_project ON usage_responses(project, model);
+    # 11: the operator's inbox: notes sessions write to the human (``sm send operator``),
+    #    never typed anywhere; read (acknowledged) explicitly
+    """
+    CREATE TABLE inbox (
+        id           TEXT PRIMARY KEY,
+        sender_id    TEXT,
+        sender_label TEXT NOT NULL,
+        body         TEXT NOT NULL,
+        created_at   REAL NOT NULL,
+        read_at      REAL,
+        read_by      TEXT
+    );
+    CREATE INDEX inbox_created ON inbox(created_at);
     """,
 ]

@@ -72,6 +72,12 @@ def lifecycle(label: str, what: str, detail: str = "") -> Text:
             f"{icon} <b>{esc(label)}</b> {what}{esc(tail)}")
 
 
+def note(sender: str, body: str, note_id: str) -> list[Text]:
+    """A note a session wrote to the operator's inbox."""
+    return titled(f"📥 {sender} → you · {note_id}",
+                  f"📥 <b>{esc(sender)}</b> → you · <code>{note_id}</code>", body)
+
+
 def alert(text: str) -> Text:
     return (f"⚠️ {text}", f"⚠️ {esc(text)}")
 

@@ -151,6 +151,8 @@ class Mirror:
             return await self._ask(ev)
         if ev.kind == EventKind.BUDGET:
             return _budget(ev)
+        if ev.kind == EventKind.INBOX:
+            return await self._note(ev)
         if ev.session_id is None:
             return []
         rec = await self.store.sessions.get(ev.session_id)
@@ -197,6 +199,17 @@ class Mirror:
         outcome = f"{answer} (by {who})" if answer is not None else "no answer in time"
         plain, html = fmt.question_settled(label, ask.question, outcome)
         return [OutboxItem("edit", plain, html, ref=f"ask:{ask.id}")]
+
+    async def _note(self, ev: EventRecord) -> list[Op]:
+        """A note to the operator's inbox: to the operator chat, once (not its reading)."""
+        if ev.payload.get("action") != "written":
+            return []
+        note = await self.store.inbox.get(str(ev.payload.get("id") or ""))
+        if note is None:
+            return []
+        return [OutboxItem("alert", plain, html, dedupe_key=f"note:{note.id}:{i}")
+                for i, (plain, html) in enumerate(fmt.note(note.sender_label, note.body,
+                                                           note.id))]
 
     def _state(self, ev: EventRecord, rec: SessionRecord) -> list[Op]:
         old, new = ev.payload.get("from"), ev.payload.get("to")

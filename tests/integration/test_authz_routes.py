@@ -84,6 +84,9 @@ CALLS: dict[str, tuple[str, Any]] = {
     "GET /budgets": ("/budgets", None),
     "POST /budgets": ("/budgets", {"scope": "session", "target": "{T}", "amount": "$9"}),
     "POST /budgets/remove": ("/budgets/remove", {"scope": "session", "target": "{T}"}),
+    "POST /inbox": ("/inbox", {"body": "for the human"}),
+    "GET /inbox": ("/inbox", None),
+    "POST /inbox/ack": ("/inbox/ack", {"all": True}),
 }
 
 

@@ -125,3 +125,19 @@ def test_ambiguous_prefix_is_refused(sm, sm_json, spawn) -> None:
     assert out.returncode == 2
     line = _one_line(out.stderr)
     assert "ambiguous" in line and rec["id"] in line and seen[prefix] in line
+
+
+def test_tmux_windows_are_named_after_their_agents(sm, spawn, tmux) -> None:
+    named = spawn("--name", "builder")
+    anon = spawn()
+
+    def window(rec: dict) -> str:
+        return str(tmux("display-message", "-p", "-t", f"={rec['tmux_session']}:",
+                        "#{window_name}").stdout.strip())
+
+    assert window(named) == "builder"
+    assert window(anon) == anon["id"]  # no name: its id, never the program's ("python")
+    sm("name", anon["id"], "reviewer")
+    assert window(anon) == "reviewer"
+    listing = tmux("list-windows", "-a", "-F", "#{session_name} #{window_name}").stdout
+    assert f"{named['tmux_session']} builder" in listing

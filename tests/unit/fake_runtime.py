@@ -38,10 +38,13 @@ class FakeRuntime:
 
     async def new_session(
         self, name: str, argv: Sequence[str], cwd: str, env: Mapping[str, str],
-        width: int = 200, height: int = 50,
+        width: int = 200, height: int = 50, window: str = "",
     ) -> Pane:
         self.panes_by_name[name] = FakePane()
         return await self.pane(name)
+
+    async def rename_window(self, name: str, window: str) -> None:
+        await self.pane(name)
 
     async def kill_session(self, name: str) -> None:
         self.panes_by_name.pop(name, None)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from sm import agents
 from sm.agents.base import Screen
 from sm.agents.scripted import Scripted
 from sm.config import ScriptedSettings
@@ -135,7 +136,7 @@ def with_rig(test: Callable[[Rig], Awaitable[None]], tmp_path: Path) -> None:
         store = await Store.open(tmp_path / "sm.db")
         bus, runtime = EventBus(), FakeRuntime()
         providers = {"scripted": Scripted(ScriptedSettings())}
-        queue = Queue(store, bus, max_bytes=1 << 16)
+        queue = Queue(store, bus, max_bytes=1 << 16, intake_of=agents.intake_of)
         sessions = Sessions(
             store, runtime, providers, bus, sessions_dir=tmp_path / "sessions",
             hook_command="true", base_env={}, agent_env={}, max_prompt_bytes=1 << 16,

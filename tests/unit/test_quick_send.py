@@ -8,11 +8,14 @@ from sm.client import _dumps, _loads
 
 
 def test_the_usual_shapes() -> None:
-    assert parse(["bob", "hello", "there"]) == ("bob", ["hello", "there"], None, None, False)
+    assert parse(["bob", "hello", "there"]) == ("bob", ["hello", "there"], None, None, False,
+                                                False)
     assert parse(["a,b", "hi", "--important", "--json"]) == ("a,b", ["hi"], "important",
-                                                             None, True)
-    assert parse(["--urgent", "bob", "-"]) == ("bob", ["-"], "urgent", None, False)
-    assert parse(["bob", "x", "--no-notify-on-stop"]) == ("bob", ["x"], None, False, False)
+                                                             None, True, False)
+    assert parse(["--urgent", "bob", "-"]) == ("bob", ["-"], "urgent", None, False, False)
+    assert parse(["bob", "x", "--no-notify-on-stop"]) == ("bob", ["x"], None, False, False,
+                                                          False)
+    assert parse(["sh", "--raw", "ls"]) == ("sh", ["ls"], None, None, False, True)
 
 
 def test_anything_else_goes_to_the_full_parser() -> None:

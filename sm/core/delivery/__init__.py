@@ -19,8 +19,9 @@ Never typed: into a permission prompt, over text a human has in the composer.
     receipts.py  the agent's own receipt, matched in its hook's transaction
 """
 
-from sm.core.delivery.queue import Queue, clean_body, header, mode_of, render
+from sm.core.delivery.queue import Queue, clean_body, header, mode_of, render, typed
 from sm.core.delivery.receipts import Receipts
 from sm.core.delivery.worker import Workers
 
-__all__ = ["Queue", "Receipts", "Workers", "clean_body", "header", "mode_of", "render"]
+__all__ = ["Queue", "Receipts", "Workers", "clean_body", "header", "mode_of", "render",
+           "typed"]

@@ -4,6 +4,11 @@ A message's row (and its ``message`` event) is committed before anything is type
 caller gets it back at once — typing is the workers' business, never the sender's.
 Every change of a message's state goes through ``move``: a compare-and-set on the row
 plus an event, so two facts racing for one message cannot both move it.
+
+What a target takes is its provider's ``intake``: an agent's composer takes any text
+behind sm's header; a shell's command line takes one line as given (more lines are
+refused unless the sender asks for ``raw``), and sm's own notices are recorded for it
+as ``cancelled`` with the reason, never typed.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 import aiosqlite
 
+from sm.agents.base import Intake, Provider
 from sm.core.caller import Caller
 from sm.core.commits import GroupCommit
 from sm.core.events import EventBus
@@ -35,6 +41,17 @@ ID_BYTES = 8  # 64-bit ids: a collision is out of reach at any realistic volume
 def render(message: MessageRecord) -> str:
     """The text typed into the agent: a one-line header, then the body."""
     return f"{header(message.id, message.sender_label)} {message.body}"
+
+
+def typed(message: MessageRecord, provider: Provider) -> str:
+    """What is typed for ``message``: the body as given for a raw message or a command
+    line, else the header and the body."""
+    if message.kind == MessageKind.RAW or provider.intake == Intake.COMMAND_LINE:
+        return message.body
+    return render(message)
+
+
+NO_NOTICES = "a shell session takes no sm notices: sm never types them into its command line"
 
 
 def header(message_id: str, sender: str) -> str:
@@ -60,10 +77,12 @@ def mode_of(value: str) -> DeliveryMode:
 class Queue:
     def __init__(
         self, store: Store, bus: EventBus, *, max_bytes: int,
+        intake_of: Callable[[str], Intake] = lambda _provider: Intake.PROMPT,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.bus = bus
+        self.intake_of = intake_of  # provider name → how its program takes messages
         self.max_bytes = max_bytes
         self.clock = clock
         # accepts never wait behind delivery: concurrent ones share a transaction
@@ -94,22 +113,46 @@ class Queue:
         notify_on_stop: bool | None = None,
         sender_label: str | None = None,
         expires_at: float | None = None,
+        raw: bool = False,
+        notice: bool = False,
     ) -> list[MessageRecord]:
         """Accept one message per target, each in its own transaction. A dead target
         gets a ``failed`` row with the reason. notify-on-stop defaults on when the
-        sender is the target's parent. Raises InvalidInput (empty, too big, no target)."""
+        sender is the target's parent. ``raw``: typed as given, with no header (and no
+        receipt). ``notice``: a notice sm writes on the caller's behalf (``[sm] …``),
+        which a shell records ``cancelled``. Raises InvalidInput (empty, too big, no
+        target, more than one line for a command line unless ``raw``) before accepting
+        any."""
         body = self.check_body(body)
         if not targets:
             raise InvalidInput("no target session given")
+        bodies = [body if raw or notice else self._shaped(target, body) for target in targets]
+        kind = MessageKind.RAW if raw else MessageKind.TEXT
         label = sender_label or caller.label
         out = []
-        for target in targets:
+        for target, text in zip(targets, bodies, strict=True):
             notify = notify_on_stop
             if notify is None:
                 notify = caller.id is not None and target.parent_id == caller.id
-            out.append(await self.accept(caller.id, label, target, body, mode, notify=notify,
-                                         expires_at=expires_at))
+            out.append(await self.accept(caller.id, label, target, text, mode, notify=notify,
+                                         kind=kind, expires_at=expires_at, notice=notice))
         return out
+
+    def intake(self, target: SessionRecord) -> Intake:
+        return self.intake_of(target.provider)
+
+    def _shaped(self, target: SessionRecord, body: str) -> str:
+        """The body as ``target`` takes it. Raises InvalidInput for more than one line
+        into a command line: every line would run as a command."""
+        if self.intake(target) != Intake.COMMAND_LINE:
+            return body
+        line = body.strip("\n")
+        if "\n" in line:
+            raise InvalidInput(
+                f"session {target.label} is a shell: a message is typed as one command "
+                f"line, and this one has {line.count(chr(10)) + 1} lines; send one line, "
+                "or --raw to type it as given (each line runs)")
+        return line
 
     async def notify(
         self, target: SessionRecord, body: str, mode: DeliveryMode = DeliveryMode.SEQUENTIAL,
@@ -121,7 +164,8 @@ class Queue:
         repeats it."""
         if not target.is_live:
             return None
-        return await self.accept(None, "sm", target, clean_body(body), mode, then=then)
+        return await self.accept(None, "sm", target, clean_body(body), mode, then=then,
+                                 notice=True)
 
     async def clear(
         self, caller: Caller, target: SessionRecord, command: str, mode: DeliveryMode
@@ -134,10 +178,12 @@ class Queue:
     async def accept(
         self, sender_id: str | None, label: str, target: SessionRecord, body: str,
         mode: DeliveryMode, *, notify: bool = False, kind: MessageKind = MessageKind.TEXT,
-        expires_at: float | None = None, then: Then | None = None,
+        expires_at: float | None = None, then: Then | None = None, notice: bool = False,
     ) -> MessageRecord:
-        """Write one message (and its event); returns once committed."""
-        msg, payload = self._new(sender_id, label, target, body, mode, notify, kind, expires_at)
+        """Write one message (and its event); returns once committed. ``notice``: sm's
+        own (a shell records it ``cancelled``)."""
+        msg, payload = self._new(sender_id, label, target, body, mode, notify, kind, expires_at,
+                                 notice)
         if then is None:
             event: EventRecord | None = await self._commits.add(msg, payload)
         else:
@@ -153,9 +199,11 @@ class Queue:
         self, conn: aiosqlite.Connection, sender_id: str | None, label: str,
         target: SessionRecord, body: str, mode: DeliveryMode, *, notify: bool = False,
         kind: MessageKind = MessageKind.TEXT, expires_at: float | None = None,
+        notice: bool = False,
     ) -> tuple[MessageRecord, EventRecord | None]:
         """Insert a message inside the caller's transaction; publish the event after."""
-        msg, payload = self._new(sender_id, label, target, body, mode, notify, kind, expires_at)
+        msg, payload = self._new(sender_id, label, target, body, mode, notify, kind, expires_at,
+                                 notice)
         await self.store.messages.insert(conn, msg)
         event = await self.store.events.append(conn, msg.created_at, target.id,
                                                EventKind.MESSAGE, payload)
@@ -164,11 +212,14 @@ class Queue:
     def _new(
         self, sender_id: str | None, label: str, target: SessionRecord, body: str,
         mode: DeliveryMode, notify: bool, kind: MessageKind, expires_at: float | None,
+        notice: bool = False,
     ) -> tuple[MessageRecord, dict[str, Any]]:
         now = self.clock()
         state, reason = MessageState.QUEUED, None
         if not target.is_live:
             state, reason = MessageState.FAILED, f"session {target.label} is {target.state}"
+        elif notice and self.intake(target) == Intake.COMMAND_LINE:
+            state, reason = MessageState.CANCELLED, NO_NOTICES
         msg = MessageRecord(
             id=secrets.token_hex(ID_BYTES), sender_id=sender_id, sender_label=label,
             target_id=target.id, mode=mode, body=body, state=state, reason=reason, attempts=0,

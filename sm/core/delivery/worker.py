@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from sm.agents.base import Provider, Screen
 from sm.core.delivery.decide import POLL, Action, Hold, Step, decide, put_back
-from sm.core.delivery.queue import Queue, render
+from sm.core.delivery.queue import Queue, render, typed
 from sm.core.events import EventBus
 from sm.core.state import Signal
 from sm.errors import SmError, StorageFull
@@ -298,14 +298,19 @@ class Workers:
             if not provider.clear_hook:
                 await self._clear_from_screen(rec, msg)
                 return
-        elif provider.has_hooks:
+        elif provider.has_hooks and msg.kind != MessageKind.RAW:
             await self.runtime.paste(rec.tmux_session, render(msg), buffer=f"sm-{msg.id}")
             await asyncio.sleep(provider.enter_delay)
-        else:
-            await self.runtime.send_text(rec.tmux_session, render(msg))
+        else:  # nothing can confirm it: no hooks, or no header for a hook to show
+            if provider.has_hooks:
+                await self.runtime.paste(rec.tmux_session, typed(msg, provider),
+                                         buffer=f"sm-{msg.id}")
+            else:
+                await self.runtime.send_text(rec.tmux_session, typed(msg, provider))
             await asyncio.sleep(provider.enter_delay)
             await self.runtime.send_keys(rec.tmux_session, "Enter")
-            await self.queue.move(msg, MessageState.DELIVERED,
+            await self.queue.move(msg, MessageState.DELIVERED, "typed as given; nothing "
+                                  "confirms it" if msg.kind == MessageKind.RAW else
                                   "typed; this agent has no hooks to confirm it")
             return
         await self._enter_until_receipt(rec, msg, receipt)

@@ -20,6 +20,7 @@ class SendBody(BaseModel):
     notify_on_stop: bool | None = None
     sender: str | None = None  # the operator's clients may speak as "human"
     ttl: float | None = None  # seconds until an undelivered message expires
+    raw: bool = False  # typed as given: no header, no receipt (managers only)
 
 
 @router.post("/messages", status_code=201, response_model=MessageList)
@@ -28,7 +29,7 @@ async def send(body: SendBody, ops: OpsDep, caller: CallerDep) -> MessageList:
     delivery that has not happened)."""
     msgs = await ops.messages.send(caller, body.targets, body.body, body.mode,
                                    notify_on_stop=body.notify_on_stop, sender=body.sender,
-                                   ttl=body.ttl)
+                                   ttl=body.ttl, raw=body.raw)
     return MessageList(items=[Message.of(m, full=False) for m in msgs])
 
 
