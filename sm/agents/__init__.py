@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from sm.agents.base import Intake, Launch, LaunchSpec, Provider, Telemetry
+from sm.agents.base import Agent, Intake, Launch, LaunchSpec, Provider, Telemetry
 from sm.agents.usage import TranscriptReader
 from sm.errors import NotFound
 
@@ -38,7 +38,8 @@ def intake_of(provider: str) -> Intake:
     from sm.agents.scripted import Scripted
     from sm.agents.shell import Shell
 
-    classes = {"claude": Claude, "codex": Codex, "shell": Shell, "scripted": Scripted}
+    classes: dict[str, type[Agent]] = {
+        "claude": Claude, "codex": Codex, "shell": Shell, "scripted": Scripted}
     found = classes.get(provider)
     return Intake.PROMPT if found is None else found.intake
 

@@ -404,6 +404,7 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (scope, key, period)
     );
     CREATE INDEX usage_responses_project ON usage_responses(project, model);
+    """,
     # 11: the operator's inbox: notes sessions write to the human (``sm send operator``),
     #    never typed anywhere; read (acknowledged) explicitly
     """

@@ -380,6 +380,7 @@ def test_a_lock_deadlock_is_alerted(
 ) -> None:
     work = sm_home / "work"
     work.mkdir()
+    subprocess.run(["git", "init", "-q", str(work)], check=True)  # locks live in a repo
 
     def as_session(sid: str, *args: str) -> subprocess.Popen[str]:
         env = {**sm_env, **{k: v for k, v in session_env(sid).items() if v}}
