@@ -7,6 +7,8 @@ CLI. Stdlib only: the client and the hook entry point may import it.
     MessageState   queued → delivering → delivered | failed | expired | cancelled
     DeliveryMode   sequential | important | urgent
     MessageKind    text | clear (the provider's clear command) | raw (typed as given)
+    JobState       queued → running → checking → succeeded | failed | cancelled
+                   (analyzing: a failed job's diagnosis turn before its retry)
     EventKind      every ``kind`` the event log holds
 """
 
@@ -75,6 +77,24 @@ class MessageKind(StrEnum):
     RAW = "raw"
 
 
+class JobState(StrEnum):
+    QUEUED = "queued"  # waiting for its dependencies, its start time, capacity or a backoff
+    RUNNING = "running"  # an agent works on it
+    CHECKING = "checking"  # the agent's turn ended: completion checks (and its PR) run
+    ANALYZING = "analyzing"  # it failed; an agent diagnoses why before the retry
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in JOB_FINAL
+
+
+JOB_FINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+JOB_ACTIVE = frozenset({JobState.RUNNING, JobState.CHECKING, JobState.ANALYZING})
+
+
 class EventKind(StrEnum):
     """Every kind of row in the event log. A new kind is added here first."""
 
@@ -95,6 +115,9 @@ class EventKind(StrEnum):
     PR = "pr"
     WORKTREE = "worktree"
     ASK = "ask"
+    NOTE = "note"
+    KB = "kb"
+    JOB = "job"
 
 
 def choices(enum: type[StrEnum]) -> str:

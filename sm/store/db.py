@@ -25,8 +25,12 @@ class Store:
         self._write_lock = asyncio.Lock()
         from sm.store.events import Events
         from sm.store.git import Git
+        from sm.store.job_templates import JobTemplates
+        from sm.store.jobs import Jobs
+        from sm.store.kb import Kb
         from sm.store.locks import Locks
         from sm.store.messages import Messages
+        from sm.store.notes import Notes
         from sm.store.reminders import Reminders
         from sm.store.sessions import Sessions
         from sm.store.watchers import Watchers
@@ -38,6 +42,10 @@ class Store:
         self.watchers = Watchers(self)
         self.locks = Locks(self)
         self.git = Git(self)
+        self.notes = Notes(self)
+        self.kb = Kb(self)
+        self.jobs = Jobs(self)
+        self.job_templates = JobTemplates(self)
 
     @classmethod
     async def open(cls, path: Path) -> Store:
