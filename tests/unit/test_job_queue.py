@@ -83,7 +83,7 @@ def run(tmp_path: Path, test: Callable[[Harness], Awaitable[None]], **kw: Any) -
     asyncio.run(main())
 
 
-# -- order, priority, capacity -------------------------------------------------------------
+# -- order, priority, capacity --------------------------------------------------------------
 
 def test_dag_runs_in_dependency_order_honouring_priority_and_the_cap(tmp_path: Path) -> None:
     async def test(h: Harness) -> None:
@@ -133,7 +133,7 @@ def test_two_dispatch_passes_at_once_start_a_job_once(tmp_path: Path) -> None:
     run(tmp_path, test)
 
 
-# -- the graph -------------------------------------------------------------------------------
+# -- the graph ------------------------------------------------------------------------------
 
 def test_a_cycle_is_refused_naming_it(tmp_path: Path) -> None:
     async def test(h: Harness) -> None:
@@ -217,7 +217,7 @@ def test_a_job_added_after_its_dependency_failed_fails_at_once(tmp_path: Path) -
     run(tmp_path, test)
 
 
-# -- retries ----------------------------------------------------------------------------------
+# -- retries --------------------------------------------------------------------------------
 
 def test_same_retries_up_to_its_attempts_with_backoff(tmp_path: Path) -> None:
     async def test(h: Harness) -> None:
@@ -307,7 +307,7 @@ def test_analyze_after_a_dead_session_diagnoses_in_a_fresh_one(tmp_path: Path) -
     run(tmp_path, test)
 
 
-# -- time ------------------------------------------------------------------------------------------
+# -- time -----------------------------------------------------------------------------------
 
 def test_wall_time_kills_and_fails_the_job(tmp_path: Path) -> None:
     async def test(h: Harness) -> None:
@@ -354,7 +354,7 @@ def test_a_cron_job_waits_for_its_first_time(tmp_path: Path) -> None:
     run(tmp_path, test)
 
 
-# -- finishing -------------------------------------------------------------------------------------
+# -- finishing ------------------------------------------------------------------------------
 
 def test_done_records_the_result_and_the_turn_end_completes(tmp_path: Path) -> None:
     async def test(h: Harness) -> None:
@@ -441,7 +441,7 @@ def test_a_worktree_job_opens_its_pr_on_success_and_pushes_on_failure(tmp_path: 
     run(tmp_path, test)
 
 
-# -- prompts ----------------------------------------------------------------------------------------
+# -- prompts --------------------------------------------------------------------------------
 
 def test_the_prompt_has_guidelines_memory_task_and_context(tmp_path: Path) -> None:
     async def test(h: Harness) -> None:
@@ -462,7 +462,7 @@ def test_the_prompt_has_guidelines_memory_task_and_context(tmp_path: Path) -> No
     run(tmp_path, test)
 
 
-# -- after a crash ----------------------------------------------------------------------------------
+# -- after a crash --------------------------------------------------------------------------
 
 def test_reconcile_keeps_live_sessions_retries_dead_ones_and_requeues_unstarted(
         tmp_path: Path) -> None:
