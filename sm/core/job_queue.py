@@ -20,6 +20,7 @@ and is never lost. Decisions are here; sessions are reached only through ``Agent
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import secrets
 import time
@@ -40,7 +41,7 @@ from sm.errors import Conflict, InvalidInput, NotFound
 from sm.store import Store
 from sm.store.events import EventRecord
 from sm.store.job_templates import ProjectRecord, TemplateRecord, TemplateStats
-from sm.store.jobs import JobRecord
+from sm.store.jobs import JobRecord, RunRecord
 from sm.vocab import JOB_ACTIVE, EventKind, JobState
 
 Q, RUN = JobState.QUEUED, JobState.RUNNING
@@ -102,7 +103,7 @@ class JobQueue:
 
     # -- adding -------------------------------------------------------------------------
     async def add(self, batch: Sequence[NewJob], created_by: str | None, creator: str
-                  ) -> list[JobRecord]:
+                  ) -> builtins.list[JobRecord]:
         """Add jobs (one transaction). Dependencies name jobs by id, name or id prefix,
         or by name another job of the same batch. Raises InvalidInput (a bad job, a
         dependency cycle — named —, a missing directory), NotFound (dependency,
@@ -121,7 +122,7 @@ class JobQueue:
                     raise InvalidInput(f"two jobs in the batch are named {new.name!r}")
                 local[new.name] = job_id
         labels = {job_id: new.name or job_id for new, job_id in zip(batch, ids, strict=True)}
-        edges: dict[str, list[str]] = {}
+        edges: dict[str, builtins.list[str]] = {}
         for new, job_id in zip(batch, ids, strict=True):
             deps = []
             for ref in dict.fromkeys(new.depends_on):
@@ -191,6 +192,22 @@ class JobQueue:
                                f"{', '.join(j.id for j in found)}")
         return found[0]
 
+    async def list(self, *, project: str | None = None, states: Sequence[str] = (),
+                   after: str | None = None, limit: int = 100) -> builtins.list[JobRecord]:
+        """Jobs in the order they were added, after the job id ``after``."""
+        return await self.store.jobs.list(project=project, states=tuple(states), after=after,
+                                          limit=limit)
+
+    async def history(
+        self, job: JobRecord
+    ) -> tuple[builtins.list[RunRecord], builtins.list[dict[str, Any]]]:
+        """The job's finished attempts and its events, oldest first."""
+        return await self.store.jobs.runs(job.id), await self.store.jobs.events(job.id)
+
+    async def of_session(self, session_id: str) -> JobRecord | None:
+        """The job a session works on now (None: it works on none)."""
+        return await self.store.jobs.by_session(session_id)
+
     # -- what people and agents do to jobs ------------------------------------------------
     async def cancel(self, job: JobRecord, by: str) -> JobRecord:
         """Cancel a job that has not ended (its session is killed); its dependents fail.
@@ -205,7 +222,7 @@ class JobQueue:
             raise Conflict(f"job {job.label} changed meanwhile; look again")
         return moved
 
-    async def retry(self, job: JobRecord) -> list[JobRecord]:
+    async def retry(self, job: JobRecord) -> builtins.list[JobRecord]:
         """Queue a failed or cancelled job again with fresh attempts, and the jobs its
         failure cascaded to. Returns them. Raises Conflict for any other state."""
         if job.state not in (JobState.FAILED, JobState.CANCELLED):
@@ -255,7 +272,7 @@ class JobQueue:
         return moved
 
     async def wait(self, jobs: Sequence[JobRecord], timeout: float, since: float | None
-                   ) -> tuple[list[JobRecord], bool, float]:
+                   ) -> tuple[builtins.list[JobRecord], bool, float]:
         """Block until every job has ended (a recurring one: finished a run after
         ``since``) or ``timeout`` passes. Returns the jobs, whether all ended, and the
         ``since`` used (default: now) to resume with. Changes nothing."""
@@ -338,7 +355,7 @@ class JobQueue:
             await self.store.job_templates.delete(conn, name)
         return old
 
-    async def templates(self) -> list[tuple[TemplateRecord, TemplateStats]]:
+    async def templates(self) -> builtins.list[tuple[TemplateRecord, TemplateStats]]:
         """Every template with its statistics (over its jobs' finished attempts)."""
         rows = await self.store.job_templates.list()
         stats = await self.store.job_templates.stats([t.name for t in rows])
@@ -356,7 +373,7 @@ class JobQueue:
         assert project is not None
         return project
 
-    async def projects(self) -> list[tuple[ProjectRecord, dict[str, int]]]:
+    async def projects(self) -> builtins.list[tuple[ProjectRecord, dict[str, int]]]:
         """Every project with how many of its jobs are in each state."""
         counts = await self.store.jobs.counts()
         return [(p, counts.get(p.name, {})) for p in await self.store.job_templates.projects()]

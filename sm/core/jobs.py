@@ -211,7 +211,8 @@ def prompt(job: JobRecord, template: TemplateRecord | None, memory: str) -> str:
     """What the agent is sent: Guidelines (the template), Memory, the Task, its
     Context, the previous attempt's failure and diagnosis, and how to finish."""
     values = {"job": job.id, "title": job.title or "", "project": job.project, **job.context}
-    parts = []
+    # the delivery header shares the first line: the sections start on their own
+    parts = [f"Job {job.label} (project {job.project}, attempt {job.attempt}).\n"]
     if template is not None and template.guidelines.strip():
         parts.append(f"## Guidelines\n{fill(template.guidelines.strip(), values)}\n")
     if memory:

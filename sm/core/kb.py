@@ -12,6 +12,7 @@ kept, replaced by the one that contains it, or extended by the new words.
 
 from __future__ import annotations
 
+import builtins
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -218,7 +219,7 @@ class KnowledgeBase:
         await self.bus.publish([event] if event else [])
         return Added(await self.get(entry_id), duplicate is not None)
 
-    async def learn(self, drafts: Sequence[Draft], origin: Origin) -> list[Added]:
+    async def learn(self, drafts: Sequence[Draft], origin: Origin) -> builtins.list[Added]:
         """Add up to ``MAX_LEARN`` learnings (each merged when a duplicate, also of one
         earlier in the same report). All are checked before any is written."""
         if not drafts:
@@ -271,7 +272,7 @@ class KnowledgeBase:
     async def search(
         self, query: str, *, project: str | None = None, all_projects: bool = True,
         limit: int = 20,
-    ) -> list[tuple[EntryRecord, float]]:
+    ) -> builtins.list[tuple[EntryRecord, float]]:
         """Entries with all the words of ``query`` (any of them when none has all),
         best first. Raises InvalidInput for a query without a word to search for."""
         if not words(query):
@@ -283,9 +284,19 @@ class KnowledgeBase:
                 return found
         return []
 
+    async def list(
+        self, *, project: str | None = None, scope: str | None = None, tag: str | None = None,
+        after: int = 0, limit: int = 100,
+    ) -> builtins.list[EntryRecord]:
+        """Entries in id order after the id ``after``, filtered by exact project, scope
+        and tag."""
+        return await self.store.kb.list(project=project, scope=scope, tag=tag, after=after,
+                                        limit=limit)
+
     async def memory_for(self, project: str, text: str) -> str:
         """The ``## Memory`` section for a job of ``project`` about ``text``: the entries
-        whose words best match it, then the project's most reported ones; bounded."""
+        (global or the project's) whose words best match it, then the project's own most
+        reported ones; bounded by ``memory``."""
         chosen: dict[int, EntryRecord] = {}
         expression = match_expression(text, "OR")
         if expression:
@@ -293,7 +304,7 @@ class KnowledgeBase:
                     expression, project=project, limit=self.memory.entries * 2):
                 chosen.setdefault(entry.id, entry)
         if len(chosen) < self.memory.entries:
-            for entry in await self.store.kb.visible(project, self.memory.entries * 2):
+            for entry in await self.store.kb.most_seen(project, self.memory.entries):
                 chosen.setdefault(entry.id, entry)
         return render_memory(list(chosen.values()), self.memory)
 

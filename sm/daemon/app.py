@@ -61,4 +61,8 @@ def create_app(settings: Settings) -> FastAPI:
     from sm.daemon.routes import ask
 
     app.include_router(ask.router)
+    from sm.daemon.routes import jobs, kb, notes
+
+    for module in (notes, kb, jobs):
+        app.include_router(module.router)
     return app

@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from sm.core.caller import Caller as OpCaller
 from sm.core.sessions import Caller
 from sm.daemon.services import Services
+from sm.daemon.work import Work
 
 
 def services(request: Request) -> Services:
@@ -25,3 +27,19 @@ async def caller(request: Request) -> Caller:
 
 ServicesDep = Annotated[Services, Depends(services)]
 CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def work(request: Request) -> Work:
+    svc: Services = request.app.state.services
+    assert svc.work is not None
+    return svc.work
+
+
+async def op_caller(request: Request) -> OpCaller:
+    """The proven caller as operations take it."""
+    rec = await caller(request)
+    return OpCaller.of(rec) if rec is not None else OpCaller.operator("cli")
+
+
+WorkDep = Annotated[Work, Depends(work)]
+OpCallerDep = Annotated[OpCaller, Depends(op_caller)]

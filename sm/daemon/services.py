@@ -22,6 +22,7 @@ from sm.core.guard import WriteGuard
 from sm.core.leases import Leases
 from sm.core.readiness import ReadyWatch
 from sm.core.sessions import Sessions
+from sm.daemon.work import Work
 from sm.errors import SmError, Unauthorized
 from sm.git.prs import Prs
 from sm.git.repos import Repos
@@ -50,6 +51,7 @@ class Services:
     coordination: Coordination
     telegram: Bridge | None = None  # only when telegram.token is set
     readiness: ReadyWatch | None = None
+    work: Work | None = None  # jobs, notes, the knowledge base
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -115,6 +117,7 @@ class Services:
             await delivery.start()
             await leases.start()
             await coordination.start()
+            services.work = await Work.open(services)
         except BaseException as exc:
             log.error("daemon start failed: %s", exc)
             await store.close()
@@ -128,6 +131,8 @@ class Services:
             self.telegram.start()
 
     async def close(self) -> None:
+        if self.work is not None:
+            await self.work.close()
         if self.telegram is not None:
             await self.telegram.close()
         await self.coordination.close()

@@ -289,6 +289,17 @@ class Jobs:
         ) as cur:
             return [RunRecord(**dict(r)) for r in await cur.fetchall()]
 
+    async def events(self, job_id: str, limit: int = 500) -> builtins.list[dict[str, Any]]:
+        """The job's events (kind ``job``), oldest first, as the API shows events."""
+        async with self._store.conn.execute(
+            "SELECT seq, ts, session_id, kind, payload FROM events "
+            "WHERE kind = 'job' AND json_extract(payload, '$.job') = ? ORDER BY seq LIMIT ?",
+            (job_id, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [{"v": 1, "seq": r["seq"], "ts": r["ts"], "session_id": r["session_id"],
+                 "kind": r["kind"], "payload": json.loads(r["payload"])} for r in rows]
+
     async def counts(self) -> dict[str, dict[str, int]]:
         """Per project: how many jobs are in each state."""
         out: dict[str, dict[str, int]] = {}

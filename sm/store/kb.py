@@ -144,10 +144,10 @@ class Kb:
         sort = "seen DESC, updated_at DESC" if order == "seen" else "id"
         return await self._select(" AND ".join(where), tuple(args), order=sort, limit=limit)
 
-    async def visible(self, project: str | None, limit: int) -> builtins.list[EntryRecord]:
-        """Global entries and ``project``'s, most reported (then newest) first."""
-        where, args = _visible(project)
-        return await self._select(where, args, order="seen DESC, updated_at DESC", limit=limit)
+    async def most_seen(self, project: str, limit: int) -> builtins.list[EntryRecord]:
+        """``project``'s own entries, most reported (then newest) first."""
+        return await self._select("scope = 'project' AND project = ?", (project,),
+                                  order="seen DESC, updated_at DESC", limit=limit)
 
     async def count(self) -> int:
         async with self._store.conn.execute("SELECT COUNT(*) FROM kb_entries") as cur:
