@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sm.cli import daemon, demo, events, repo, sessions, worktree
+from sm.cli import daemon, demo, events, jobs, kb, repo, sessions, worktree
 
 
 def build() -> typer.Typer:
@@ -32,6 +32,8 @@ def build() -> typer.Typer:
     worktree.register(app)
     repo.register(app)
     app.add_typer(daemon.app, name="daemon")
+    app.add_typer(jobs.app, name="job")
+    app.add_typer(kb.app, name="kb")
     _register_fast(app)
     return app
 
@@ -57,6 +59,9 @@ def _register_fast(app: typer.Typer) -> None:
     from sm.cli.ask import HELP as ASK_HELP
 
     helps.update(ASK_HELP)
+    from sm.cli.notes import HELP as NOTES_HELP
+
+    helps.update(NOTES_HELP)
     for name in sorted(FAST - {"all"}):
         app.command(
             name, help=helps.get(name, ""), add_help_option=False,

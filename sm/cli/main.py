@@ -9,7 +9,9 @@ FAST = frozenset({"me", "status", "list", "all", "send", "messages", "message",
                   "lock", "unlock", "locks",
                   "wait", "remind", "reminders", "task-complete", "turn-complete", "clear",
                   "handoff", "dispatch", "em", "children", "alone", "others",
-                  "ask"})
+                  "ask", "note"})
+# agent-facing subcommands of human command groups (sm job done, sm kb learn)
+FAST_SUB = {"job": frozenset({"done"}), "kb": frozenset({"learn"})}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     from sm.errors import SmError
 
     try:
-        if args and args[0] in FAST:
+        if args and (args[0] in FAST or (len(args) > 1 and args[1] in FAST_SUB.get(args[0], ()))):
             from sm.cli import fast
 
             return fast.run(args)

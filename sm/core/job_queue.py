@@ -321,7 +321,7 @@ class JobQueue:
                 for p in await self.store.job_templates.projects()}
         ready = await self.store.jobs.ready(now, limit=max(self.max_concurrent, 1) * 4 + 100)
         for job in rules.pick(ready, counts, self.max_concurrent, caps):
-            await self.runner.start(job, now)
+            await self.runner.start(job)
 
     # -- templates and projects ---------------------------------------------------------------
     async def put_template(

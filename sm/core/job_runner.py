@@ -89,13 +89,14 @@ class JobRunner:
         self._background(step, done=job.id)
 
     # -- running a job ----------------------------------------------------------------------
-    async def start(self, job: JobRecord, now: float) -> None:
+    async def start(self, job: JobRecord) -> None:
         """Start the job: its row says running (and names its session) before the
         session exists; the session is started beside the caller."""
         n = job.starts + 1
         moved = await self.ledger.move(
             job, (Q,), RUN, "start", attempt=job.attempt + 1, starts=n,
-            session_name=f"job-{job.id}-{n}", session_id=None, started_at=now, turns=0,
+            session_name=f"job-{job.id}-{n}", session_id=None, started_at=self.clock(),
+            turns=0,
             done_at=None, result=None, last_message=None, base_commit=None)
         if moved is not None:
             self._background(self._launch(moved))
