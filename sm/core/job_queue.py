@@ -77,7 +77,7 @@ class JobQueue:
         self.runner = JobRunner(store, self.ledger, agents, checks=checks, kb=kb,
                                 analyze_seconds=analyze_seconds,
                                 max_prompt_bytes=max_prompt_bytes, clock=clock)
-        self._waiters: set[asyncio.Event] = set()
+        self._waiters: set[_Waiter] = set()
         self._pumped = 0.0
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -142,7 +142,7 @@ class JobQueue:
                 events.append(await self.ledger.event(conn, rec, "add", Q, now,
                                                       depends_on=list(rec.depends_on)))
         await self.ledger.published(events)
-        return [await self.get(rec.id) for rec in records]
+        return records
 
     async def _record(self, new: NewJob, job_id: str, deps: tuple[str, ...],
                       created_by: str | None, creator: str, now: float) -> JobRecord:
@@ -278,21 +278,23 @@ class JobQueue:
         ``since`` used (default: now) to resume with. Changes nothing."""
         since = self.clock() if since is None else since
         deadline = self.clock() + max(0.0, timeout)
-        changed = asyncio.Event()
-        self._waiters.add(changed)
+        waiter = _Waiter({j.id for j in jobs})
+        self._waiters.add(waiter)
         try:
+            current = {j.id: await self.get(j.id) for j in jobs}
             while True:
-                changed.clear()
-                current = [await self.get(j.id) for j in jobs]
-                if all(_ended(j, since) for j in current):
-                    return current, True, since
+                waiter.changed.clear()
+                for job_id in waiter.take():  # only the jobs whose events came in
+                    current[job_id] = await self.get(job_id)
+                if all(_ended(j, since) for j in current.values()):
+                    return [current[j.id] for j in jobs], True, since
                 remaining = deadline - self.clock()
                 if remaining <= 0:
-                    return current, False, since
+                    return [current[j.id] for j in jobs], False, since
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), remaining)
+                    await asyncio.wait_for(waiter.changed.wait(), remaining)
         finally:
-            self._waiters.discard(changed)
+            self._waiters.discard(waiter)
 
     # -- the scheduler's side ---------------------------------------------------------------
     async def next_due(self) -> float | None:
@@ -319,9 +321,9 @@ class JobQueue:
             counts[job.project] = counts.get(job.project, 0) + 1
         caps = {p.name: p.max_concurrent or self.project_max_concurrent
                 for p in await self.store.job_templates.projects()}
-        ready = await self.store.jobs.ready(now, limit=max(self.max_concurrent, 1) * 4 + 100)
-        for job in rules.pick(ready, counts, self.max_concurrent, caps):
-            await self.runner.start(job)
+        ready = await self.store.jobs.ready(now)
+        for chosen in rules.pick(ready, counts, self.max_concurrent, caps):
+            await self.runner.start(await self.get(chosen.id))
 
     # -- templates and projects ---------------------------------------------------------------
     async def put_template(
@@ -380,8 +382,23 @@ class JobQueue:
 
     async def _on_event(self, ev: EventRecord) -> None:
         if ev.kind == EventKind.JOB:
-            for changed in self._waiters:
-                changed.set()
+            job_id = ev.payload.get("job")
+            for waiter in self._waiters:
+                if job_id in waiter.jobs:
+                    waiter.seen.add(job_id)
+                    waiter.changed.set()
+
+
+class _Waiter:
+    def __init__(self, jobs: set[str]) -> None:
+        self.jobs = jobs
+        self.seen: set[str] = set()
+        self.changed = asyncio.Event()
+
+    def take(self) -> set[str]:
+        seen, self.seen = self.seen, set()
+        return seen
+
 
 def _ended(job: JobRecord, since: float) -> bool:
     """Final, or (recurring) back in the queue after a run that succeeded since ``since``."""

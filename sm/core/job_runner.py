@@ -109,7 +109,8 @@ class JobRunner:
         except SmError as exc:
             await self._fail(job, f"its agent could not start: {exc.message}", (RUN,))
             return
-        base = await self.checks.head(info.cwd)
+        # diff_not_empty compares with the commit the attempt started from
+        base = await self.checks.head(info.cwd) if "diff_not_empty" in job.checks else None
         if not await self.ledger.attach(job, RUN, info, base_commit=base):
             return
         await self.agents.send(info.id, text)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from sm.errors import InvalidInput
 from sm.store.job_templates import TemplateRecord
@@ -177,12 +177,20 @@ def after_failure(job: JobRecord) -> Literal["fail", "retry", "analyze"]:
 
 
 # -- capacity ---------------------------------------------------------------------------
+class _InProject(Protocol):
+    @property
+    def project(self) -> str: ...
+
+
+J = TypeVar("J", bound=_InProject)
+
+
 def pick(
-    ready: Sequence[JobRecord],
+    ready: Sequence[J],
     active: Mapping[str, int],
     max_total: int,
     caps: Mapping[str, int],
-) -> list[JobRecord]:
+) -> list[J]:
     """The jobs to start now, from ``ready`` (best first): each while fewer than
     ``max_total`` agents work on jobs and fewer than its project's cap (0: none) work
     on that project's. ``active`` counts the agents per project."""

@@ -124,6 +124,14 @@ class RunRecord:
             "result", "turns", "started_at", "ended_at")}
 
 
+@dataclass(frozen=True)
+class Ready:
+    """A job that may start as far as its dependencies and start time go."""
+
+    id: str
+    project: str
+
+
 def _record(row: sqlite3.Row, deps: tuple[str, ...] = ()) -> JobRecord:
     values = dict(row)
     for key in _JSON:
@@ -240,15 +248,18 @@ class Jobs:
     async def active(self) -> builtins.list[JobRecord]:
         return await self._select(f"state IN {_ACTIVE}", ())
 
-    async def ready(self, now: float, limit: int = 1000) -> builtins.list[JobRecord]:
+    async def ready(self, now: float, limit: int = 10000) -> builtins.list[Ready]:
         """Queued jobs due by ``now`` whose every dependency has succeeded (a recurring
-        dependency: at least once), highest priority first, then oldest."""
-        return await self._select(
-            "state = 'queued' AND (run_at IS NULL OR run_at <= ?) AND NOT EXISTS ("
+        dependency: at least once), highest priority first, then oldest. Only their ids
+        and projects: the dispatcher reads this on every pass."""
+        async with self._store.conn.execute(
+            "SELECT id, project FROM jobs "
+            "WHERE state = 'queued' AND (run_at IS NULL OR run_at <= ?) AND NOT EXISTS ("
             "SELECT 1 FROM job_deps d JOIN jobs p ON p.id = d.depends_on "
-            "WHERE d.job_id = jobs.id AND p.runs = 0)",
-            (now,), order="priority DESC, created_at, rowid", limit=limit,
-        )
+            "WHERE d.job_id = jobs.id AND p.runs = 0) "
+            "ORDER BY priority DESC, created_at, rowid LIMIT ?", (now, limit),
+        ) as cur:
+            return [Ready(r[0], r[1]) for r in await cur.fetchall()]
 
     async def next_run_at(self, after: float) -> float | None:
         """The earliest ``run_at`` of a queued job later than ``after``."""
