@@ -10,8 +10,9 @@
    per second, and how long each waited in the queue (capacity-bound here).
 3. Dispatch latency with free capacity: one job at a time added to an idle queue, its
    ``created_at`` → ``started_at`` (the row says running; the agent is then spawned).
-4. ``--entries`` knowledge-base entries (added with duplicate detection), then
-   ``--queries`` searches of two or three words, and ``## Memory`` selections.
+4. ``--entries`` knowledge-base entries (added with duplicate detection; words drawn
+   Zipf-like from 5,000, as text has them), then ``--queries`` searches of two or three
+   words, and ``## Memory`` selections for 30-word tasks.
 
 Prints figures; asserts nothing.
 """
@@ -139,9 +140,12 @@ def _latency(runs: int) -> None:
 # -- 4. the knowledge base ---------------------------------------------------------------
 async def _kb(entries: int, queries: int) -> None:
     rng = random.Random(20261122)
+    # words as text has them: a few common, most rare (Zipf over 5,000 words)
+    vocabulary = WORDS + [f"{rng.choice(WORDS)[:4]}{i}" for i in range(5000 - len(WORDS))]
+    weights = [1 / rank for rank in range(1, len(vocabulary) + 1)]
 
     def text(n: int) -> str:
-        return " ".join(rng.choice(WORDS) for _ in range(n))
+        return " ".join(rng.choices(vocabulary, weights, k=n))
 
     with tempfile.TemporaryDirectory(prefix="smb-") as tmp:
         store = await Store.open(Path(tmp) / "sm.db")

@@ -33,7 +33,7 @@ DUP_CONTAINED = 0.9
 DUP_MIN_WORDS = 5
 _WORD = re.compile(r"[^\W_]+(?:[-_.:/][^\W_]+)*", re.UNICODE)
 _TAG = re.compile(r"[a-z0-9][a-z0-9_.\-]{0,39}")
-_QUERY_WORDS = 30
+_QUERY_WORDS = 12  # the longest words only: long OR queries score every entry
 _STOP_WORDS = (
     "a an and are as at be but by can do does for from has have how i if in into is it its "
     "no not of on or so than that the their then there these this to was we were what when "
