@@ -14,7 +14,10 @@ event (and its dependents' cascade), so two facts racing for a job change it onc
 Starting a job writes its session's name before the session exists: after a
 ``kill -9`` the restarted daemon finds the session by that name (alive: keep; dead:
 retry policy; never started: back to the queue), so a job never runs twice at once
-and is never lost. Decisions are here; sessions are reached only through ``Agents``.
+and is never lost. This module adds jobs, takes the operations on them and dispatches
+(a source of the scheduler: it wakes for the next start time or deadline, and when a job
+moves); ``job_runner.py`` runs them and ``job_ledger.py`` writes their changes. Sessions
+are reached only through ``Agents``.
 """
 
 from __future__ import annotations
