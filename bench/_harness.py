@@ -41,14 +41,29 @@ def line(label: str, s: dict[str, float], unit: str = "ms", extra: str = "") -> 
 
 
 @contextmanager
-def daemon(**env_extra: str) -> Iterator[dict[str, str]]:
+def daemon(probe: bool = False, **env_extra: str) -> Iterator[dict[str, str]]:
     """A daemon on a fresh temp SM_HOME; stopped (by its pid) and its tmux server
-    killed on exit."""
+    killed on exit. ``probe``: run it with a loop-lag probe; the samples go to the file
+    ``env["SM_BENCH_LAG"]`` (see ``lag_since``)."""
     home = tempfile.mkdtemp(prefix="smb-", dir="/tmp")
     env = {**os.environ, "SM_HOME": home, **env_extra}
     env.pop("SM_SESSION_TOKEN", None)
     env.pop("SM_SESSION_ID", None)
-    subprocess.run([SM, "daemon", "start"], env=env, check=True, capture_output=True)
+    if probe:
+        env["SM_BENCH_LAG"] = str(Path(home) / "lag.txt")
+        os.makedirs(Path(home) / "logs", exist_ok=True)
+        with open(Path(home) / "logs" / "daemon.out", "ab") as out:
+            subprocess.Popen([sys.executable, str(ROOT / "bench" / "_probed_daemon.py")],
+                             env=env, stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+        sys.path.insert(0, str(ROOT))
+        from sm.client import Client
+
+        probe_client = Client(home=home, token="", session_id="", autostart=False)
+        if not wait_until(probe_client.is_up, timeout=30):
+            raise RuntimeError(f"the probed daemon did not start; see {home}/logs")
+    else:
+        subprocess.run([SM, "daemon", "start"], env=env, check=True, capture_output=True)
     try:
         yield env
     finally:
@@ -76,10 +91,29 @@ def daemon(**env_extra: str) -> Iterator[dict[str, str]]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def lag_since(env: dict[str, str], offset: int) -> tuple[list[float], int]:
+    """Loop-lag samples (ms) the probe wrote after byte ``offset``; the new offset."""
+    path = Path(env["SM_BENCH_LAG"])
+    data = path.read_bytes()[offset:] if path.exists() else b""
+    cut = data.rfind(b"\n") + 1
+    return [float(x) for x in data[:cut].split()], offset + cut
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def sm_json(env: dict[str, str], *args: str) -> object:
     out = subprocess.run([SM, *args, "--json"], env=env, check=True, capture_output=True,
                          text=True).stdout
     return json.loads(out)
+
+
+def session_token(home: str, session_id: str) -> str:
+    """The session's token, from the 0600 file sm points the agent to."""
+    return (Path(home) / "sessions" / session_id / "token").read_text().strip()
 
 
 def daemon_pid(env: dict[str, str]) -> int:

@@ -14,21 +14,33 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import ROOT, SM, daemon, daemon_pid, line, sm_json, stats, timed, wait_until  # noqa: E402
+from _harness import (  # noqa: E402
+    ROOT,
+    SM,
+    daemon,
+    daemon_pid,
+    line,
+    session_token,
+    sm_json,
+    stats,
+    timed,
+    wait_until,
+)
 
 
 def _run(argv: list[str], env: dict[str, str], stdin: bytes | None = None) -> None:
     subprocess.run(argv, env=env, input=stdin, stdout=subprocess.DEVNULL, check=False)
 
 
-def _session_env(env: dict[str, str], sid: str) -> dict[str, str]:
-    sock = subprocess.run(
+def _socket(env: dict[str, str]) -> str:
+    return subprocess.run(
         [sys.executable, "-c", f"from sm.config import tmux_socket_for; from pathlib import Path; "
          f"print(tmux_socket_for(Path({env['SM_HOME']!r})))"],
         capture_output=True, text=True, check=True).stdout.strip()
-    token = subprocess.run(["tmux", "-L", sock, "show-environment", "-t", f"=sm-{sid}",
-                            "SM_SESSION_TOKEN"], capture_output=True, text=True,
-                           check=True).stdout.strip().split("=", 1)[1]
+
+
+def _session_env(env: dict[str, str], sid: str) -> dict[str, str]:
+    token = session_token(env["SM_HOME"], sid)
     return {**env, "SM_SESSION_ID": sid, "SM_SESSION_TOKEN": token}
 
 
@@ -102,6 +114,16 @@ def main() -> None:
         cpu = (ticks() - c0) / 100 / (time.monotonic() - t0) * 100
         print(f"daemon with {args.sessions} idle scripted sessions: RSS {rss:.1f} MiB, "
               f"CPU {cpu:.2f} % of a core (10 s)")
+        clients = subprocess.run(
+            ["tmux", "-L", _socket(env), "list-clients", "-F",
+             "#{client_pid} #{client_control_mode}"],
+            capture_output=True, text=True, check=True).stdout.split("\n")
+        for row in clients:
+            if row.endswith(" 1"):
+                cpid = int(row.split()[0])
+                crss = int([x for x in Path(f"/proc/{cpid}/status").read_text().splitlines()
+                            if x.startswith("VmRSS")][0].split()[1]) / 1024
+                print(f"  + the tmux control client (pid {cpid}): RSS {crss:.1f} MiB")
         s = timed(lambda: _run([SM, "list", "--json"], env), 10)
         line(f"sm list --json ({args.sessions} sessions)", s)
 

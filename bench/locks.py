@@ -23,18 +23,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import ROOT, SM, daemon, line, stats, timed  # noqa: E402
+from _harness import ROOT, SM, daemon, line, session_token, stats, timed  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from sm.client import Client  # noqa: E402
-from sm.config import tmux_socket_for  # noqa: E402
 
 
 def _token(home: str, sid: str) -> str:
-    out = subprocess.run(["tmux", "-L", tmux_socket_for(Path(home)), "show-environment", "-t",
-                          f"=sm-{sid}", "SM_SESSION_TOKEN"], capture_output=True, text=True,
-                         check=True).stdout
-    return out.strip().split("=", 1)[1]
+    return session_token(home, sid)
 
 
 def _spawn(env: dict[str, str], name: str) -> str:

@@ -6,7 +6,9 @@ Against the fake Bot API on loopback (tests/integration/fake_bot_api.py):
 - state change → Telegram message: an agent's turn ends (the ``state`` event of its
   Stop, timestamped by the daemon) until its final text reaches the Bot API;
 - agent-to-agent delivery (send → delivered, the message's own timestamps) with the
-  bridge on and off, and the ratio.
+  bridge on and off, and the ratio;
+- the fake Bot API itself: a sendMessage round trip through python-telegram-bot,
+  sequential and with 200 in flight.
 """
 
 from __future__ import annotations
@@ -20,17 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
-from _harness import SM, daemon, line, sm_json, stats, wait_until  # noqa: E402
+from _harness import SM, daemon, line, session_token, sm_json, stats, wait_until  # noqa: E402
 from fake_bot_api import FakeBotApi  # noqa: E402
 
 
 def _session_env(env: dict[str, str], sid: str) -> dict[str, str]:
-    from sm.config import tmux_socket_for
-
-    sock = tmux_socket_for(Path(env["SM_HOME"]))
-    token = subprocess.run(["tmux", "-L", sock, "show-environment", "-t", f"=sm-{sid}",
-                            "SM_SESSION_TOKEN"], capture_output=True, text=True,
-                           check=True).stdout.strip().split("=", 1)[1]
+    token = session_token(env["SM_HOME"], sid)
     return {**env, "SM_SESSION_ID": sid, "SM_SESSION_TOKEN": token}
 
 
@@ -79,10 +76,39 @@ def _mirror(env: dict[str, str], fake: FakeBotApi, runs: int) -> list[float]:
     return out
 
 
+def _fake_round_trip(fake: FakeBotApi, n: int = 200) -> tuple[float, float]:
+    """sendMessage through python-telegram-bot to the fake: ms per call, sequential and
+    with ``n`` in flight."""
+    import asyncio
+
+    from telegram import Bot
+    from telegram.request import HTTPXRequest
+
+    async def run() -> tuple[float, float]:
+        bot = Bot(fake.token, base_url=fake.base_url, base_file_url=fake.base_file_url,
+                  request=HTTPXRequest(read_timeout=5.0, connect_timeout=1.0))
+        async with bot:
+            t = (await bot.create_forum_topic(fake.chat_id, "bench")).message_thread_id
+            t0 = time.perf_counter()
+            for i in range(n):
+                await bot.send_message(fake.chat_id, f"m{i}", message_thread_id=t)
+            sequential = (time.perf_counter() - t0) / n
+            t0 = time.perf_counter()
+            await asyncio.gather(*(bot.send_message(fake.chat_id, f"p{i}") for i in range(n)))
+            parallel = (time.perf_counter() - t0) / n
+        return sequential * 1000, parallel * 1000
+
+    return asyncio.run(run())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
+    with FakeBotApi() as fake:
+        sequential, parallel = _fake_round_trip(fake)
+        print(f"fake Bot API sendMessage round trip: {sequential:.2f} ms sequential, "
+              f"{parallel:.2f} ms/call with 200 in flight")
     with FakeBotApi() as fake:
         tg = {"SM_TELEGRAM_TOKEN": fake.token, "SM_TELEGRAM_CHAT_ID": str(fake.chat_id),
               "SM_TELEGRAM_BASE_URL": fake.base_url,

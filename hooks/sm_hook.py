@@ -6,10 +6,12 @@
 
 It reads exactly one JSON document (it never waits for EOF: the agent may keep stdin
 open), posts it synchronously to the daemon with a short timeout, and when the daemon
-cannot be reached appends it to ``$SM_HOME/spool/hooks.jsonl``, which the daemon drains
-in order when it starts. Whatever the daemon answers for the agent (a PreToolUse
-decision) is printed on stdout. Stdlib only, and it always exits 0: a broken sm must
-never break the agent.
+cannot be reached (or fails: a 5xx) appends it to ``$SM_HOME/spool/hooks.jsonl``, which
+the daemon drains in order. A spooled line names the session and is signed with its
+token (HMAC-SHA256): the token itself is never written. A payload over the daemon's
+size cap is posted without it, so the fact (a turn ended) still arrives. Whatever the
+daemon answers for the agent (a PreToolUse decision) is printed on stdout. Stdlib only,
+and it always exits 0: a broken sm must never break the agent.
 
 It runs on every tool call, so it forwards the agent's JSON as it came, without parsing
 it: the ``json`` module (and the ``re`` it pulls in) would double its cost.
@@ -98,12 +100,21 @@ def _string(value: str) -> bytes:
     return json.dumps(value).encode()
 
 
-def _record(event: str, payload: bytes, token: str | None = None) -> bytes:
-    parts = [b'{"id":', _string(os.urandom(16).hex()), b',"event":', _string(event),
+def _record(hook_id: str, event: str, payload: bytes, session: str | None = None,
+            token: str = "") -> bytes:
+    """The record posted; with ``session``, the spool line (signed when ``token``)."""
+    parts = [b'{"id":', _string(hook_id), b',"event":', _string(event),
              b',"ts":', repr(time.time()).encode()]
-    if token is not None:
-        parts += [b',"token":', _string(token)]
-    return b"".join([*parts, b',"payload":', payload, b"}"])
+    if session is not None:
+        parts += [b',"session":', _string(session)]
+    body = b"".join([*parts, b',"payload":', payload])
+    if not token:
+        return body + b"}"
+    import hashlib
+    import hmac
+
+    mac = hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
+    return body + b',"mac":"' + mac.encode() + b'"}'
 
 
 def _spool(client: Client, line: bytes) -> None:
@@ -137,16 +148,25 @@ def main(argv: list[str]) -> int:
     timeout = float(os.environ.get("SM_HOOKS_TIMEOUT") or 5.0)
     client = Client(timeout=timeout, autostart=False)
     payload = _payload(argv[1:])
+    hook_id = os.urandom(16).hex()
     try:
-        status, answer = client.send("POST", f"/hooks/{event}", _record(event, payload))
+        status, answer = client.send("POST", f"/hooks/{event}", _record(hook_id, event, payload))
+        if status == 413:  # over the size cap: the fact without its payload
+            dropped = b'{"sm_dropped_bytes":' + str(len(payload)).encode() + b"}"
+            status, answer = client.send("POST", f"/hooks/{event}",
+                                         _record(hook_id, event, dropped))
     except (OSError, Unavailable):
-        try:
-            _spool(client, _record(event, payload, client.token))
-        except OSError as exc:
-            print(f"sm hook: cannot reach the daemon nor spool {event}: {exc}", file=sys.stderr)
-        return 0
+        status, answer = 599, b""
     except SmError as exc:
         _log(client, f"{event}: {exc.message}")
+        return 0
+    if status >= 500:  # no daemon, or one that failed (a full disk): later, from the spool
+        try:
+            _spool(client, _record(hook_id, event, payload, client.session_id, client.token))
+        except OSError as exc:
+            print(f"sm hook: cannot reach the daemon nor spool {event}: {exc}", file=sys.stderr)
+        if answer:
+            _log(client, f"{event}: HTTP {status}, spooled: {answer[:300]!r}")
         return 0
     if status >= 400:
         text = answer.decode("utf-8", "replace")[:500]

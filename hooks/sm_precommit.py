@@ -2,9 +2,9 @@
 
 Refuses a commit whose staged files (added, changed, renamed or deleted) another live
 session holds a lock on — the file itself or a directory above it. The committing
-session is the one whose SM_SESSION_TOKEN is in the environment; without one (a human)
-every session's lock counts. Stdlib only. When no sm daemon answers, the commit goes
-ahead with a warning: the guard must never wedge a repository.
+session is the one whose pane the commit runs under (or whose token it has); outside
+every session (a human) every session's lock counts. Stdlib only. When no sm daemon
+answers, the commit goes ahead with a warning: the guard must never wedge a repository.
 """
 
 from __future__ import annotations

@@ -16,10 +16,12 @@ from sm.errors import InvalidInput, SmError, Unavailable, from_payload
 
 TYPE_CHECKING = False  # typing itself costs a few ms on every agent call
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import Any
 
 _START_TIMEOUT = 20.0
+SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
+_STREAM_IDLE = 60.0  # the daemon sends a keep-alive every 15 s: silence this long is a death
 
 
 def sm_home() -> str:
@@ -28,7 +30,9 @@ def sm_home() -> str:
 
 
 class Client:
-    """Talks to the daemon of one SM_HOME. Identity comes from SM_SESSION_TOKEN."""
+    """Talks to the daemon of one SM_HOME. Inside an agent the kernel tells the daemon
+    who calls; the session's token (``SM_SESSION_TOKEN``, or the file
+    ``SM_SESSION_TOKEN_FILE`` names) backs it up."""
 
     def __init__(
         self,
@@ -40,7 +44,7 @@ class Client:
     ) -> None:
         self.home = str(home) if home else sm_home()
         self.socket_path = os.path.join(self.home, "sm.sock")
-        self.token = token if token is not None else os.environ.get("SM_SESSION_TOKEN", "")
+        self.token = token if token is not None else _env_token()
         self.session_id = (
             session_id if session_id is not None else os.environ.get("SM_SESSION_ID", "")
         )
@@ -57,12 +61,10 @@ class Client:
     def request(self, method: str, path: str, body: Any = None) -> Any:
         """Send one request and return the decoded JSON body. Raises the SmError the
         daemon raised, or Unavailable when no daemon can be reached or started."""
-        import json  # not at module level: the hook entry point never needs it
-
-        data = None if body is None else json.dumps(body).encode()
+        data = None if body is None else _dumps(body).encode()
         status, raw = self.send(method, path, data)
         try:
-            payload = json.loads(raw) if raw else None
+            payload = _loads(raw) if raw else None
         except ValueError:
             if status < 400:
                 raise SmError(
@@ -94,27 +96,73 @@ class Client:
             ) from None
         return status, raw
 
-    def stream(self, path: str, **query: Any) -> Iterator[str]:
-        """Yield the lines of a streaming (chunked) response, e.g. server-sent events."""
+    def stream(
+        self, path: str, autostart: bool | None = None, **query: Any
+    ) -> Iterator[str]:
+        """Yield the lines of a streaming (chunked) response, e.g. server-sent events.
+        Raises Unavailable when the daemon goes away mid-stream."""
         try:
-            sock = self._connect(timeout=None)
+            sock = self._connect(timeout=_STREAM_IDLE)
         except OSError:
+            if not (self.autostart if autostart is None else autostart):
+                raise Unavailable(f"no sm daemon is listening on {self.socket_path}") from None
             self.start_daemon()
-            sock = self._connect(timeout=None)
+            sock = self._connect(timeout=_STREAM_IDLE)
         with _closing(sock):
             _send(sock, "GET", _with_query(path, query), None, self._headers())
             reader = _Reader(sock)
-            status, headers = reader.head()
-            if status >= 400:
-                import json
+            try:
+                status, headers = reader.head()
+                if status >= 400:
+                    import json
 
-                raise from_payload(json.loads(reader.body(headers) or b"null"), status)
-            buf = b""
-            for chunk in reader.chunks():
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    yield line.decode("utf-8", "replace")
+                    raise from_payload(json.loads(reader.body(headers) or b"null"), status)
+                buf = b""
+                for chunk in reader.chunks():
+                    buf += chunk
+                    while b"\n" in buf:
+                        line, buf = buf.split(b"\n", 1)
+                        yield line.decode("utf-8", "replace")
+            except (ConnectionError, TimeoutError) as exc:
+                raise Unavailable(f"the sm daemon went away during a stream ({exc})") from None
+        raise Unavailable("the sm daemon ended the stream")
+
+    def follow(
+        self, path: str = "/events/stream", after: int | None = None,
+        on_gap: Callable[[str], None] | None = None,
+        stop: Callable[[], bool] | None = None, **query: Any,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the frames of the event stream for ever. When the daemon goes away
+        (a restart, a crash) wait for the next one and go on from the last seq seen:
+        no gap, no duplicate. ``on_gap`` is told once per outage. The first connection
+        may start the daemon; reconnections never do (a stopped daemon stays stopped
+        until someone starts it); ``stop`` returning true ends it at the next outage."""
+        import json
+
+        last = after
+        autostart = self.autostart
+        delay = 0.05
+        told = False
+        while True:
+            try:
+                for line in self.stream(path, autostart=autostart, after=last, **query):
+                    if not line.startswith("data: "):
+                        continue
+                    item = json.loads(line[6:])
+                    delay, told = 0.05, False
+                    if isinstance(item.get("seq"), int) and item.get("kind") != "keepalive":
+                        last = max(last or 0, item["seq"])
+                    yield item
+            except Unavailable as exc:
+                if on_gap is not None and not told:
+                    on_gap(exc.message)
+                told = True
+            if stop is not None and stop():
+                return
+            query.pop("snapshot", None)  # a reconnection resumes from ``last`` instead
+            autostart = False
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     def _headers(self) -> dict[str, str]:
         headers = {}
@@ -146,16 +194,40 @@ class Client:
     def start_daemon(self) -> None:
         """Start the daemon in the background (its own session, so it outlives the
         caller's terminal) and wait until it answers. Safe to race: the loser of two
-        concurrent starts exits at once and both callers see the winner."""
-        import subprocess
-
+        concurrent starts exits at once and both callers see the winner; when the
+        winner dies starting, the loser starts another."""
         _check_home(self.home)
+        from sm.config import env_warnings
+
+        for warning in env_warnings(os.environ):
+            print(f"sm: warning: {warning}", file=sys.stderr)
         log_dir = os.path.join(self.home, "logs")
         os.makedirs(log_dir, exist_ok=True)
+        proc = self._spawn_daemon(log_dir)
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.is_up():
+                return
+            code = proc.poll()
+            if code not in (None, 0) and not self.is_up() and not _lock_held(self.home):
+                reason = _last_line(log_dir)
+                if "already runs" not in reason:
+                    raise Unavailable(f"the sm daemon failed to start: {reason}")
+                # lost a start race to a daemon that then died starting: start again
+                proc = self._spawn_daemon(log_dir)
+            time.sleep(0.02)
+        raise Unavailable(
+            f"the sm daemon did not answer within {_START_TIMEOUT:.0f}s; "
+            f"see {os.path.join(log_dir, 'daemon.out')}"
+        )
+
+    def _spawn_daemon(self, log_dir: str) -> Any:
+        import subprocess
+
         env = {k: v for k, v in os.environ.items() if not k.startswith("SM_SESSION_")}
         env["SM_HOME"] = self.home
         with open(os.path.join(log_dir, "daemon.out"), "ab") as out:
-            proc = subprocess.Popen(
+            return subprocess.Popen(
                 [sys.executable, "-m", "sm", "daemon", "run"],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -164,20 +236,18 @@ class Client:
                 start_new_session=True,
                 close_fds=True,
             )
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.is_up():
-                return
-            code = proc.poll()
-            if code not in (None, 0) and not self.is_up() and not _lock_held(self.home):
-                reason = _last_line(log_dir)
-                if "already runs" not in reason:  # lost a start race: wait for the winner
-                    raise Unavailable(f"the sm daemon failed to start: {reason}")
-            time.sleep(0.02)
-        raise Unavailable(
-            f"the sm daemon did not answer within {_START_TIMEOUT:.0f}s; "
-            f"see {os.path.join(log_dir, 'daemon.out')}"
-        )
+
+
+def _env_token() -> str:
+    token = os.environ.get("SM_SESSION_TOKEN", "")
+    path = os.environ.get("SM_SESSION_TOKEN_FILE", "")
+    if token or not path:
+        return token
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""  # the kernel still says who calls from inside a session
 
 
 def _lock_held(home: str) -> bool:
@@ -197,7 +267,67 @@ def _lock_held(home: str) -> bool:
     return False
 
 
+def _dumps(obj: Any) -> str:
+    """JSON for a request body. ``json`` imports ``re`` (~5 ms a call): plain shapes are
+    written with the C helpers ``json`` itself uses, anything else by ``json``."""
+    from _json import encode_basestring_ascii
+
+    if obj is None:
+        return "null"
+    if obj is True:
+        return "true"
+    if obj is False:
+        return "false"
+    if isinstance(obj, str):
+        return str(encode_basestring_ascii(obj))
+    if isinstance(obj, int):
+        return int.__repr__(obj)
+    if isinstance(obj, list | tuple):
+        return "[" + ",".join(_dumps(v) for v in obj) + "]"
+    if isinstance(obj, dict) and all(isinstance(k, str) for k in obj):
+        return "{" + ",".join(f"{encode_basestring_ascii(k)}:{_dumps(v)}"
+                              for k, v in obj.items()) + "}"
+    import json
+
+    return json.dumps(obj)
+
+
+class _Strict:
+    """What ``_json``'s C scanner reads from its context (``json.JSONDecoder``'s)."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = float  # NaN, Infinity, -Infinity
+
+
+def _loads(raw: bytes) -> Any:
+    """Decode a JSON answer with ``json``'s C scanner, without importing ``json``."""
+    from _json import make_scanner
+
+    text = raw.decode("utf-8").strip()
+    try:
+        value, end = make_scanner(_Strict())(text, 0)  # type: ignore[arg-type]
+    except StopIteration:
+        raise ValueError("not JSON") from None
+    if end != len(text):
+        raise ValueError("extra data after the JSON value")
+    return value
+
+
+def check_socket_path(home: str) -> None:
+    """Raises InvalidInput when ``$SM_HOME/sm.sock`` is too long for a Unix socket
+    (checked before anything is created under SM_HOME)."""
+    path = os.path.join(home, "sm.sock")
+    if len(path.encode()) > SOCKET_PATH_MAX:
+        raise InvalidInput(f"SM_HOME {home} is too long: its socket path {path} has "
+                           f"{len(path.encode())} characters; the limit is {SOCKET_PATH_MAX}")
+
+
 def _check_home(home: str) -> None:
+    check_socket_path(home)
     try:
         os.makedirs(home, exist_ok=True)
         probe = os.path.join(home, f".write-probe-{os.getpid()}-{os.urandom(4).hex()}")
@@ -206,8 +336,6 @@ def _check_home(home: str) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise Unavailable(f"SM_HOME {home} is not writable: {exc.strerror or exc}") from None
-    if len(os.path.join(home, "sm.sock")) > 107:
-        raise InvalidInput(f"SM_HOME {home} is too long for a Unix socket path (max ~100 chars)")
 
 
 def _last_line(log_dir: str) -> str:

@@ -61,6 +61,20 @@ class ShellSettings:
 @dataclass(frozen=True)
 class LimitsSettings:
     max_prompt_bytes: int = 262144
+    max_request_bytes: int = 0  # 0: 1 MiB plus max_prompt_bytes; bigger bodies get a 413
+    max_db_bytes: int = 0  # 0: no cap; past it writes fail with storage_full, as on a full disk
+
+    @property
+    def request_bytes(self) -> int:
+        """The request body cap in force."""
+        return self.max_request_bytes or (1 << 20) + self.max_prompt_bytes
+
+
+@dataclass(frozen=True)
+class AgentsSettings:
+    # variables (or NAME* prefixes) of the daemon's environment agents get besides the
+    # built-in allowlist and their provider's own (docs/security.md)
+    env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,9 @@ class HooksSettings:
 class LocksSettings:
     enforce: bool = True  # refuse writes (and destructive git) on paths another session holds
     auto_release_idle: float = 300.0  # seconds idle before a session's auto-taken locks end
+    # directories outside any git repository where sm lock may take paths (a lock must
+    # be inside a repository or one of these; never / itself)
+    roots: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,26 @@ class RemindSettings:
     hard: float = 600.0  # seconds without a status change before it is told urgently
     digest: float = 300.0  # seconds between the orchestrator's digests of its children
     # each: 0 turns it off
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    buffer: int = 1000  # events a stream reader may lag behind before it resyncs from the store
+    keepalive: float = 15.0  # seconds of silence before a keep-alive frame
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    enabled: bool = False  # serve the dashboard from the daemon's start (else: once `sm web` asks)
+    host: str = "127.0.0.1"  # a non-loopback address needs tls_cert, tls_key and allow_remote
+    port: int = 8765  # 0: any free port
+    hosts: tuple[str, ...] = ()  # Host names accepted besides loopback ones (DNS rebinding)
+    allow_remote: bool = False  # the explicit yes for a non-loopback host
+    tls_cert: str = ""  # PEM certificate file (required off loopback)
+    tls_key: str = ""  # PEM private key file (required off loopback)
+    login_ttl: float = 300.0  # seconds a one-time login URL stays valid
+    cookie_ttl: float = 604800.0  # seconds a browser stays logged in
+    assets: str = ""  # empty: the npm packages setup.sh installed into sm/web/vendor
 
 
 @dataclass(frozen=True)
@@ -142,11 +179,14 @@ class Settings:
     scripted: ScriptedSettings = field(default_factory=ScriptedSettings)
     shell: ShellSettings = field(default_factory=ShellSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    agents: AgentsSettings = field(default_factory=AgentsSettings)
     hooks: HooksSettings = field(default_factory=HooksSettings)
     remind: RemindSettings = field(default_factory=RemindSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     locks: LocksSettings = field(default_factory=LocksSettings)
     worktree: WorktreeSettings = field(default_factory=WorktreeSettings)
+    stream: StreamSettings = field(default_factory=StreamSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     jobs: JobsSettings = field(default_factory=JobsSettings)
     notes: NotesSettings = field(default_factory=NotesSettings)
     kb: KbSettings = field(default_factory=KbSettings)
@@ -210,6 +250,35 @@ def defaults() -> dict[str, Any]:
     return out
 
 
+# SM_* variables sm itself reads or sets that are not settings
+VARIABLES = frozenset({
+    "SM_HOME", "SM_CONFIG", "SM_SESSION_ID", "SM_SESSION_TOKEN",  # the client, every agent
+    "SM_WORKTREE",  # set for a worktree's setup command
+    "SM_AGENTS_CLI_DIR",  # scripts/install-agent-clis.sh
+})
+
+
+def env_variable(key: str) -> str:
+    """``tmux.socket`` → ``SM_TMUX_SOCKET``."""
+    return "SM_" + key.upper().replace(".", "_")
+
+
+def env_warnings(environ: Mapping[str, str]) -> list[str]:
+    """One line for each ``SM_*`` variable that is neither a setting nor one of sm's own
+    (a typo such as ``SM_REMIND_SOFTT``), naming the closest setting. Such variables are
+    ignored; the warning is the only sign of them."""
+    import difflib
+
+    known = {env_variable(k) for k in defaults()} | VARIABLES
+    out = []
+    for name in sorted(environ):
+        if name.startswith("SM_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            out.append(f"{name} is not an sm setting{hint}; ignored")
+    return out
+
+
 def load(
     config_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
@@ -226,7 +295,7 @@ def load(
         raise InvalidInput(f"config file {path} does not exist")
     known = defaults()
     for key in known:
-        env_name = "SM_" + key.upper().replace(".", "_")
+        env_name = env_variable(key)
         if env_name in env:
             flat[key] = env[env_name]
     for key in flat:

@@ -2,13 +2,15 @@
 
     SmError                       code          HTTP  exit
     ├── InvalidInput              invalid_input  400    2   bad name, empty prompt, bad config …
+    │   └── TooLarge              too_large      413    2   a request body over the size cap
     ├── Unauthorized              bad_token      401    1   a session token the daemon does not know
     ├── Refused                   refused        403    1   identity or permission says no
     ├── NotFound                  not_found      404    1   unknown session, message, provider …
     ├── Conflict                  conflict       409    1   name taken, wrong state for it
     │   └── Deadlock              deadlock       409    1   a lock wait would close a cycle
     ├── DeliveryFailed            delivery_failed 409   1   a message could not be delivered
-    └── Unavailable               unavailable    503    2   daemon, tmux or an agent binary missing
+    ├── Unavailable               unavailable    503    2   daemon, tmux or an agent binary missing
+    └── StorageFull               storage_full   507    2   the disk (or the store's cap) is full
 
 Every error carries a stable ``code`` and a message that names the thing, the bad
 value and what was expected. The daemon turns them into
@@ -35,6 +37,13 @@ class InvalidInput(SmError):
     code = "invalid_input"
     status = 400
     exit_code = 2
+
+
+class TooLarge(InvalidInput):
+    """A request body over the daemon's size cap; refused before it is read whole."""
+
+    code = "too_large"
+    status = 413
 
 
 class Unauthorized(SmError):
@@ -74,11 +83,20 @@ class Unavailable(SmError):
     exit_code = 2
 
 
+class StorageFull(SmError):
+    """The store could not write: the disk (or ``limits.max_db_bytes``) is full. What
+    was accepted before stays; the write that failed changed nothing."""
+
+    code = "storage_full"
+    status = 507
+    exit_code = 2
+
+
 ERRORS: dict[str, type[SmError]] = {
     cls.code: cls
     for cls in (
-        InvalidInput, Unauthorized, Refused, NotFound, Conflict, Deadlock, DeliveryFailed,
-        Unavailable,
+        InvalidInput, TooLarge, Unauthorized, Refused, NotFound, Conflict, Deadlock,
+        DeliveryFailed, Unavailable, StorageFull,
     )
 }
 

@@ -10,6 +10,7 @@ CLI. Stdlib only: the client and the hook entry point may import it.
     JobState       queued → running → checking → succeeded | failed | cancelled
                    (analyzing: a failed job's diagnosis turn before its retry)
     EventKind      every ``kind`` the event log holds
+    StreamKind     the event stream's own frames (snapshot, resync), never in the log
 """
 
 from __future__ import annotations
@@ -118,6 +119,14 @@ class EventKind(StrEnum):
     NOTE = "note"
     KB = "kb"
     JOB = "job"
+
+
+class StreamKind(StrEnum):
+    """Frames of the event stream that are not rows of the event log."""
+
+    SNAPSHOT = "snapshot"  # the current picture, sent first on subscribe
+    RESYNC = "resync"  # the reader fell behind: these seqs follow again from the store
+    KEEPALIVE = "keepalive"  # nothing happened for a while (WebSocket readers only)
 
 
 def choices(enum: type[StrEnum]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sm.agents.base import Launch, LaunchSpec, Provider
@@ -27,7 +28,7 @@ def providers(settings: Settings) -> dict[str, Provider]:
     }
 
 
-def get(registry: dict[str, Provider], name: str) -> Provider:
+def get(registry: Mapping[str, Provider], name: str) -> Provider:
     try:
         return registry[name]
     except KeyError:

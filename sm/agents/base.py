@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sm.agents.screen import parse, plain
+from sm.agents.screen import StyledLine, parse, plain
 from sm.errors import Unavailable
 
 
@@ -40,10 +40,21 @@ class Provider(Protocol):
     has_hooks: bool  # False: state comes from output quiescence and process exit
     interrupt_key: str  # the agent's own key to interrupt a turn
     clear_command: str  # typed to reset the conversation ("" when it has none)
+    # True: SessionStart(source=clear) confirms a clear; False: no hook fires (Codex's
+    # /new), so the screen does — the command leaves the composer, which is empty again
+    clear_hook: bool
     # True: no hook says the agent is ready (Codex fires SessionStart only with the first
     # prompt), so sm reads readiness from the screen
     ready_from_screen: bool
     enter_delay: float  # seconds between pasting a message and pressing Enter
+    # the agent's own keys on a permission prompt: allow (once), always, deny
+    answer_keys: Mapping[str, str]
+    # turn-end hooks that may repeat a turn already ended, or report another thread: sm
+    # looks up the turns that ended recently before it applies one
+    checked_turn_ends: frozenset[str]
+    # variables of the daemon's environment the agent needs (names, or NAME* prefixes)
+    # besides the allowlist every agent gets (sm/agents/env.py)
+    env_passed: tuple[str, ...]
 
     def launch(self, spec: LaunchSpec) -> Launch:
         """The command line and environment that start the agent. May write files
@@ -55,11 +66,58 @@ class Provider(Protocol):
         is ``capture-pane -e`` output (SGR escapes kept); plain text must work too."""
         ...
 
+    def ignored_turn_end(
+        self, hook: str, payload: Mapping[str, Any], conversation_id: str | None,
+        ended_turns: frozenset[str],
+    ) -> str:
+        """Why a turn-end hook in ``checked_turn_ends`` says nothing about this session's
+        turn ("" when it does). ``ended_turns``: turn ids that ended recently."""
+        ...
+
+    def prompt_joins_turn(self, payload: Mapping[str, Any]) -> bool:
+        """Whether a prompt submitted while a turn runs is answered inside that turn
+        (its Stop is the prompt's), rather than owed a turn of its own after it."""
+        ...
+
+    def submitted_text(self, prompt: str) -> str:
+        """The text the agent's UserPromptSubmit ``prompt`` shows was typed, without
+        what the agent wraps around it."""
+        ...
+
+    def shows_paste(self, composer: str) -> bool:
+        """Whether the composer's text shows a collapsed paste (``[Pasted text #1]``)."""
+        ...
+
+
+class Agent:
+    """Defaults every provider shares; a provider overrides what differs."""
+
+    answer_keys: Mapping[str, str] = {"allow": "1", "always": "2", "deny": "3"}
+    checked_turn_ends: frozenset[str] = frozenset()
+    clear_hook: bool = True
+    env_passed: tuple[str, ...] = ()
+
+    def ignored_turn_end(
+        self, hook: str, payload: Mapping[str, Any], conversation_id: str | None,
+        ended_turns: frozenset[str],
+    ) -> str:
+        return ""
+
+    def prompt_joins_turn(self, payload: Mapping[str, Any]) -> bool:
+        return False
+
+    def submitted_text(self, prompt: str) -> str:
+        return prompt.lstrip()
+
+    def shows_paste(self, composer: str) -> bool:
+        return "[Pasted text" in composer
+
 
 @dataclass(frozen=True)
 class Screen:
     composer: str | None  # None: no composer on screen (starting up, or a dialog over it)
     busy: bool
+    interrupted: bool = False  # the transcript's last line is the agent's interrupt mark
 
     @property
     def ready(self) -> bool:
@@ -69,6 +127,7 @@ class Screen:
 
 _BOX = "│┃|"
 _CHOICE = re.compile(r"\d+\.\s")
+_FRAME = " ─━═╭╮╰╯┌┐└┘│┃|"  # lines of only these are a box's edges
 
 
 def read_prompt_screen(screen: str, glyphs: tuple[str, ...] = ("❯", ">")) -> Screen:
@@ -77,7 +136,10 @@ def read_prompt_screen(screen: str, glyphs: tuple[str, ...] = ("❯", ">")) -> S
     marks a numbered choice (a dialog); a faint placeholder counts as empty; a turn
     runs while the screen offers "esc to interrupt"."""
     composer = None
-    for line in reversed(parse(screen.rstrip())):
+    lines = parse(screen.rstrip())
+    at = 0
+    for at in range(len(lines) - 1, -1, -1):
+        line = lines[at]
         stripped = line.text.lstrip().lstrip(_BOX).lstrip()
         offset = len(line.text) - len(stripped)
         text = stripped.rstrip().rstrip(_BOX).rstrip()
@@ -90,7 +152,20 @@ def read_prompt_screen(screen: str, glyphs: tuple[str, ...] = ("❯", ">")) -> S
                 break
         if composer is not None:
             break
-    return Screen(composer=composer, busy="esc to interrupt" in plain(screen).lower())
+    return Screen(composer=composer, busy="esc to interrupt" in plain(screen).lower(),
+                  interrupted=composer is not None and interrupted_above(lines, at))
+
+
+def interrupted_above(lines: list[StyledLine], at: int) -> bool:
+    """Whether the transcript line just above line ``at`` (skipping blank lines and
+    right-aligned status lines) is an interrupt mark, ``⎿  Interrupted …``: the turn was
+    interrupted and nothing came after it."""
+    for line in reversed(lines[:at]):
+        text = line.text.strip()
+        if not text.strip(_FRAME) or len(line.text) - len(line.text.lstrip()) > 20:
+            continue
+        return text.startswith("⎿") and "Interrupted" in text
+    return False
 
 
 def hook_script() -> Path:

@@ -13,8 +13,10 @@ rewrites ``.claude.json`` while it runs. sm points ``CLAUDE_CONFIG_DIR`` at
   symlinked in, so the agent logs in and behaves as the user's own Claude does;
 * hooks and the permission mode come from a per-session ``--settings`` file.
 
-The model endpoint comes from the environment the agent inherits from the daemon
-(``ANTHROPIC_BASE_URL``, ``ANTHROPIC_API_KEY``, …); sm adds no keys of its own.
+The model endpoint comes from the daemon's environment, of which the agent gets
+Claude Code's own variables (``ANTHROPIC_*`` such as ``ANTHROPIC_API_KEY`` and
+``ANTHROPIC_BASE_URL``, ``CLAUDE_*``, its ``DISABLE_*`` switches, ``IS_SANDBOX``) and the
+allowlist every agent gets; sm adds no keys of its own.
 Facts measured against Claude Code 2.1.330 (tests/e2e/FACTS.md).
 """
 
@@ -28,15 +30,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sm.agents.base import Launch, LaunchSpec, Screen, find_binary
+from sm.agents.base import Agent, Launch, LaunchSpec, Screen, find_binary, interrupted_above
 from sm.agents.screen import StyledLine, parse
 from sm.config import ClaudeSettings
 
 HOOK_EVENTS = (
     "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure",
-    "PermissionRequest", "Stop", "StopFailure", "Notification", "PreCompact", "SessionEnd",
+    "PermissionRequest", "PermissionDenied", "Stop", "StopFailure", "Notification", "PreCompact",
+    "SessionEnd",
 )
-_TOOL_EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest")
+_TOOL_EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest",
+                "PermissionDenied")
 # what the agent reads from the user's own config directory, where it is
 SHARED = (".credentials.json", "settings.json", "CLAUDE.md", "agents", "commands", "skills",
           "output-styles")
@@ -128,7 +132,10 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-class Claude:
+_PASTED = re.compile(r'<pasted_content id="[^"<>]{0,64}">')
+
+
+class Claude(Agent):
     name = "claude"
     has_hooks = True
     interrupt_key = "Escape"
@@ -136,6 +143,10 @@ class Claude:
     # a bracketed paste then Enter submitted every time even with no pause (2.1.330)
     enter_delay = 0.1
     ready_from_screen = False  # SessionStart fires at launch
+    env_passed: tuple[str, ...] = (
+        "ANTHROPIC_*", "CLAUDE_*", "DISABLE_*", "IS_SANDBOX", "MAX_THINKING_TOKENS",
+        "BASH_DEFAULT_TIMEOUT_MS", "BASH_MAX_TIMEOUT_MS", "MCP_TIMEOUT",
+    )
 
     def __init__(self, settings: ClaudeSettings) -> None:
         self.settings = settings
@@ -164,6 +175,12 @@ class Claude:
         argv += shlex.split(self.settings.args)
         return Launch(argv=argv, env={"CLAUDE_CONFIG_DIR": str(config_dir)})
 
+    def submitted_text(self, prompt: str) -> str:
+        """Claude Code wraps a pasted block: ``<pasted_content id="…">\nTEXT\n</…>``."""
+        text = prompt.lstrip()
+        match = _PASTED.match(text)
+        return text[match.end():].lstrip() if match else text
+
     def read_screen(self, screen: str) -> Screen:
         return read_claude_screen(screen)
 
@@ -188,7 +205,8 @@ def read_claude_screen(screen: str) -> Screen:
     box = lines[top + 1:bottom]
     if len(footer) > _MAX_FOOTER or not box or not box[0].text.startswith(_GLYPH):
         return Screen(composer=None, busy=busy)
-    return Screen(composer=_composer_text(box), busy=busy)
+    return Screen(composer=_composer_text(box), busy=busy,
+                  interrupted=interrupted_above(lines, top))
 
 
 def _composer_text(box: list[StyledLine]) -> str:

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sm.agents.base import Launch, LaunchSpec, Screen, find_binary
+from sm.agents.base import Agent, Launch, LaunchSpec, Screen, find_binary
 from sm.agents.screen import parse
 from sm.config import CodexSettings
 
@@ -89,7 +89,10 @@ def user_codex_home(env: Mapping[str, str]) -> Path | None:
     return Path(env["HOME"]) / ".codex" if env.get("HOME") else None
 
 
-class Codex:
+NOTIFY = "agent-turn-complete"  # Codex's notify program, run once per finished turn
+
+
+class Codex(Agent):
     name = "codex"
     has_hooks = True
     interrupt_key = "Escape"
@@ -97,9 +100,34 @@ class Codex:
     # a bracketed paste then Enter submitted every time even with no pause (0.169.0)
     enter_delay = 0.1
     ready_from_screen = True  # SessionStart fires only with the first prompt
+    answer_keys: Mapping[str, str] = {"allow": "y", "always": "a", "deny": "n"}
+    checked_turn_ends: frozenset[str] = frozenset({NOTIFY})
+    clear_hook = False  # /new fires no hook; the next SessionStart says "startup"
 
     def __init__(self, settings: CodexSettings) -> None:
         self.settings = settings
+        # its provider's key (OPENAI_API_KEY, or codex.env_key for codex.base_url)
+        self.env_passed = ("OPENAI_*", "CODEX_*", "RUST_LOG", settings.env_key)
+
+    def ignored_turn_end(
+        self, hook: str, payload: Mapping[str, Any], conversation_id: str | None,
+        ended_turns: frozenset[str],
+    ) -> str:
+        """``notify`` (agent-turn-complete) fires for Codex's own title thread too
+        (another thread id than the hooks report), and right after the Stop hook of the
+        same turn."""
+        thread = str(payload.get("thread-id") or "")
+        if thread and conversation_id and thread != conversation_id:
+            return "other thread"
+        turn = payload.get("turn-id")
+        if turn and str(turn) in ended_turns:
+            return "turn already ended"
+        return ""
+
+    def prompt_joins_turn(self, payload: Mapping[str, Any]) -> bool:
+        """Codex folds a prompt submitted mid-turn (it carries the turn's id) into the
+        running turn: that turn's Stop is the prompt's."""
+        return "turn_id" in payload
 
     def launch(self, spec: LaunchSpec) -> Launch:
         binary = find_binary(self.settings.binary, "Codex CLI", "codex.binary")

@@ -10,29 +10,38 @@ import json
 import sys
 from pathlib import Path
 
-from sm.agents.base import Launch, LaunchSpec, Screen, read_prompt_screen
+from sm.agents.base import Agent, Launch, LaunchSpec, Screen, read_prompt_screen
 from sm.agents.claude import hook_settings
+from sm.agents.scripted_script import ScriptError, read_script
 from sm.config import ScriptedSettings
 from sm.errors import InvalidInput
 
 DEFAULT_SCRIPT = Path(__file__).parent / "scripts" / "default.yaml"
 
 
-class Scripted:
+class Scripted(Agent):
     name = "scripted"
     has_hooks = True
     interrupt_key = "Escape"
     clear_command = "/clear"
     enter_delay = 0.0
     ready_from_screen = False
+    env_passed: tuple[str, ...] = ("SM_SCRIPTED_*",)
 
     def __init__(self, settings: ScriptedSettings) -> None:
         self.settings = settings
 
     def launch(self, spec: LaunchSpec) -> Launch:
+        if spec.options.get("model"):
+            raise InvalidInput("the scripted provider has no models; --model is for claude "
+                               "and codex")
         script = Path(str(spec.options.get("script") or self.settings.script or DEFAULT_SCRIPT))
         if not script.is_file():
             raise InvalidInput(f"scripted agent script {script} does not exist")
+        try:
+            read_script(str(script))  # a bad script fails the spawn, not the agent later
+        except ScriptError as exc:
+            raise InvalidInput(str(exc)) from None
         settings_file = spec.session_dir / "settings.json"
         settings_file.write_text(json.dumps(hook_settings(spec.hook_command), indent=2))
         argv = [

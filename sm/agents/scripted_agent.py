@@ -46,6 +46,7 @@ from sm.agents.scripted_turn import Player, Turn
 class _Queued:
     text: str
     announced: threading.Event
+    record: str  # its transcript line's id
 
 
 @dataclass
@@ -188,24 +189,47 @@ class Agent:
             return None
         previous, announced = self._announced, threading.Event()
         self._announced = announced
-        args = (text, self._conversation, previous, announced)
-        if self._turn is not None:
-            self._queue.append(_Queued(text, announced))
+        record = uuid.uuid4().hex
+        args = (text, self._conversation, previous, announced, record)
+        if self._turn is not None and self._turn.tool:
+            # Claude Code sends a prompt typed during a tool call with the tool's result:
+            # it is answered inside the running turn
+            self._turn.joined.append(text)
+            self._turn.records.append(record)
+            threading.Thread(target=self._announce, args=args, daemon=True).start()
+            self._draw([f"(with the tool's result) {summary(text)}"])
+        elif self._turn is not None:
+            self._queue.append(_Queued(text, announced, record))
             threading.Thread(target=self._announce, args=args, daemon=True).start()
             self._draw([f"(queued) {summary(text)}"])
         else:
-            self._turn = Turn(text)
+            self._turn = Turn(text, [record])
             self._draw([f"> {summary(text)}"])
             threading.Thread(target=self._work, args=(self._turn, *args), daemon=True).start()
         return None
 
     def _interrupt(self) -> bool:
-        """Cancel the running turn (no Stop, like Claude Code) and put queued prompts
-        back into the composer. False when there was nothing to interrupt."""
-        if self._turn is None or self._turn.finishing:
+        """Cancel the running turn, as Claude Code does: no Stop; a turn that had shown
+        nothing yet puts its prompt back into the composer (and out of the
+        conversation); prompts queued meanwhile are sent at once as the next turn.
+        False when there was nothing to interrupt."""
+        turn = self._turn
+        if turn is None or turn.finishing:
             return False
+        queued, self._queue = self._queue, []
         self._stop_turn()
+        if not turn.output:
+            conversation = self._conversation
+            for record in turn.records:
+                self._transcript.retract(conversation, record)
+            self._composer = turn.prompt + ("\n" + self._composer if self._composer else "")
         self._draw(["  ⎿  Interrupted by user"])
+        if queued:
+            text = "\n".join(q.text for q in queued)
+            nxt = self._turn = Turn(text, [q.record for q in queued])
+            self._draw([f"> {summary(text)}"])
+            threading.Thread(target=self._work, args=(nxt, text, self._conversation,
+                             queued[-1].announced, None, None), daemon=True).start()
         return True
 
     def _stop_turn(self) -> None:
@@ -215,13 +239,11 @@ class Agent:
         if self._ask is not None:
             self._ask.answered.set()
             self._ask = None
-        queued = [q.text for q in self._queue] + ([self._composer] if self._composer else [])
-        self._queue, self._composer = [], "\n".join(queued)
 
     def _clear(self) -> None:
         with self._lock:
             self._stop_turn()
-            self._composer = ""
+            self._queue, self._composer = [], ""
         self.fire("SessionEnd", {"reason": "clear"})
         with self._lock:
             self._conversation = str(uuid.uuid4())
@@ -246,12 +268,13 @@ class Agent:
     # -- turns (worker threads) ------------------------------------------------------
 
     def _announce(
-        self, prompt: str, conversation: str, previous: threading.Event, announced: threading.Event
+        self, prompt: str, conversation: str, previous: threading.Event,
+        announced: threading.Event, record_id: str,
     ) -> None:
         previous.wait()
         try:
             self.fire("UserPromptSubmit", {"prompt": prompt}, conversation=conversation)
-            record = {"type": "user", "prompt": prompt, "ts": time.time()}
+            record = {"type": "user", "prompt": prompt, "ts": time.time(), "id": record_id}
             self._transcript.append(conversation, record)
         finally:
             announced.set()
@@ -262,12 +285,27 @@ class Agent:
         prompt: str,
         conversation: str,
         previous: threading.Event,
-        announced: threading.Event,
+        announced: threading.Event | None,
+        record_id: str | None,
     ) -> None:
-        self._announce(prompt, conversation, previous, announced)
+        """Play ``turn`` and the turns queued behind it. ``announced`` None: its prompt
+        fired UserPromptSubmit when it was queued (``previous`` is set once it has)."""
+        if announced is not None and record_id is not None:
+            self._announce(prompt, conversation, previous, announced, record_id)
+        else:
+            previous.wait()
         while True:
             actions = self._script.plan(turn.prompt, self._conversation)
-            if self._player.play(turn, actions) in ("cancelled", "exit"):
+            outcome = self._player.play(turn, actions)
+            while outcome == "done":
+                with self._lock:
+                    joined, turn.joined = turn.joined, []
+                if not joined:
+                    break
+                self._announced.wait()  # their UserPromptSubmit first, as in Claude Code
+                actions = self._script.plan("\n".join(joined), self._conversation)
+                outcome = self._player.play(turn, actions)
+            if outcome in ("cancelled", "exit"):
                 return
             with self._lock:
                 if turn.cancelled.is_set():
@@ -282,7 +320,8 @@ class Agent:
                     self._draw()
                     return
                 queued, self._queue = self._queue, []
-                turn = self._turn = Turn("\n".join(q.text for q in queued))
+                turn = self._turn = Turn("\n".join(q.text for q in queued),
+                                         [q.record for q in queued])
                 self._draw()
             queued[-1].announced.wait()
 
@@ -313,8 +352,12 @@ class Agent:
         with self._lock:
             if turn.cancelled.is_set():
                 return False
+            turn.output = True
             self._draw(lines)
             return True
+
+    def settle(self) -> None:
+        self._announced.wait()
 
     def record(self, record: dict[str, Any]) -> None:
         """Append ``record`` to the current conversation's transcript."""

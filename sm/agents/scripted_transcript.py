@@ -22,6 +22,11 @@ class Transcript:
         with open(self.path(conversation), "a", encoding="utf-8") as f:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
+    def retract(self, conversation: str, record_id: str) -> None:
+        """Take a prompt back out of the conversation (an interrupt put it back into the
+        composer before anything answered it): a ``retracted`` line naming its id."""
+        self.append(conversation, {"type": "retracted", "id": record_id})
+
     def count(self, conversation: str) -> int | None:
         """Messages in the conversation, or None when it has no transcript."""
         try:
@@ -29,3 +34,15 @@ class Transcript:
                 return sum(1 for line in f if line.strip())
         except FileNotFoundError:
             return None
+
+
+def received(path: str) -> list[str]:
+    """The prompts a transcript file holds, in order, without retracted ones."""
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                records.append(json.loads(line))
+    gone = {r.get("id") for r in records if r.get("type") == "retracted"}
+    return [r["prompt"] for r in records
+            if r.get("type") == "user" and (r.get("id") is None or r.get("id") not in gone)]

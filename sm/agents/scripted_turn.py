@@ -21,9 +21,13 @@ Outcome = Literal["next", "done", "cancelled", "exit"]
 @dataclass
 class Turn:
     prompt: str
+    records: list[str] = field(default_factory=list)  # transcript ids of its prompts
     cancelled: threading.Event = field(default_factory=threading.Event)
     finishing: bool = False  # Stop is being fired: too late to interrupt
     last_say: str = ""
+    output: bool = False  # something was shown: an interrupt no longer puts it back
+    tool: bool = False  # a tool runs: a prompt submitted now rides along with its result
+    joined: list[str] = field(default_factory=list)  # prompts that rode along, to answer
 
 
 class Stage(Protocol):
@@ -39,6 +43,9 @@ class Stage(Protocol):
 
     def permission(self, turn: Turn, tool: str) -> bool | None:
         """Ask to use ``tool``; None when ``turn`` was interrupted meanwhile."""
+
+    def settle(self) -> None:
+        """Wait until every prompt submitted so far has fired its UserPromptSubmit."""
 
     def record(self, record: dict[str, Any]) -> None:
         """Append ``record`` to the current conversation's transcript."""
@@ -118,7 +125,13 @@ class Player:
         if decision is not None:
             stage.emit(turn, [f"  ⎿  Refused: {decision[1]}"])
             return "next"
-        response = execute(turn, tool_input)
+        turn.tool = True
+        try:
+            response = execute(turn, tool_input)
+            # a prompt that rode along is announced before the tool's result goes on
+            stage.settle()
+        finally:
+            turn.tool = False
         if response is None:
             return "cancelled"
         posted = stage.fire("PostToolUse", {**fields, "tool_response": response}, turn.cancelled)

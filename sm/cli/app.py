@@ -2,23 +2,58 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from sm.cli import daemon, demo, events, jobs, kb, repo, sessions, worktree
+from sm.cli import (
+    completion,
+    daemon,
+    demo,
+    events,
+    jobs,
+    kb,
+    repo,
+    sessions,
+    watch,
+    web,
+    worktree,
+)
+from sm.cli.typer_help import SmGroup, command
+from sm.cli.typer_help import run as run_group
+
+# how ``sm --help`` lists the commands
+SECTIONS = {
+    "Sessions": ["spawn", "list", "status", "me", "show", "attach", "output", "tail", "kill",
+                 "name", "restore", "events", "watch", "demo"],
+    "Messages": ["send", "messages", "message"],
+    "Coordination": ["wait", "remind", "reminders", "task-complete", "turn-complete", "clear",
+                     "handoff", "dispatch", "em", "children", "alone", "others"],
+    "The human": ["ask", "asks", "answer"],
+    "Locks, worktrees, repos": ["lock", "unlock", "locks", "guard", "worktree", "conflicts",
+                                "pr", "repo"],
+    "Jobs, notes, knowledge": ["job", "note", "kb"],
+    "The daemon and the shell": ["daemon", "web", "completion"],
+}
+ALIASES = {"ls": "list", "all": "list", "logs": "output"}  # listed under their command
 
 
 def build() -> typer.Typer:
     app = typer.Typer(
         name="sm",
         help="sm: a session manager for swarms of AI coding agents.",
+        cls=SmGroup,
         no_args_is_help=True,
         add_completion=False,
+        rich_markup_mode=None,
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
+
     @app.callback(invoke_without_command=True)
     def _main(
-        version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+        version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")]
+        = False,
     ) -> None:
         if version:
             import sm
@@ -31,6 +66,9 @@ def build() -> typer.Typer:
     demo.register(app)
     worktree.register(app)
     repo.register(app)
+    completion.register(app)
+    web.register(app)
+    watch.register(app)
     app.add_typer(daemon.app, name="daemon")
     app.add_typer(jobs.app, name="job")
     app.add_typer(kb.app, name="kb")
@@ -38,40 +76,30 @@ def build() -> typer.Typer:
     return app
 
 
+def fast_help() -> dict[str, str]:
+    """Each fast-path command's one-line help, from its own module."""
+    from sm.cli.ask import HELP as ASK_HELP
+    from sm.cli.coordination import HELP as COORDINATION_HELP
+    from sm.cli.fast import HELP
+    from sm.cli.locks import HELP as LOCKS_HELP
+    from sm.cli.notes import HELP as NOTES_HELP
+
+    return {**HELP, **LOCKS_HELP, **COORDINATION_HELP, **ASK_HELP, **NOTES_HELP}
+
+
 def _register_fast(app: typer.Typer) -> None:
     """List the stdlib fast-path commands in ``sm --help``; they never run here."""
     from sm.cli.main import FAST
 
-    helps = {
-        "me": "Who am I: the calling session.",
-        "status": "A session's state; from a session, sm status \"TEXT\" sets your status line.",
-        "list": "List sessions (alias: all).",
-        "send": "Send a message (queued durably, delivered with a receipt).",
-        "messages": "List messages.",
-        "message": "One message, its state and reason.",
-    }
-    from sm.cli.locks import HELP
-
-    helps.update(HELP)
-    from sm.cli.coordination import HELP as COORDINATION_HELP
-
-    helps.update(COORDINATION_HELP)
-    from sm.cli.ask import HELP as ASK_HELP
-
-    helps.update(ASK_HELP)
-    from sm.cli.notes import HELP as NOTES_HELP
-
-    helps.update(NOTES_HELP)
-    for name in sorted(FAST - {"all"}):
-        app.command(
-            name, help=helps.get(name, ""), add_help_option=False,
+    helps = fast_help()
+    for name in sorted(FAST - set(ALIASES)):
+        command(
+            app, name, help=helps[name], add_help_option=False,
             context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
         )(lambda: None)
 
 
 def run(argv: list[str]) -> int:
-    try:
-        build()(args=argv, prog_name="sm", standalone_mode=True)
-    except SystemExit as exc:
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    return 0
+    group = typer.main.get_command(build())
+    group.sections = SECTIONS  # type: ignore[attr-defined]
+    return run_group(group, argv)

@@ -12,7 +12,7 @@ import time
 
 from sm.cli.plain import print_result
 from sm.client import Client, quote_ref
-from sm.errors import InvalidInput, Unavailable
+from sm.errors import InvalidInput, SmError, Unavailable
 
 TYPE_CHECKING = False  # typing costs ~1 ms per call on the agent's hot path
 if TYPE_CHECKING:
@@ -21,12 +21,12 @@ if TYPE_CHECKING:
 HELP = {
     "wait": "Wait until a session is idle with nothing undelivered (--notify: tell me later).",
     "remind": "Remind yourself later: sm remind 5m TEXT [--recurring]; sm remind cancel ID.",
-    "reminders": "Your armed reminders.",
+    "reminders": "Your armed reminders (every session's, for the operator).",
     "task-complete": "Tell your parent your task is done; ends your reminders.",
     "turn-complete": "Record that your turn ended.",
     "clear": "Clear a child's conversation (then send PROMPT).",
     "handoff": "At the end of this turn, clear your conversation and start over with FILE.",
-    "dispatch": "Send a child a role template: sm dispatch AGENT --role ROLE --task ….",
+    "dispatch": "Send a child a role template: sm dispatch SESSION --role ROLE --task ….",
     "em": "Become the orchestrator: nudges on your children, a periodic digest.",
     "children": "Your children (or SESSION's).",
     "alone": "Exit 0 when no other live session works in your repository.",
@@ -37,51 +37,63 @@ _DISPATCH_FLAGS = ("--dry-run", "--no-clear", "--urgent", "--json")
 
 
 def add_parsers(sub: Any) -> None:
+    from sm.cli.fast import add_json
+
     wait = sub.add_parser("wait", help=HELP["wait"])
-    wait.add_argument("target")
-    wait.add_argument("--timeout", type=float, default=600.0, help="seconds (default 600)")
+    wait.add_argument("target", metavar="SESSION", help="the session to wait for")
+    wait.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                      help="give up after this long, exit 1 (default 600)")
     wait.add_argument("--notify", action="store_true",
                       help="return at once; get '[sm wait] NAME is idle' as a message")
-    wait.add_argument("--json", action="store_true")
+    add_json(wait)
     remind = sub.add_parser("remind", help=HELP["remind"])
-    remind.add_argument("words", nargs="+", metavar="DELAY TEXT | cancel ID")
+    remind.add_argument("words", nargs="+", metavar="DELAY TEXT | cancel ID",
+                        help="when (30s, 5m, 1h) and what to remind you of; or cancel ID")
     remind.add_argument("--recurring", action="store_true", help="again every DELAY")
-    remind.add_argument("--json", action="store_true")
-    sub.add_parser("reminders", help=HELP["reminders"]).add_argument("--json", action="store_true")
+    add_json(remind)
+    add_json(sub.add_parser("reminders", help=HELP["reminders"]))
     done = sub.add_parser("task-complete", help=HELP["task-complete"])
-    done.add_argument("text", nargs="*")
-    done.add_argument("--json", action="store_true")
-    sub.add_parser("turn-complete", help=HELP["turn-complete"])
+    done.add_argument("text", nargs="*", help="what was done, for your parent")
+    add_json(done)
+    add_json(sub.add_parser("turn-complete", help=HELP["turn-complete"]))
     clear = sub.add_parser("clear", help=HELP["clear"])
     clear.add_argument("--urgent", action="store_true", help="interrupt a running turn first")
-    clear.add_argument("--json", action="store_true")
-    clear.add_argument("target")
+    add_json(clear)
+    clear.add_argument("target", metavar="SESSION", help="the child to clear")
     clear.add_argument("prompt", nargs=argparse.REMAINDER, help="sent after the clear")
     handoff = sub.add_parser("handoff", help=HELP["handoff"])
     handoff.add_argument("file", help="the new first prompt; - reads stdin")
-    handoff.add_argument("--json", action="store_true")
+    add_json(handoff)
     dispatch = sub.add_parser("dispatch", help=HELP["dispatch"])
-    dispatch.add_argument("agent")
-    dispatch.add_argument("rest", nargs=argparse.REMAINDER, metavar="--PARAM VALUE",
+    dispatch.add_argument("agent", metavar="SESSION", help="the child to send the role to")
+    dispatch.add_argument("rest", nargs=argparse.REMAINDER, metavar="[--PARAM VALUE]...",
                           help="the role's parameters, e.g. --task \"…\"")
     _dispatch_options(dispatch)
     em = sub.add_parser("em", help=HELP["em"])
-    em.add_argument("name", nargs="?")
-    em.add_argument("--json", action="store_true")
+    em.add_argument("name", nargs="?", help="name yourself this")
+    add_json(em)
     children = sub.add_parser("children", help=HELP["children"])
-    children.add_argument("session", nargs="?")
-    children.add_argument("--recursive", "-r", action="store_true")
+    children.add_argument("session", nargs="?", help="whose children (default: yours)")
+    children.add_argument("--recursive", "-r", action="store_true",
+                          help="grandchildren too, the whole tree")
     children.add_argument("--all", action="store_true", help="dead children too")
-    children.add_argument("--json", action="store_true")
-    sub.add_parser("alone", help=HELP["alone"]).add_argument("--json", action="store_true")
-    sub.add_parser("others", help=HELP["others"]).add_argument("--json", action="store_true")
+    add_json(children)
+    add_json(sub.add_parser("alone", help=HELP["alone"]))
+    add_json(sub.add_parser("others", help=HELP["others"]))
+
+
+_DISPATCH_HELP = {
+    "--dry-run": "print the expanded message; send nothing",
+    "--no-clear": "keep the child's conversation (no clear first)",
+    "--urgent": "interrupt the child's running turn",
+    "--json": "print JSON",
+}
 
 
 def _dispatch_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--role")
+    p.add_argument("--role", help="the role template: engineer, architect, scout, reviewer…")
     for flag in _DISPATCH_FLAGS:
-        p.add_argument(flag, action="store_true")
-
+        p.add_argument(flag, action="store_true", help=_DISPATCH_HELP[flag])
 
 
 def _label(s: dict[str, Any]) -> str:
@@ -110,10 +122,13 @@ def _wait(client: Client, args: argparse.Namespace) -> int:
         remaining = max(0.0, deadline - time.monotonic())
         try:
             data = client.post(path, {"timeout": min(remaining, _WAIT_SLICE)})
-        except (Unavailable, OSError):
-            if time.monotonic() >= deadline:
+        except (Unavailable, OSError, SmError) as exc:
+            # a bare SmError is an answer with no error body: a daemon cut off mid-request
+            # while it stops; waiting is idempotent, so ask the next one
+            gone = not isinstance(exc, SmError) or type(exc) in (SmError, Unavailable)
+            if not gone or time.monotonic() >= deadline:
                 raise
-            time.sleep(0.5)  # the daemon is restarting: ask the next one
+            time.sleep(0.5)
             continue
         s, outcome = data["session"], data["outcome"]
         if outcome == "idle":
@@ -148,14 +163,13 @@ def _remind(client: Client, args: argparse.Namespace) -> int:
 
 def _reminders(client: Client, args: argparse.Namespace) -> int:
     items = client.get("/reminders")["items"]
-    now = time.time()
-    lines = [
-        f"{r['id']}  {r['kind']:<11} in {_ago(r['due_at'] - now):<8}"
-        f"{('every ' + _ago(r['every'])) if r['every'] else 'once':<12} "
-        f"{r['body'].splitlines()[0][:80]}"
-        for r in items
-    ]
-    print_result(items, args.json, "\n".join(lines) or "no reminders")
+    if args.json or not items:
+        print_result(items, args.json, "no reminders")
+        return 0
+    from sm.cli.views import format_reminders, names_of
+
+    names = None if client.token else names_of(client.get("/sessions")["items"])
+    print_result(items, False, format_reminders(items, names))
     return 0
 
 
@@ -176,7 +190,9 @@ def _task_complete(client: Client, args: argparse.Namespace) -> int:
 
 
 def _turn_complete(client: Client, args: argparse.Namespace) -> int:
-    client.post("/me/turn-complete")
+    data = client.post("/me/turn-complete")
+    if args.json:
+        print_result(data, True, "")
     return 0
 
 
@@ -271,11 +287,9 @@ def _em(client: Client, args: argparse.Namespace) -> int:
 
 # -- views ---------------------------------------------------------------------------------------
 def _rows(items: list[dict[str, Any]]) -> str:
-    return "\n".join(
-        f"{_label(s):<16} {s['id']}  {s['state']:<10} {s.get('role') or '-':<10} "
-        f"{(s.get('status_text') or '').splitlines()[0][:60] if s.get('status_text') else ''}"
-        for s in items
-    )
+    from sm.cli.views import format_team
+
+    return format_team(items) if items else ""
 
 
 def _children(client: Client, args: argparse.Namespace) -> int:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
 from sm.cli import ask, coordination, finish, locks, notes
 from sm.cli.plain import print_result
@@ -15,17 +13,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-class _Formatter(argparse.HelpFormatter):
-    """Knows its width without ``shutil`` (which drags in bz2 and lzma: ~3 ms a call)."""
-
-    def __init__(self, prog: str, **kwargs: Any) -> None:
-        try:
-            columns = os.get_terminal_size().columns
-        except OSError:
-            columns = 80
-        kwargs.setdefault("width", columns - 2)
-        super().__init__(prog, **kwargs)
-
 
 class _OnlyOne:
     """Stands in for the subparsers action and builds only the command being run:
@@ -34,54 +21,82 @@ class _OnlyOne:
     def __init__(self, sub: Any, command: str) -> None:
         self._sub = sub
         self._command = command
-        self._scratch = argparse.ArgumentParser(
-            add_help=False, conflict_handler="resolve", formatter_class=_Formatter
-        )
+        self._scratch = argparse.ArgumentParser(add_help=False, conflict_handler="resolve")
 
     def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        if name == self._command:
-            kwargs.setdefault("formatter_class", _Formatter)
-            parser: argparse.ArgumentParser = self._sub.add_parser(name, **kwargs)
+        if name == self._command or self._command in kwargs.get("aliases", ()):
+            kwargs.setdefault("description", kwargs.get("help"))
+            kwargs.pop("aliases", None)
+            parser: argparse.ArgumentParser = self._sub.add_parser(self._command, **kwargs)
             return parser
         return self._scratch
 
 
+HELP = {
+    "me": "Who am I: the calling session (or the operator).",
+    "status": "A session's state (default: your own); from a session, sm status \"TEXT\" "
+              "sets your status line.",
+    "list": "List sessions, from the store (alias: ls, all).",
+    "send": "Send a message to one or more sessions: queued durably, delivered with a receipt.",
+    "messages": "List messages, the newest last.",
+    "message": "One message with its state and reason; sm message cancel ID cancels it.",
+}
+JSON_HELP = "Print JSON."
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help=JSON_HELP)
+
+
+def _states() -> list[str]:
+    from sm.vocab import MessageState
+
+    return [state.value for state in MessageState]
+
+
 def _parser(command: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="sm", description="sm agent commands", formatter_class=_Formatter
-    )
+    from sm.cli.usage import Parser
+
+    p = Parser(prog="sm", description="sm agent commands")
     sub = _OnlyOne(p.add_subparsers(dest="command", required=True), command)
-    me = sub.add_parser("me", help="who am I (the calling session)")
-    me.add_argument("--json", action="store_true")
-    st = sub.add_parser("status", help="a session's state (default: your own); from a "
-                        "session, sm status \"TEXT\" sets your status line")
-    st.add_argument("session", nargs="*", metavar="SESSION | TEXT",
+    me = sub.add_parser("me", help=HELP["me"])
+    add_json(me)
+    st = sub.add_parser("status", help=HELP["status"])
+    st.add_argument("session", nargs="*", metavar="SESSION|TEXT",
                     help="a session to show; anything that names no session is your new status")
     st.add_argument("--set", action="store_true", help="TEXT is your status, even one word")
-    st.add_argument("--json", action="store_true")
-    for name in ("list", "all"):
-        ls = sub.add_parser(name, help="list sessions (from the store, never from tmux)")
-        ls.add_argument("--live", action="store_true", help="only live sessions")
-        ls.add_argument("--json", action="store_true")
-    send = sub.add_parser("send", help="send a message to one or more sessions")
+    add_json(st)
+    ls = sub.add_parser("list", aliases=("ls", "all"), help=HELP["list"])
+    ls.add_argument("--live", action="store_true", help="only live sessions")
+    add_json(ls)
+    send = sub.add_parser("send", help=HELP["send"])
     send.add_argument("target", help="session (id, prefix or name); several as a,b,c")
-    send.add_argument("text", nargs="+", help="the message; - reads stdin")
+    send.add_argument("text", nargs="+", help="the message; - reads it from stdin")
     mode = send.add_mutually_exclusive_group()
-    mode.add_argument("--important", action="store_const", const="important", dest="mode")
-    mode.add_argument("--urgent", action="store_const", const="urgent", dest="mode")
+    mode.add_argument("--important", action="store_const", const="important", dest="mode",
+                      help="ahead of queued messages, without interrupting")
+    mode.add_argument("--urgent", action="store_const", const="urgent", dest="mode",
+                      help="interrupt the running turn, then deliver")
     notify = send.add_mutually_exclusive_group()
-    notify.add_argument("--notify-on-stop", action="store_const", const=True, dest="notify")
-    notify.add_argument("--no-notify-on-stop", action="store_const", const=False, dest="notify")
-    send.add_argument("--json", action="store_true")
-    msgs = sub.add_parser("messages", help="list messages")
-    msgs.add_argument("--to")
-    msgs.add_argument("--from", dest="sender")
-    msgs.add_argument("--state", help="queued, delivering, delivered, failed, … (comma list)")
-    msgs.add_argument("-n", "--limit", type=int, default=50)
-    msgs.add_argument("--json", action="store_true")
-    msg = sub.add_parser("message", help="one message, with its state and reason")
-    msg.add_argument("id")
-    msg.add_argument("--json", action="store_true")
+    notify.add_argument("--notify-on-stop", action="store_const", const=True, dest="notify",
+                        help="tell me when the turn it starts ends (a session's default)")
+    notify.add_argument("--no-notify-on-stop", action="store_const", const=False,
+                        dest="notify", help="don't")
+    add_json(send)
+    msgs = sub.add_parser("messages", help=HELP["messages"])
+    msgs.add_argument("--to", metavar="SESSION", help="only messages to this session")
+    msgs.add_argument("--from", dest="sender", metavar="SESSION",
+                      help="only messages from this session")
+    msgs.add_argument("--state", metavar="STATES",
+                      help="only these states, a comma list: " + ", ".join(_states())
+                      if command == "messages" else None)
+    msgs.add_argument("-n", "--limit", type=int, default=50, metavar="N",
+                      help="the newest N (default 50)")
+    add_json(msgs)
+    msg = sub.add_parser("message", help=HELP["message"])
+    msg.add_argument("words", nargs="+", metavar="[cancel] ID",
+                     help="the message's id; cancel ID cancels a message not yet delivered")
+    add_json(msg)
     locks.add_parsers(sub)
     coordination.add_parsers(sub)
     ask.add_parsers(sub)
@@ -141,84 +156,101 @@ def _status(client: Client, args: argparse.Namespace) -> int:
         data = client.get("/me")
         if data.get("operator"):
             data = client.get("/sessions", live=1)
-            lines = [f"{s['name'] or '-':<16} {s['id']}  {s['state']}" for s in data["items"]]
-            print_result(data, args.json, "\n".join(lines) or "no live sessions")
+            from sm.cli.views import format_team
+
+            text = format_team(data["items"]) if data["items"] else "no live sessions"
+            print_result(data, args.json, text)
             return 0
     print_result(data, args.json, _session_lines(data))
     return 0
 
 
-def _list(client: Client, args: argparse.Namespace) -> int:
+def all_sessions(client: Client, live: bool = False) -> list[dict[str, Any]]:
+    """Every session record, page by page."""
     items: list[dict[str, Any]] = []
     after = None
     while True:
-        page = client.get("/sessions", live=1 if args.live else None, after=after, limit=1000)
+        page = client.get("/sessions", live=1 if live else None, after=after, limit=1000)
         items += page["items"]
         after = page["next"]
         if not after:
-            break
+            return items
+
+
+def _list(client: Client, args: argparse.Namespace) -> int:
+    everyone = all_sessions(client)
+    items = [s for s in everyone if s["state"] not in _DEAD] if args.live else everyone
     if args.json:
         print_result(items, True, "")
         return 0
-    from sm.cli.output import console, format_sessions
+    from sm.cli.tables import color_enabled
+    from sm.cli.views import format_sessions, names_of
 
     if items:
-        console().print(format_sessions(items))
+        text = format_sessions(items, names_of(everyone), color=color_enabled())
+    elif everyone:
+        text = (f"no live sessions ({len(everyone)} ended: stopped, exited or error) — "
+                "sm list shows them")
     else:
-        console().print('no sessions — start one with: sm spawn scripted "hello"')
+        text = 'no sessions — start one with: sm spawn scripted "hello"'
+    print_result(items, False, text)
     return 0
 
 
-def _read_text(words: list[str]) -> str:
-    if words == ["-"]:
-        data = sys.stdin.buffer.read()
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            from sm.errors import InvalidInput
-
-            raise InvalidInput(
-                f"message on stdin is not valid UTF-8 (offset {exc.start})"
-            ) from None
-    return " ".join(words)
-
-
 def _send(client: Client, args: argparse.Namespace) -> int:
-    body = {
-        "targets": [t for t in args.target.split(",") if t],
-        "body": _read_text(args.text),
-        "mode": args.mode or "sequential",
-        "notify_on_stop": args.notify,
-    }
-    items = client.post("/messages", body)["items"]
-    lines = [f"{m['id']} {m['state']} → {m['to']}" + (f" ({m['reason']})" if m["reason"] else "")
-             for m in items]
-    print_result(items, args.json, "\n".join(lines))
-    return 1 if any(m["state"] == "failed" for m in items) else 0
+    from sm.cli.quick_send import send
+
+    return send(client, args.target, args.text, args.mode, args.notify, args.json)
 
 
 def _messages(client: Client, args: argparse.Namespace) -> int:
-    items = client.get("/messages", to=args.to, sender=args.sender, state=args.state,
-                       limit=args.limit)["items"]
-    lines = [
-        f"{m['id']} {m['from']:>10} → {m['to']:<10} {m['mode']:<10} {m['state']:<10} "
-        f"{(m['reason'] or m['body']).splitlines()[0][:60] if (m['reason'] or m['body']) else ''}"
-        for m in items
-    ]
-    print_result(items, args.json, "\n".join(lines) or "no messages")
+    states = [x.strip() for x in (args.state or "").split(",") if x.strip()]
+    valid = _states()
+    bad = [x for x in states if x not in valid]
+    if bad:
+        from sm.errors import InvalidInput
+
+        raise InvalidInput(f"no message state {bad[0]!r}; expected one of: {', '.join(valid)}")
+    if args.limit < 1:
+        from sm.errors import InvalidInput
+
+        raise InvalidInput(f"-n must be at least 1, not {args.limit}")
+    # the daemon answers the newest ``limit`` messages, oldest first
+    items = client.get("/messages", to=args.to, sender=args.sender,
+                       state=",".join(states) or None, limit=args.limit)["items"]
+    if args.json:
+        print_result(items, True, "")
+        return 0
+    from sm.cli.views import format_messages, names_of
+
+    text = format_messages(items, names_of(all_sessions(client))) if items else "no messages"
+    print_result(items, False, text)
     return 0
 
 
 def _message(client: Client, args: argparse.Namespace) -> int:
-    m = client.get(f"/messages/{quote_ref(args.id)}")
-    text = (f"{m['id']} from {m['from']} to {m['to']} ({m['mode']}): {m['state']}"
-            + (f" — {m['reason']}" if m["reason"] else "") + f"\n{m['body']}")
-    print_result(m, args.json, text)
+    words = args.words
+    if words[0] == "cancel" and len(words) == 2:
+        m = client.post(f"/messages/{quote_ref(words[1])}/cancel")
+        print_result(m, args.json, f"message {m['id']} {m['state']}")
+        return 0
+    if len(words) != 1:
+        from sm.errors import InvalidInput
+
+        raise InvalidInput("usage: sm message ID  |  sm message cancel ID")
+    m = client.get(f"/messages/{quote_ref(words[0])}")
+    if args.json:
+        print_result(m, True, "")
+        return 0
+    from sm.cli.views import format_message, names_of
+
+    print_result(m, False, format_message(m, names_of(all_sessions(client))))
     return 0
 
 
+_DEAD = ("exited", "error", "stopped")
 _COMMANDS = {
-    "me": _me, "status": _status, "list": _list, "all": _list, "send": _send,
+    "me": _me, "status": _status, "list": _list, "ls": _list, "all": _list, "send": _send,
     "messages": _messages, "message": _message,
 }
 _COMMANDS.update(locks.COMMANDS)

@@ -29,20 +29,25 @@ _TITLE = 120  # a "TITLE: CONTENT" title is at most this long
 
 def add_parsers(sub: Any) -> None:
     job = sub.add_parser("job", help="jobs (agent side: sm job done)")
-    job_actions = job.add_subparsers(dest="action", required=True, metavar="ACTION")
+    job_actions = job.add_subparsers(dest="action", required=True, metavar="ACTION",
+                                     help="done")
     done = job_actions.add_parser("done", help=HELP["job done"])
-    done.add_argument("result", nargs="*", help="a one-line result; - reads stdin")
-    done.add_argument("--job", help="the job (the operator must name it)")
-    done.add_argument("--json", action="store_true")
+    done.add_argument("result", nargs="*", metavar="RESULT",
+                      help="a one-line result; - reads stdin")
+    done.add_argument("--job", metavar="JOB", help="the job (the operator must name it)")
+    done.add_argument("--json", action="store_true", help="print JSON")
     kb = sub.add_parser("kb", help="the knowledge base (agent side: sm kb learn)")
-    kb_actions = kb.add_subparsers(dest="action", required=True, metavar="ACTION")
+    kb_actions = kb.add_subparsers(dest="action", required=True, metavar="ACTION",
+                                   help="learn")
     learn = kb_actions.add_parser("learn", help=HELP["kb learn"])
     learn.add_argument("learnings", nargs="+", metavar="LEARNING",
                        help='"TITLE: CONTENT"; - reads a JSON list of {title, content, tags}')
-    learn.add_argument("--tags", default="", help="comma-separated, for every learning")
-    learn.add_argument("--scope", choices=("project", "global"), default="project")
-    learn.add_argument("--project", help="default: your job's project")
-    learn.add_argument("--json", action="store_true")
+    learn.add_argument("--tags", default="", metavar="A,B",
+                       help="comma-separated, for every learning")
+    learn.add_argument("--scope", choices=("project", "global"), default="project",
+                       metavar="SCOPE", help="project (default) or global")
+    learn.add_argument("--project", metavar="PROJECT", help="default: your job's project")
+    learn.add_argument("--json", action="store_true", help="print JSON")
 
 
 def split_learning(text: str) -> dict[str, str]:

@@ -12,19 +12,24 @@ from typing import Annotated, Any
 
 import typer
 
-from sm.cli.output import ago, console, emit_json
+from sm.cli.output import console, emit_json
+from sm.cli.tables import Column, table
+from sm.cli.typer_help import JSON_HELP, command, group
+from sm.cli.views import ago
 from sm.client import Client, quote_ref
 from sm.errors import InvalidInput
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-app = typer.Typer(help="Jobs: tasks queued for agents, with dependencies, priorities, "
-                  "schedules, checks and retries.", no_args_is_help=True)
-template_app = typer.Typer(help="Job templates: prompt skeletons with defaults.",
-                           no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+app = group("Jobs: tasks queued for agents, with dependencies, priorities, schedules, "
+            "checks and retries.")
+template_app = group("Job templates: prompt skeletons with defaults.")
 app.add_typer(template_app, name="template")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _WAIT_SLICE = 30.0
+_JOB = "A job: its id, name or a unique id prefix."
+_JOBS = "Jobs: ids, names or unique id prefixes."
+JobArg = Annotated[str, typer.Argument(metavar="JOB", help=_JOB)]
 
 
 # -- parsing (pure) -------------------------------------------------------------------------
@@ -70,15 +75,15 @@ def _summary(j: dict[str, Any]) -> str:
     return text.splitlines()[0][:60] if text else ""
 
 
-def format_jobs(items: list[dict[str, Any]]) -> str:
+def format_jobs(items: list[dict[str, Any]], cols: int | None = None) -> str:
     if not items:
         return "no jobs"
-    lines = [f"{'ID':<8} {'NAME':<16} {'STATE':<10} {'PRI':>3} {'PROJECT':<12} {'TRY':>3}  TASK"]
-    for j in items:
-        lines.append(f"{j['id']:<8} {(j['name'] or '-')[:16]:<16} {j['state']:<10} "
-                     f"{j['priority']:>3} {j['project'][:12]:<12} {j['attempt']:>3}  "
-                     f"{_summary(j)}")
-    return "\n".join(lines)
+    columns = [Column("ID"), Column("NAME", min=8, order=2, cut="middle"), Column("STATE"),
+               Column("PRI", right_align=True), Column("PROJECT", min=8, order=1),
+               Column("TRY", right_align=True), Column("TASK", min=10, order=0)]
+    rows = [[j["id"], j["name"] or "-", j["state"], str(j["priority"]), j["project"],
+             str(j["attempt"]), _summary(j)] for j in items]
+    return table(columns, rows, cols)
 
 
 def format_job(data: dict[str, Any], now: float | None = None) -> str:
@@ -107,6 +112,37 @@ def format_job(data: dict[str, Any], now: float | None = None) -> str:
     return "\n".join(out)
 
 
+def format_templates(items: list[dict[str, Any]], cols: int | None = None) -> str:
+    """Templates with their statistics (``-`` where nothing ran yet)."""
+    if not items:
+        return "no templates"
+    columns = [Column("NAME", min=8, order=1, cut="middle"), Column("AGENT"),
+               Column("TRIES", right_align=True), Column("OK", right_align=True),
+               Column("RATE", right_align=True), Column("TURNS", right_align=True),
+               Column("SECS", right_align=True), Column("GUIDELINES", min=10, order=0)]
+    rows = []
+    for t in items:
+        s = t["stats"]
+        rate = f"{s['success_rate']:.0%}" if s["success_rate"] is not None else "-"
+        turns = f"{s['mean_turns']:.1f}" if s["mean_turns"] is not None else "-"
+        secs = f"{s['mean_seconds']:.1f}" if s["mean_seconds"] is not None else "-"
+        rows.append([t["name"], t["provider"] or "-", str(s["attempts"]), str(s["succeeded"]),
+                     rate, turns, secs, (t["guidelines"].splitlines() or [""])[0]])
+    return table(columns, rows, cols)
+
+
+def format_projects(items: list[dict[str, Any]], cols: int | None = None) -> str:
+    """Projects with their caps and jobs per state."""
+    if not items:
+        return "no projects"
+    columns = [Column("PROJECT", min=8, order=1), Column("CAP", right_align=True),
+               Column("JOBS", min=10, order=0)]
+    rows = [[p["name"], str(p["max_concurrent"] or "-"),
+             " ".join(f"{k} {v}" for k, v in sorted((p["jobs"] or {}).items())) or "-"]
+            for p in items]
+    return table(columns, rows, cols)
+
+
 def format_events(events: list[dict[str, Any]]) -> str:
     lines = []
     for e in events:
@@ -131,47 +167,60 @@ def format_results(items: list[dict[str, Any]]) -> str:
 
 
 # -- commands ------------------------------------------------------------------------------------
-@app.command("add")
+@command(app, "add")
 def add(
     task: Annotated[list[str] | None, typer.Argument(help="The task text; - reads stdin.")] = None,
-    title: Annotated[str | None, typer.Option(help="A short title.")] = None,
-    name: Annotated[str | None, typer.Option(help="A name other jobs' --after can use.")] = None,
-    template: Annotated[str | None, typer.Option(help="A template's guidelines and defaults.")
-                        ] = None,
+    title: Annotated[str | None, typer.Option(metavar="TITLE", help="A short title.")] = None,
+    name: Annotated[str | None, typer.Option(
+        metavar="NAME", help="A name other jobs' --after can use.")] = None,
+    template: Annotated[str | None, typer.Option(
+        metavar="TEMPLATE", help="A template's guidelines and defaults.")] = None,
     context: Annotated[list[str] | None, typer.Option(
-        "--context", "-c", help="KEY=VALUE for the prompt's Context (and {KEY} in the "
-        "template).")] = None,
-    project: Annotated[str | None, typer.Option(help="Groups jobs; has its own cap.")] = None,
+        "--context", "-c", metavar="KEY=VALUE",
+        help="For the prompt's Context (and {KEY} in the template).")] = None,
+    project: Annotated[str | None, typer.Option(
+        metavar="PROJECT", help="Groups jobs; has its own cap.")] = None,
     agent: Annotated[str | None, typer.Option(
-        "--agent", help="claude | codex | scripted (default: jobs.provider).")] = None,
-    model: Annotated[str | None, typer.Option()] = None,
-    script: Annotated[Path | None, typer.Option(help="scripted: its YAML script.")] = None,
+        "--agent", metavar="AGENT", help="claude | codex | scripted (default: jobs.provider).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(
+        metavar="MODEL", help="The agent's model (default: its own).")] = None,
+    script: Annotated[Path | None, typer.Option(
+        metavar="FILE", help="scripted: its YAML script.")] = None,
     option: Annotated[list[str] | None, typer.Option(
-        "--option", "-o", help="KEY=VALUE passed to the agent's provider.")] = None,
-    cwd: Annotated[Path | None, typer.Option(help="Where it runs (default: here).")] = None,
+        "--option", "-o", metavar="KEY=VALUE",
+        help="Passed to the agent's provider.")] = None,
+    cwd: Annotated[Path | None, typer.Option(
+        metavar="DIR", help="Where it runs (default: here).")] = None,
     worktree: Annotated[bool, typer.Option(
         help="Run in a new worktree; push it, and open a PR on success.")] = False,
-    priority: Annotated[int, typer.Option(help="-10 … 10; higher runs first.")] = 0,
+    priority: Annotated[int, typer.Option(metavar="N", help="-10 … 10; higher runs first.")] = 0,
     after: Annotated[list[str] | None, typer.Option(
-        "--after", help="A job (id or name) this one depends on.")] = None,
-    at: Annotated[str | None, typer.Option(help="Not before: HH:MM or an ISO time.")] = None,
-    in_: Annotated[str | None, typer.Option("--in", help="Not before: a delay, e.g. 10m.")
-                   ] = None,
-    cron: Annotated[str | None, typer.Option(help="Run on this cron schedule.")] = None,
-    every: Annotated[str | None, typer.Option(help="Run again this long after each success.")
-                     ] = None,
-    max_turns: Annotated[int | None, typer.Option(help="Turns before failed checks fail it.")
-                         ] = None,
-    max_time: Annotated[str | None, typer.Option(help="Wall time of one attempt, e.g. 30m.")
-                        ] = None,
+        "--after", metavar="JOB", help="A job (id or name) this one depends on.")] = None,
+    at: Annotated[str | None, typer.Option(
+        metavar="TIME", help="Not before: HH:MM or an ISO time.")] = None,
+    in_: Annotated[str | None, typer.Option(
+        "--in", metavar="DELAY", help="Not before: a delay, e.g. 10m.")] = None,
+    cron: Annotated[str | None, typer.Option(
+        metavar="EXPR", help="Run on this cron schedule.")] = None,
+    every: Annotated[str | None, typer.Option(
+        metavar="DELAY", help="Run again this long after each success.")] = None,
+    max_turns: Annotated[int | None, typer.Option(
+        metavar="N", help="Turns before failed checks fail it.")] = None,
+    max_time: Annotated[str | None, typer.Option(
+        metavar="DELAY", help="Wall time of one attempt, e.g. 30m.")] = None,
     check: Annotated[list[str] | None, typer.Option(
+        metavar="CHECK",
         help="diff_not_empty | no_error_in_output | command:SHELL (repeatable).")] = None,
-    retry: Annotated[str | None, typer.Option(help="none | same | analyze.")] = None,
-    attempts: Annotated[int | None, typer.Option(help="Attempts under same/analyze.")] = None,
-    backoff: Annotated[str | None, typer.Option(help="Before the first retry, e.g. 30s.")
-                       ] = None,
+    retry: Annotated[str | None, typer.Option(metavar="POLICY", help="none | same | analyze.")
+                     ] = None,
+    attempts: Annotated[int | None, typer.Option(
+        metavar="N", help="Attempts under same/analyze.")] = None,
+    backoff: Annotated[str | None, typer.Option(
+        metavar="DELAY", help="Before the first retry, e.g. 30s.")] = None,
     file: Annotated[Path | None, typer.Option(
-        "--file", "-f", help="A YAML or JSON list of jobs (the API's fields).")] = None,
+        "--file", "-f", metavar="FILE",
+        help="A YAML or JSON list of jobs (the API's fields).")] = None,
     wait: Annotated[bool, typer.Option(help="Then wait for them, like sm job wait.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -226,12 +275,13 @@ def _read_batch(path: Path, cwd: str) -> list[dict[str, Any]]:
     return [{"cwd": cwd, **job} for job in data]
 
 
-@app.command("list")
+@command(app, "list")
 def list_(
-    project: Annotated[str | None, typer.Option()] = None,
-    state: Annotated[str | None, typer.Option(help="queued, running, failed, … (comma list)")
-                     ] = None,
-    limit: Annotated[int, typer.Option("-n", "--limit", help="The newest N.")] = 50,
+    project: Annotated[str | None, typer.Option(metavar="PROJECT", help="Only this project's.")
+                       ] = None,
+    state: Annotated[str | None, typer.Option(
+        metavar="STATES", help="queued, running, failed, … (comma list)")] = None,
+    limit: Annotated[int, typer.Option("-n", "--limit", metavar="N", help="The newest N.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """Jobs, oldest first (the newest --limit)."""
@@ -242,52 +292,53 @@ def list_(
         if not (after := page["next"]):
             break
     items = items[-limit:] if limit > 0 else items
-    emit_json(items) if as_json else console().print(format_jobs(items), highlight=False,
-                                                     markup=False)
+    emit_json(items) if as_json else print(format_jobs(items))
 
 
-@app.command()
-def show(ref: str, as_json: JsonOpt = False) -> None:
+@command(app)
+def show(ref: JobArg, as_json: JsonOpt = False) -> None:
     """A job: its settings, state, result and attempts."""
     data = Client().get(f"/jobs/{quote_ref(ref)}")
     emit_json(data) if as_json else console().print(format_job(data), markup=False)
 
 
-@app.command()
-def log(ref: str, as_json: JsonOpt = False) -> None:
+@command(app)
+def log(ref: JobArg, as_json: JsonOpt = False) -> None:
     """A job's events: added, started, turns, checks, retries, the end."""
     data = Client().get(f"/jobs/{quote_ref(ref)}")
     emit_json(data["events"]) if as_json else console().print(format_events(data["events"]),
                                                                markup=False)
 
 
-@app.command()
-def cancel(refs: list[str], as_json: JsonOpt = False) -> None:
+@command(app)
+def cancel(refs: Annotated[list[str], typer.Argument(metavar="JOB", help=_JOBS)],
+           as_json: JsonOpt = False) -> None:
     """Cancel jobs (their agents are stopped; their dependents fail)."""
     items = Client().post("/jobs/cancel", {"refs": refs})["items"]
     emit_json(items) if as_json else console().print(
         "\n".join(f"{j['name'] or j['id']} cancelled" for j in items))
 
 
-@app.command()
-def retry(ref: str, as_json: JsonOpt = False) -> None:
+@command(app)
+def retry(ref: JobArg, as_json: JsonOpt = False) -> None:
     """Queue a failed or cancelled job again (and the dependents it failed)."""
     items = Client().post(f"/jobs/{quote_ref(ref)}/retry")["items"]
     emit_json(items) if as_json else console().print(
         "\n".join(f"{j['name'] or j['id']} queued" for j in items))
 
 
-@app.command()
-def requeue(ref: str, as_json: JsonOpt = False) -> None:
+@command(app)
+def requeue(ref: JobArg, as_json: JsonOpt = False) -> None:
     """Put a running job back in the queue, or run a succeeded one again."""
     j = Client().post(f"/jobs/{quote_ref(ref)}/requeue")
     emit_json(j) if as_json else console().print(f"{j['name'] or j['id']} queued")
 
 
-@app.command("wait")
+@command(app, "wait")
 def wait_(
-    refs: list[str],
-    timeout: Annotated[float, typer.Option(help="Seconds.")] = 3600.0,
+    refs: Annotated[list[str], typer.Argument(metavar="JOB", help=_JOBS)],
+    timeout: Annotated[float, typer.Option(metavar="SECONDS", help="How long to wait.")
+                       ] = 3600.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Block until every job has ended; print each one's result. Exit 1 when one failed,
@@ -317,43 +368,38 @@ def _wait(refs: list[str], timeout: float, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
-@app.command("done", add_help_option=False,
+@command(app, "done", add_help_option=False,
              context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def done() -> None:
     """From a job's agent: sm job done "RESULT" (the job completes when its turn ends)."""
 
 
 # -- templates and projects ------------------------------------------------------------------------
-@template_app.command("list")
+@command(template_app, "list")
 def templates(as_json: JsonOpt = False) -> None:
     """Templates with their statistics."""
     items = Client().get("/job-templates")["items"]
     if as_json:
         emit_json(items)
         return
-    lines = [f"{'NAME':<16} {'AGENT':<10} {'TRIES':>5} {'OK':>5} {'RATE':>5} "
-             f"{'TURNS':>5} {'SECS':>7}  GUIDELINES"]
-    for t in items:
-        s = t["stats"]
-        rate = f"{s['success_rate']:.0%}" if s["success_rate"] is not None else "-"
-        turns = f"{s['mean_turns']:.1f}" if s["mean_turns"] is not None else "-"
-        secs = f"{s['mean_seconds']:.1f}" if s["mean_seconds"] is not None else "-"
-        lines.append(f"{t['name']:<16} {t['provider'] or '-':<10} {s['attempts']:>5} "
-                     f"{s['succeeded']:>5} {rate:>5} {turns:>5} {secs:>7}  "
-                     f"{t['guidelines'].splitlines()[0][:50]}")
-    console().print("\n".join(lines) if items else "no templates", markup=False)
+    print(format_templates(items))
 
 
-@template_app.command("set")
+@command(template_app, "set")
 def set_template(
-    name: str,
-    guidelines: Annotated[str | None, typer.Option(help="The text ({KEY}: from --context).")
-                          ] = None,
-    guidelines_file: Annotated[Path | None, typer.Option(help="… or from a file.")] = None,
-    agent: Annotated[str | None, typer.Option("--agent")] = None,
-    model: Annotated[str | None, typer.Option()] = None,
-    cwd: Annotated[Path | None, typer.Option()] = None,
-    script: Annotated[Path | None, typer.Option(help="scripted: its YAML script.")] = None,
+    name: Annotated[str, typer.Argument(help="The template's name.")],
+    guidelines: Annotated[str | None, typer.Option(
+        metavar="TEXT", help="The text ({KEY}: from --context).")] = None,
+    guidelines_file: Annotated[Path | None, typer.Option(
+        metavar="FILE", help="… or from a file.")] = None,
+    agent: Annotated[str | None, typer.Option(
+        "--agent", metavar="AGENT", help="Its jobs' agent.")] = None,
+    model: Annotated[str | None, typer.Option(metavar="MODEL", help="Its jobs' model.")
+                     ] = None,
+    cwd: Annotated[Path | None, typer.Option(metavar="DIR", help="Where its jobs run.")
+                   ] = None,
+    script: Annotated[Path | None, typer.Option(
+        metavar="FILE", help="scripted: its YAML script.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create or replace a template."""
@@ -372,29 +418,29 @@ def set_template(
     emit_json(t) if as_json else console().print(f"template {t['name']} saved")
 
 
-@template_app.command("rm")
-def remove_template(name: str, as_json: JsonOpt = False) -> None:
+@command(template_app, "rm")
+def remove_template(name: Annotated[str, typer.Argument(help="The template's name.")],
+                    as_json: JsonOpt = False) -> None:
     """Remove a template (jobs that used it keep their prompts)."""
     t = Client().request("DELETE", f"/job-templates/{quote_ref(name)}")
     emit_json(t) if as_json else console().print(f"template {t['name']} removed")
 
 
-@app.command()
+@command(app)
 def projects(as_json: JsonOpt = False) -> None:
     """Projects with their caps and jobs per state."""
     items = Client().get("/projects")["items"]
     if as_json:
         emit_json(items)
         return
-    lines = [f"{p['name']:<20} cap {p['max_concurrent'] or '-':<4} "
-             + " ".join(f"{k} {v}" for k, v in sorted(p["jobs"].items())) for p in items]
-    console().print("\n".join(lines) or "no projects", markup=False)
+    print(format_projects(items))
 
 
-@app.command()
+@command(app)
 def project(
-    name: str,
-    max_concurrent: Annotated[int, typer.Option("--max", help="Agents at once (0: no cap).")],
+    name: Annotated[str, typer.Argument(help="The project's name.")],
+    max_concurrent: Annotated[int, typer.Option(
+        "--max", metavar="N", help="Agents at once (0: no cap).")],
     as_json: JsonOpt = False,
 ) -> None:
     """Set a project's concurrency cap (operator only)."""

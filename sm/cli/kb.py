@@ -9,12 +9,12 @@ from typing import Annotated, Any
 import typer
 
 from sm.cli.output import console, emit_json
+from sm.cli.typer_help import JSON_HELP, command, group
 from sm.client import Client
 from sm.errors import InvalidInput
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-app = typer.Typer(help="The knowledge base: what agents learned, searchable by words.",
-                  no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+app = group("The knowledge base: what agents learned, searchable by words.")
 
 
 def format_entries(items: list[dict[str, Any]], ranked: bool = False) -> str:
@@ -34,7 +34,7 @@ def format_entry(e: dict[str, Any]) -> str:
             ("scope", e["scope"] + (f" ({e['project']})" if e["project"] else "")),
             ("tags", " ".join(e["tags"]) or "-"), ("seen", str(e["seen"])),
             ("by", e["agent"] + (f", job {e['job_id']}" if e["job_id"] else ""))]
-    return "\n".join(f"{k:>6}: {v}" for k, v in head) + "\n\n" + e["content"]
+    return "\n".join(f"{k:>6}: {v}" for k, v in head) + "\n\n" + str(e["content"])
 
 
 def _tags(text: str | None) -> list[str]:
@@ -45,12 +45,13 @@ def _content(words: list[str]) -> str:
     return sys.stdin.read() if words == ["-"] else " ".join(words)
 
 
-@app.command()
+@command(app)
 def search(
-    words: list[str],
-    project: Annotated[str | None, typer.Option(help="Only global entries and this "
-                                                     "project's.")] = None,
-    limit: Annotated[int, typer.Option("-n", "--limit")] = 20,
+    words: Annotated[list[str], typer.Argument(help="The words to look for.")],
+    project: Annotated[str | None, typer.Option(
+        metavar="PROJECT", help="Only global entries and this project's.")] = None,
+    limit: Annotated[int, typer.Option("-n", "--limit", metavar="N",
+                                       help="At most N entries.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """Entries with all the words (any of them when none has all), best first."""
@@ -58,13 +59,14 @@ def search(
     emit_json(items) if as_json else console().print(format_entries(items), markup=False)
 
 
-@app.command()
+@command(app)
 def add(
-    title: str,
+    title: Annotated[str, typer.Argument(help="A short title.")],
     content: Annotated[list[str], typer.Argument(help="The text; - reads stdin.")],
-    tags: Annotated[str | None, typer.Option(help="Comma-separated.")] = None,
-    scope: Annotated[str, typer.Option(help="project | global")] = "project",
-    project: Annotated[str | None, typer.Option(help="Default: jobs.project.")] = None,
+    tags: Annotated[str | None, typer.Option(metavar="A,B", help="Comma-separated.")] = None,
+    scope: Annotated[str, typer.Option(metavar="SCOPE", help="project | global")] = "project",
+    project: Annotated[str | None, typer.Option(
+        metavar="PROJECT", help="Default: jobs.project.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add an entry (merged into an existing one when it duplicates it)."""
@@ -75,14 +77,17 @@ def add(
         f"{'merged into' if data['merged'] else 'added'} #{e['id']} {e['title']}", markup=False)
 
 
-@app.command()
+@command(app)
 def edit(
-    entry_id: Annotated[int, typer.Argument(metavar="ID")],
-    title: Annotated[str | None, typer.Option()] = None,
-    content: Annotated[str | None, typer.Option(help="The new text; - reads stdin.")] = None,
-    tags: Annotated[str | None, typer.Option(help="Comma-separated (replaces them).")] = None,
-    scope: Annotated[str | None, typer.Option()] = None,
-    project: Annotated[str | None, typer.Option()] = None,
+    entry_id: Annotated[int, typer.Argument(metavar="ID", help="The entry's id.")],
+    title: Annotated[str | None, typer.Option(metavar="TITLE", help="A new title.")] = None,
+    content: Annotated[str | None, typer.Option(
+        metavar="TEXT", help="The new text; - reads stdin.")] = None,
+    tags: Annotated[str | None, typer.Option(
+        metavar="A,B", help="Comma-separated (replaces them).")] = None,
+    scope: Annotated[str | None, typer.Option(metavar="SCOPE", help="project | global")] = None,
+    project: Annotated[str | None, typer.Option(
+        metavar="PROJECT", help="The project it belongs to.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change an entry."""
@@ -97,8 +102,8 @@ def edit(
                                                  markup=False)
 
 
-@app.command("rm")
-def remove(entry_id: Annotated[int, typer.Argument(metavar="ID")],
+@command(app, "rm")
+def remove(entry_id: Annotated[int, typer.Argument(metavar="ID", help="The entry's id.")],
            as_json: JsonOpt = False) -> None:
     """Remove an entry."""
     e = Client().request("DELETE", f"/kb/{entry_id}")
@@ -106,11 +111,13 @@ def remove(entry_id: Annotated[int, typer.Argument(metavar="ID")],
                                                  markup=False)
 
 
-@app.command("list")
+@command(app, "list")
 def list_(
-    project: Annotated[str | None, typer.Option()] = None,
-    scope: Annotated[str | None, typer.Option(help="project | global")] = None,
-    tag: Annotated[str | None, typer.Option()] = None,
+    project: Annotated[str | None, typer.Option(
+        metavar="PROJECT", help="Only global entries and this project's.")] = None,
+    scope: Annotated[str | None, typer.Option(metavar="SCOPE", help="project | global")] = None,
+    tag: Annotated[str | None, typer.Option(metavar="TAG", help="Only entries with this tag.")
+                   ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Every entry (filtered), oldest first."""
@@ -124,17 +131,17 @@ def list_(
     emit_json(items) if as_json else console().print(format_entries(items), markup=False)
 
 
-@app.command()
-def show(entry_id: Annotated[int, typer.Argument(metavar="ID")],
+@command(app)
+def show(entry_id: Annotated[int, typer.Argument(metavar="ID", help="The entry's id.")],
          as_json: JsonOpt = False) -> None:
     """One entry in full."""
     e = Client().get(f"/kb/{entry_id}")
     emit_json(e) if as_json else console().print(format_entry(e), markup=False)
 
 
-@app.command()
+@command(app)
 def memory(
-    project: str,
+    project: Annotated[str, typer.Argument(help="The job's project.")],
     text: Annotated[list[str], typer.Argument(help="What the job is about.")],
     as_json: JsonOpt = False,
 ) -> None:
@@ -143,7 +150,7 @@ def memory(
     emit_json(data) if as_json else sys.stdout.write((data["text"] or "(no memory)") + "\n")
 
 
-@app.command("learn", add_help_option=False,
+@command(app, "learn", add_help_option=False,
              context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def learn() -> None:
     """From an agent: sm kb learn "TITLE: CONTENT" … (up to 5 at a time)."""

@@ -19,23 +19,26 @@ if TYPE_CHECKING:
 
 
 def add_parsers(sub: Any) -> None:
-    lock = sub.add_parser("lock", help="lock files or directories (all or none)")
-    lock.add_argument("paths", nargs="*", metavar="PATH")
+    from sm.cli.fast import add_json
+
+    lock = sub.add_parser("lock", help=HELP["lock"])
+    lock.add_argument("paths", nargs="*", metavar="PATH", help="files or directories to lock")
     lock.add_argument("--workspace", action="store_true",
                       help="lock the whole repo/worktree holding the cwd")
     lock.add_argument("--reason", default="", help="shown to whoever is refused")
-    lock.add_argument("--ttl", type=float, help="seconds until the lock expires on its own")
-    lock.add_argument("--wait", type=float, default=0.0,
+    lock.add_argument("--ttl", type=float, metavar="SECONDS",
+                      help="seconds until the lock expires on its own")
+    lock.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                       help="wait up to this many seconds for the holders to release")
-    lock.add_argument("--json", action="store_true")
-    unlock = sub.add_parser("unlock", help="release your locks (all of them without PATH)")
-    unlock.add_argument("paths", nargs="*", metavar="PATH")
+    add_json(lock)
+    unlock = sub.add_parser("unlock", help=HELP["unlock"])
+    unlock.add_argument("paths", nargs="*", metavar="PATH", help="paths to release (default: all)")
     unlock.add_argument("--force", action="store_true",
                         help="release whoever holds PATH (the operator, or a parent)")
-    unlock.add_argument("--json", action="store_true")
-    locks = sub.add_parser("locks", help="who holds which locks, and who waits")
+    add_json(unlock)
+    locks = sub.add_parser("locks", help=HELP["locks"])
     locks.add_argument("--session", help="only this session's locks")
-    locks.add_argument("--json", action="store_true")
+    add_json(locks)
 
 
 def _lock(client: Client, args: argparse.Namespace) -> int:

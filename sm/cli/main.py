@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 
 # commands agents call many times a turn: argparse + the raw-socket client only
-FAST = frozenset({"me", "status", "list", "all", "send", "messages", "message",
+FAST = frozenset({"me", "status", "list", "ls", "all", "send", "messages", "message",
                   "lock", "unlock", "locks",
                   "wait", "remind", "reminders", "task-complete", "turn-complete", "clear",
                   "handoff", "dispatch", "em", "children", "alone", "others",
-                  "ask", "note"})
+                  "ask", "asks", "answer", "note"})
 # agent-facing subcommands of human command groups (sm job done, sm kb learn)
 FAST_SUB = {"job": frozenset({"done"}), "kb": frozenset({"learn"})}
 
@@ -19,10 +19,20 @@ def main(argv: list[str] | None = None) -> int:
     from sm.errors import SmError
 
     try:
+        if args and args[0] == "send":
+            from sm.cli import quick_send
+
+            code = quick_send.run(args[1:])
+            if code is not None:
+                return code
         if args and (args[0] in FAST or (len(args) > 1 and args[1] in FAST_SUB.get(args[0], ()))):
             from sm.cli import fast
 
             return fast.run(args)
+        if args and args[0] == "__complete":
+            from sm.cli.completion import complete
+
+            return complete(args[1:])
         from sm.cli.app import run
 
         return run(args)

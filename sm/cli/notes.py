@@ -23,28 +23,32 @@ if TYPE_CHECKING:
     from typing import Any
 
 HELP = {"note": "Notes: sm note write|read|list|rm|watch (a scratchpad shared by agents)."}
+_KEY = "a /-separated key, e.g. build/status"
 _SLICE = 30.0  # what one watch request blocks at most; the CLI asks again
 
 
 def add_parsers(sub: Any) -> None:
     note = sub.add_parser("note", help=HELP["note"])
-    actions = note.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = note.add_subparsers(dest="action", required=True, metavar="ACTION",
+                                  help="write, read, list, rm or watch")
     write = actions.add_parser("write", help="set KEY to VALUE (- reads stdin)")
-    write.add_argument("key")
-    write.add_argument("value", nargs="+")
+    write.add_argument("key", metavar="KEY", help=_KEY)
+    write.add_argument("value", nargs="+", metavar="VALUE", help="the value; - reads stdin")
     read = actions.add_parser("read", help="print KEY's value")
-    read.add_argument("key")
+    read.add_argument("key", metavar="KEY", help=_KEY)
     ls = actions.add_parser("list", help="notes whose key starts with PREFIX")
-    ls.add_argument("prefix", nargs="?", default="")
+    ls.add_argument("prefix", nargs="?", default="", metavar="PREFIX",
+                    help="only keys starting with it")
     rm = actions.add_parser("rm", help="remove KEY")
-    rm.add_argument("key")
+    rm.add_argument("key", metavar="KEY", help=_KEY)
     watch = actions.add_parser("watch", help="block until a KEY is written")
-    watch.add_argument("keys", nargs="*")
-    watch.add_argument("--prefix", help="any key under PREFIX")
-    watch.add_argument("--until", help="until a watched key holds this value")
-    watch.add_argument("--timeout", type=float, default=600.0, help="seconds (default 600)")
+    watch.add_argument("keys", nargs="*", metavar="KEY", help="the keys to watch")
+    watch.add_argument("--prefix", metavar="PREFIX", help="any key under PREFIX")
+    watch.add_argument("--until", metavar="VALUE", help="until a watched key holds this value")
+    watch.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                       help="how long to wait (default 600)")
     for p in (write, read, ls, rm, watch):
-        p.add_argument("--json", action="store_true")
+        p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def _value(words: list[str]) -> str:

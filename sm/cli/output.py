@@ -1,21 +1,19 @@
-"""The one console and the pure formatters the human commands print through."""
+"""The one console, progress on stderr, and the formatters of events and tool actions.
+(Sessions, messages and the other tables are in ``views``: the fast path prints them.)"""
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
-
-STATE_STYLE = {
-    "starting": "cyan", "idle": "green", "running": "yellow",
-    "waiting_permission": "magenta", "exited": "dim", "error": "red", "stopped": "dim",
-}
 
 
 @cache
@@ -29,41 +27,39 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
-def ago(ts: float, now: float | None = None) -> str:
-    secs = max(0, int((now or time.time()) - ts))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if secs >= size:
-            return f"{secs // size}{unit}"
-    return f"{secs}s"
+@contextmanager
+def progress(what: str, stream: IO[str] | None = None, delay: float = 0.5) -> Iterator[None]:
+    """While the block runs longer than ``delay`` seconds, a spinner on ``stream``
+    (stderr) says what sm waits for, with the seconds so far; erased at the end. Only
+    on a terminal: scripts see nothing."""
+    out = stream or sys.stderr
+    if not out.isatty():
+        yield
+        return
+    stop = threading.Event()
+    started = time.monotonic()
 
+    def spin() -> None:
+        if stop.wait(delay):
+            return
+        frames = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+        i = 0
+        while not stop.is_set():
+            out.write(f"\r{frames[i % len(frames)]} {what} "
+                      f"({time.monotonic() - started:.0f}s)\x1b[K")
+            out.flush()
+            i += 1
+            stop.wait(0.1)
+        out.write("\r\x1b[K")
+        out.flush()
 
-def format_sessions(items: list[dict[str, Any]], now: float | None = None) -> Table:
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False)
-    for col in ("NAME", "ID", "PROVIDER", "STATE", "AGE", "PARENT", "LAST"):
-        table.add_column(col, no_wrap=col != "LAST", overflow="ellipsis")
-    for s in items:
-        style = STATE_STYLE.get(s["state"], "")
-        last = (s.get("status_text") or s.get("last_message") or "").splitlines()
-        table.add_row(
-            s["name"] or "-", s["id"], s["provider"], f"[{style}]{s['state']}[/]",
-            ago(s["created_at"], now), s.get("parent_id") or "", last[0][:60] if last else "",
-        )
-    return table
-
-
-def format_session(s: dict[str, Any]) -> str:
-    rows = [
-        ("name", s["name"] or "-"), ("id", s["id"]), ("provider", s["provider"]),
-        ("state", s["state"]), ("cwd", s["cwd"]), ("parent", s.get("parent_id") or "-"),
-        ("conversation", s.get("conversation_id") or "-"), ("tmux", s["tmux_session"]),
-    ]
-    if s.get("exit_status") is not None:
-        rows.append(("exit status", str(s["exit_status"])))
-    if s.get("last_message"):
-        rows.append(("last message", s["last_message"][:300]))
-    return "\n".join(f"{k:>13}: {v}" for k, v in rows)
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def format_event(e: dict[str, Any], names: dict[str, str] | None = None) -> str:

@@ -9,16 +9,17 @@ from typing import Annotated
 import typer
 
 from sm.cli.output import console, emit_json
+from sm.cli.typer_help import JSON_HELP, command, group
 from sm.client import Client, quote_ref
 
-app = typer.Typer(help="Registered repos (remote ones kept as bare mirrors).",
-                  no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+app = group("Registered repos (remote ones kept as bare mirrors).")
+JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
 
 
-@app.command()
+@command(app)
 def add(
-    spec: Annotated[str, typer.Argument(metavar="URL|PATH|OWNER/NAME")],
+    spec: Annotated[str, typer.Argument(
+        metavar="URL|PATH|OWNER/NAME", help="A git URL, a local repo, or a GitHub OWNER/NAME.")],
     name: Annotated[str | None, typer.Option("--name", help="Default: the repo's name.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -29,7 +30,7 @@ def add(
         f"added {data['name']} ({data['kind']}): {data['path']}")
 
 
-@app.command("list")
+@command(app, "list")
 def list_repos(as_json: JsonOpt = False) -> None:
     """Registered repos."""
     items = Client().get("/repos")["items"]
@@ -40,14 +41,15 @@ def list_repos(as_json: JsonOpt = False) -> None:
     sys.stdout.write("\n".join(lines or ["no repos — add one: sm repo add URL|PATH"]) + "\n")
 
 
-@app.command()
+@command(app)
 def rm(
-    name: str,
+    name: Annotated[str, typer.Argument(help="The repo's registered name.")],
     force: Annotated[bool, typer.Option("--force", help="Even with worktrees left.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Unregister a repo (a mirror's clone is deleted; a local repo is left alone)."""
     data = Client().post(f"/repos/{quote_ref(name)}/remove?force={str(force).lower()}")
-    console().print(f"removed {data['name']}")
+    emit_json(data) if as_json else console().print(f"removed {data['name']}")
 
 
 def register(root: typer.Typer) -> None:

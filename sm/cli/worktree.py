@@ -1,4 +1,4 @@
-"""sm worktree list|gc, sm conflicts, sm pr, sm guard install."""
+"""sm worktree list|gc, sm conflicts, sm pr, sm guard install [REPO]."""
 
 from __future__ import annotations
 
@@ -10,36 +10,18 @@ from typing import Annotated, Any
 import typer
 
 from sm.cli.output import console, emit_json
+from sm.cli.typer_help import JSON_HELP, command, group
 from sm.client import Client, quote_ref
 from sm.errors import InvalidInput
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-app = typer.Typer(help="Session worktrees: list them, collect the finished ones.",
-                  no_args_is_help=True)
-guard_app = typer.Typer(help="sm's git pre-commit guard.", no_args_is_help=True)
-
-
-def size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "K", "M", "G"):
-        if value < 1024 or unit == "G":
-            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
-        value /= 1024
-    return f"{n}B"
-
-
-def format_worktrees(items: list[dict[str, Any]]) -> str:
-    if not items:
-        return "no worktrees"
-    lines = [f"{'SESSION':<16} {'STATE':<10} {'BRANCH':<24} {'DIRTY':>5} {'UNPUSHED':>8} "
-             f"{'SIZE':>7}  PATH"]
-    for w in items:
-        lines.append(f"{w['session']:<16} {w['state']:<10} {w['branch']:<24} {w['dirty']:>5} "
-                     f"{w['unpushed']:>8} {size(w['size']):>7}  {w['path']}")
-    return "\n".join(lines)
+JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+app = group("Session worktrees: list them, collect the finished ones.")
+guard_app = group("sm's git pre-commit guard.")
 
 
 def format_gc(data: dict[str, Any]) -> str:
+    from sm.cli.views import size
+
     lines = [f"removed {r['session']}: {r['path']} ({size(r['freed'])})"
              + (" [forced]" if r["forced"] else "") for r in data["removed"]]
     lines += [f"kept    {k['session']}: {k['path']} — {k['reason']}" for k in data["kept"]]
@@ -48,17 +30,23 @@ def format_gc(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@app.command("list")
+@command(app, "list")
 def list_worktrees(as_json: JsonOpt = False) -> None:
     """Each worktree: its session, branch, uncommitted/unpushed counts, disk size."""
+    from sm.cli.views import format_worktrees
+
     items = Client().get("/worktrees")["items"]
-    emit_json(items) if as_json else sys.stdout.write(format_worktrees(items) + "\n")
+    if as_json:
+        emit_json(items)
+    else:
+        sys.stdout.write((format_worktrees(items) if items else "no worktrees") + "\n")
 
 
-@app.command()
+@command(app)
 def gc(
     force: Annotated[str | None, typer.Option(
-        "--force", help="Remove this one (session or path) even with unsaved work.")] = None,
+        "--force", metavar="SESSION|PATH",
+        help="Remove this one even with unsaved work.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Remove ended sessions' worktrees that hold nothing uncommitted or unpushed."""
@@ -81,10 +69,14 @@ def conflicts(as_json: JsonOpt = False) -> None:
 
 
 def pr(
-    session: Annotated[str | None, typer.Argument(help="Default: your own session.")] = None,
-    draft: Annotated[bool, typer.Option("--draft")] = False,
-    title: Annotated[str | None, typer.Option("--title")] = None,
-    body_file: Annotated[Path | None, typer.Option("--body-file")] = None,
+    session: Annotated[str | None, typer.Argument(
+        metavar="SESSION", help="Whose branch (default: your own session).",
+        show_default=False)] = None,
+    draft: Annotated[bool, typer.Option("--draft", help="Open it as a draft PR.")] = False,
+    title: Annotated[str | None, typer.Option(
+        "--title", help="The PR's title (default: from the commits).")] = None,
+    body_file: Annotated[Path | None, typer.Option(
+        "--body-file", metavar="FILE", help="The PR's description, from FILE.")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Commit leftovers unasked.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -121,21 +113,43 @@ def pr(
         raise typer.Exit(1)
 
 
-@guard_app.command()
+@command(guard_app)
 def install(
+    repo: Annotated[str | None, typer.Argument(
+        metavar="REPO", help="A repo's path or registered name (default: the one holding the "
+        "cwd).", show_default=False)] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace a foreign pre-commit hook (kept as .sm-backup).")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Install the pre-commit guard in the repo holding the cwd (all its worktrees)."""
+    """Install the pre-commit guard in a repo (all its worktrees share it)."""
     from sm.client import sm_home
     from sm.git.guard import install as install_guard
 
-    path = install_guard(os.getcwd(), sm_home(), force)
-    console().print(f"installed sm's pre-commit guard: {path}")
+    path = install_guard(_repo_path(repo), Path(sm_home()), force)
+    if as_json:
+        emit_json({"path": str(path)})
+    else:
+        console().print(f"installed sm's pre-commit guard: {path}")
+
+
+def _repo_path(repo: str | None) -> str:
+    """A directory as given; otherwise a registered repo's path. Raises NotFound."""
+    if repo is None:
+        return os.getcwd()
+    if os.path.isdir(repo):
+        return os.path.abspath(repo)
+    from sm.errors import NotFound
+
+    for r in Client().get("/repos")["items"]:
+        if r["name"] == repo:
+            return str(r["path"])
+    raise NotFound(f"no repo {repo!r}: neither a directory nor a registered repo "
+                   "(see: sm repo list)")
 
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="worktree")
     root.add_typer(guard_app, name="guard")
-    root.command()(conflicts)
-    root.command()(pr)
+    command(root)(conflicts)
+    command(root)(pr)

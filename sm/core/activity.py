@@ -1,11 +1,15 @@
-"""The one place sm polls tmux, once a second for all sessions together:
+"""Shell activity from pushed pane output, and the exits tmux fails to report.
 
-- output quiescence for agents without hooks (the ``shell`` provider): one
-  ``list-panes`` round trip, only while such a session is live;
-- exits tmux failed to report: tmux 3.3 sometimes leaves an exited agent unreaped (no
+- Quiescence for agents without hooks (the ``shell`` provider): the runtime records when
+  each pane last wrote output as tmux pushes it (``Runtime.output_at``, no round trip);
+  a one-second timer turns that into ``active`` (new output since the last look) and
+  ``quiet`` (none for ``quiet_after`` seconds) signals.
+- Exits tmux failed to report: tmux 3.3 sometimes leaves an exited agent unreaped (no
   ``pane-died`` hook, no status) until another of its children exits, so while any
-  session is live sm has tmux run a no-op child every few seconds, and records panes
-  that ``list-panes`` shows dead.
+  session is live sm has tmux run a no-op child every few seconds and reads the panes
+  (one round trip on the runtime's connection): a dead pane is recorded as an exit, and
+  a pane that was there and is gone (the tmux server was killed, or the session was
+  killed outside sm) as an exit with that reason.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ import time
 from collections.abc import Callable
 
 from sm.core.sessions import Sessions
-from sm.core.state import Signal, State
+from sm.core.state import Signal
+from sm.store.sessions import SessionRecord
+from sm.vocab import SessionState
 
 _REAP_EVERY = 3  # ticks
+_GONE = "tmux session gone: the tmux server exited or the session was killed outside sm"
 
 
 class ActivityWatch:
@@ -26,42 +33,51 @@ class ActivityWatch:
         self.sessions = sessions
         self.quiet_after = quiet_after
         self.clock = clock
-        self._seen: dict[str, int] = {}
+        self._seen: dict[str, float] = {}
+        self._present: set[str] = set()  # tmux sessions the last pane listing showed
         self._ticks = 0
 
     async def tick(self) -> int:
         """One check; returns how many live sessions were looked at."""
         self._ticks += 1
         live = await self.sessions.store.sessions.list(live_only=True)
-        hookless = {
-            name for name, provider in self.sessions.providers.items() if not provider.has_hooks
-        }
-        watched = [r for r in live if r.provider in hookless]
-        reap = bool(live) and self._ticks % _REAP_EVERY == 0
-        if not watched and not reap:
+        if not live:
             return 0
-        tmux = self.sessions.tmux
-        if reap:
-            await tmux.reap()
-        panes = {p.session: p for p in await tmux.panes()}
+        runtime = self.sessions.runtime
         now = self.clock()
         for rec in live:
-            pane = panes.get(rec.tmux_session)
-            if pane is None:
+            provider = self.sessions.providers.get(rec.provider)
+            if provider is None or provider.has_hooks:
                 continue
-            if pane.dead:
-                await self.sessions.pane_died(rec.tmux_session)
-                continue
-            if rec.provider not in hookless:
+            at = runtime.output_at(rec.tmux_session)
+            if at is None:
                 continue
             before = self._seen.get(rec.id)
-            self._seen[rec.id] = pane.activity
-            if before is not None and pane.activity != before:
+            self._seen[rec.id] = at
+            if before is not None and at != before:
                 signal = Signal("active")
-            elif now - pane.activity >= self.quiet_after and rec.state != State.IDLE:
+            elif now - at >= self.quiet_after and rec.state != SessionState.IDLE:
                 signal = Signal("quiet")
             else:
                 continue
-            await self.sessions.apply(rec.id, signal, {"tmux": "window_activity",
-                                                       "activity": pane.activity})
+            await self.sessions.apply(rec.id, signal, {"tmux": "output", "output_at": at})
+        if self._ticks % _REAP_EVERY == 0:
+            await self._reap(live)
         return len(live)
+
+    async def _reap(self, live: list[SessionRecord]) -> None:
+        runtime = self.sessions.runtime
+        await runtime.reap()
+        panes = {p.session: p for p in await runtime.panes()}
+        for rec in live:
+            pane = panes.get(rec.tmux_session)
+            if pane is None:
+                if rec.tmux_session in self._present:
+                    current = await self.sessions.get(rec.id)
+                    if current.is_live:
+                        await self.sessions.apply(rec.id, Signal("pane-died", _GONE), {
+                            "tmux": _GONE})
+                continue
+            if pane.dead:
+                await self.sessions.pane_died(rec.tmux_session)
+        self._present = set(panes)

@@ -16,6 +16,7 @@ the scheduler that drives the timed ones) and starts and stops them.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,17 +24,19 @@ from pathlib import Path
 
 from sm.config import RemindSettings
 from sm.core import dispatch as templates
+from sm.core.asks import Asks
+from sm.core.caller import Caller
 from sm.core.conversations import Conversations
-from sm.core.delivery import MODES, Delivery, clean_body
+from sm.core.delivery import Queue, clean_body
 from sm.core.events import EventBus
 from sm.core.reminders import ALL_KINDS, Reminders
 from sm.core.scheduler import Scheduler
-from sm.core.sessions import Caller, Sessions
 from sm.core.waits import Waits
 from sm.errors import Conflict, InvalidInput, NotFound
 from sm.store import Store
 from sm.store.messages import MessageRecord
 from sm.store.sessions import SessionRecord
+from sm.vocab import DeliveryMode, EventKind
 
 ORCHESTRATOR = "orchestrator"  # the role ``sm em`` gives
 MAX_STATUS = 500
@@ -52,8 +55,7 @@ class Coordination:
     def __init__(
         self,
         store: Store,
-        sessions: Sessions,
-        delivery: Delivery,
+        queue: Queue,
         bus: EventBus,
         settings: RemindSettings,
         *,
@@ -61,18 +63,17 @@ class Coordination:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self.sessions = sessions
-        self.delivery = delivery
+        self.queue = queue
         self.bus = bus
         self.home = home
         self.clock = clock
         self.scheduler = Scheduler(clock=clock)
         poke = self.scheduler.poke
-        self.reminders = Reminders(store, sessions, delivery, settings, poke=poke, clock=clock)
-        self.waits = Waits(store, sessions, delivery, bus, poke=poke, clock=clock)
-        self.conversations = Conversations(store, sessions, delivery, self.reminders, bus,
-                                           clock=clock)
-        self.scheduler.sources = [self.reminders, self.waits]
+        self.reminders = Reminders(store, queue, bus, settings, poke=poke, clock=clock)
+        self.waits = Waits(store, queue, bus, poke=poke, clock=clock)
+        self.conversations = Conversations(store, queue, self.reminders, bus, clock=clock)
+        self.asks = Asks(store, bus, poke=poke, clock=clock)
+        self.scheduler.sources = [self.reminders, self.waits, self.asks]
 
     async def start(self) -> None:
         """After a daemon start (and after delivery resumed): settle watchers whose
@@ -87,107 +88,102 @@ class Coordination:
     async def set_status(self, caller: Caller, text: str) -> SessionRecord:
         """Set the caller's status line; its status nudges count from now. Raises
         InvalidInput without a session, for an empty or over-long text."""
-        me = _session(caller, "sm status TEXT sets the calling session's status")
+        me = caller.require_session("sm status TEXT sets the calling session's status")
         text = " ".join(clean_body(text).split())
         if not text:
             raise InvalidInput("the status text is empty")
         if len(text) > MAX_STATUS:
             raise InvalidInput(f"status is {len(text)} characters; the limit is {MAX_STATUS}")
-        await self._update(me.id, "status", {"text": text}, status_text=text)
+        await self._update(me.id, EventKind.STATUS, {"text": text}, status_text=text)
         await self.reminders.touch_status(me.id)
-        return await self.sessions.get(me.id)
+        return await self._get(me.id)
 
     async def task_complete(self, caller: Caller, text: str) -> MessageRecord | None:
         """End the caller's reminders, set its status, and tell its parent
         ``[sm] NAME task complete: TEXT`` (from the caller, so the parent's
         notify-on-stop does not repeat it). Returns that message (None: no live parent)."""
-        me = _session(caller, "sm task-complete reports the calling session's task")
+        me = caller.require_session("sm task-complete reports the calling session's task")
         text = " ".join(clean_body(text).split())
         await self.reminders.end(me.id, ALL_KINDS)
         status = f"task complete: {text}" if text else "task complete"
-        await self._update(me.id, "task_complete", {"text": text, "parent": me.parent_id},
+        await self._update(me.id, EventKind.TASK_COMPLETE, {"text": text, "parent": me.parent_id},
                            status_text=status[:MAX_STATUS])
         parent = await self.store.sessions.get(me.parent_id) if me.parent_id else None
         if parent is None or not parent.is_live:
             return None
         body = f"[sm] {me.label} {status}"
-        return (await self.delivery.send(me, [parent.id], body, "sequential", False))[0]
+        return (await self.queue.send(caller, [parent], body, DeliveryMode.SEQUENTIAL,
+                                      notify_on_stop=False))[0]
 
     async def turn_complete(self, caller: Caller) -> None:
         """Record that the caller's turn ended (an explicit fact; the state machine
         still follows the agent's own hooks)."""
-        me = _session(caller, "sm turn-complete reports the calling session's turn")
-        await self._update(me.id, "turn_complete", {"conversation_id": me.conversation_id})
+        me = caller.require_session("sm turn-complete reports the calling session's turn")
+        await self._update(me.id, EventKind.TURN_COMPLETE,
+                           {"conversation_id": me.conversation_id})
 
     # -- directing children ---------------------------------------------------------------
+    async def expand(
+        self, caller: Caller, agent: str, target: SessionRecord | None, role: str,
+        params: Mapping[str, str], cwd: str,
+    ) -> tuple[str, templates.Role]:
+        """The text of ``role``'s template for ``agent``. Raises InvalidInput (role,
+        parameters, template)."""
+        base = Path(cwd or (caller.session.cwd if caller.session else "") or ".")
+        files = await asyncio.to_thread(templates.template_files, base, self.home)
+        spec = await asyncio.to_thread(templates.find_role, role, files)
+        builtins = {"agent": target.label if target else agent, "parent": caller.label,
+                    "role": role}
+        return templates.expand(spec, params, builtins), spec
+
     async def dispatch(
         self,
         caller: Caller,
-        agent: str,
+        target: SessionRecord,
         role: str,
-        params: Mapping[str, str],
-        cwd: str,
+        text: str,
+        source: str,
         *,
-        dry_run: bool = False,
-        clear: bool = True,
-        mode: str = "sequential",
+        clear_command: str | None,
+        mode: DeliveryMode = DeliveryMode.SEQUENTIAL,
     ) -> Dispatched:
-        """Expand ``role`` for ``agent``; unless ``dry_run``: clear the agent (unless
-        ``clear`` is False), send it the text with notify-on-stop, record its role and
-        arm its status nudges. Raises InvalidInput (role, parameters, template),
-        NotFound (agent), Refused (not the agent's ancestor)."""
-        if mode not in MODES:
-            raise InvalidInput(f"unknown mode {mode!r}; expected one of: {', '.join(MODES)}")
-        base = Path(cwd or (caller.cwd if caller else "") or ".")
-        files = await asyncio.to_thread(templates.template_files, base, self.home)
-        spec = await asyncio.to_thread(templates.find_role, role, files)
-        try:
-            target: SessionRecord | None = await self.sessions.resolve(agent)
-        except NotFound:
-            if not dry_run:
-                raise
-            target = None
-        builtins = {"agent": target.label if target else agent,
-                    "parent": caller.label if caller else "operator", "role": role}
-        text = templates.expand(spec, params, builtins)
-        if dry_run or target is None:
-            return Dispatched(text, role, None, None, None)
-        await self.sessions.check_may_manage(caller, target)
+        """Clear the agent (with ``clear_command``; None: no clear), send it ``text``
+        with notify-on-stop, record its role and arm its status nudges. Raises Conflict
+        when the target is dead."""
         if not target.is_live:
             raise Conflict(f"session {target.label} is {target.state}; dispatch needs a live one")
-        if clear:
-            cleared = await self.conversations.clear(caller, target.id, text, mode, True)
+        if clear_command is not None:
+            cleared = await self.conversations.clear(caller, target, clear_command, text, mode,
+                                                     True)
             message, clear_item = cleared.prompt, cleared.clear
         else:
-            message = (await self.delivery.send(caller, [target.id], text, mode, True))[0]
+            message = (await self.queue.send(caller, [target], text, mode,
+                                             notify_on_stop=True))[0]
             clear_item = None
-        await self._update(target.id, "dispatched", {
-            "role": role, "by": caller.id if caller else None,
-            "message": message.id if message else None, "source": spec.source,
+        await self._update(target.id, EventKind.DISPATCHED, {
+            "role": role, "by": caller.id, "message": message.id if message else None,
+            "source": source,
         }, role=role)
         await self.reminders.arm_status(target, caller)
-        return Dispatched(text, role, await self.sessions.get(target.id), message, clear_item)
+        return Dispatched(text, role, await self._get(target.id), message, clear_item)
 
-    async def em(self, caller: Caller, name: str | None = None) -> list[SessionRecord]:
-        """Make the caller the orchestrator: name it (when ``name``), record the role,
-        arm status nudges on each live child and the caller's periodic digest. Returns
-        the children armed."""
-        me = _session(caller, "sm em prepares the calling session as the orchestrator")
-        if name:
-            me = await self.sessions.rename(me.id, name, me)
+    async def em(self, caller: Caller) -> list[SessionRecord]:
+        """Make the caller the orchestrator: record the role, arm status nudges on each
+        live child and the caller's periodic digest. Returns the children armed."""
+        me = caller.require_session("sm em prepares the calling session as the orchestrator")
+        me = await self._get(me.id)
         children = await self.store.sessions.list(live_only=True, parent_id=me.id)
         for child in children:
-            await self.reminders.arm_status(child, me)
+            await self.reminders.arm_status(child, caller)
         await self.reminders.arm_digest(me)
-        await self._update(me.id, ORCHESTRATOR, {"children": [c.id for c in children]},
+        await self._update(me.id, EventKind.ORCHESTRATOR, {"children": [c.id for c in children]},
                            role=ORCHESTRATOR)
         return children
 
     # -- views ------------------------------------------------------------------------------
-    async def children(self, ref: str, recursive: bool = False, live_only: bool = True
-                       ) -> list[SessionRecord]:
+    async def children(self, root: SessionRecord, recursive: bool = False,
+                       live_only: bool = True) -> list[SessionRecord]:
         """The session's children in creation order (depth-first with ``recursive``)."""
-        root = await self.sessions.resolve(ref)
         out: list[SessionRecord] = []
 
         async def walk(parent_id: str) -> None:
@@ -203,29 +199,28 @@ class Coordination:
     async def others(self, caller: Caller, cwd: str) -> tuple[str, list[SessionRecord]]:
         """The repository of the caller (its git toplevel, else its directory) and the
         other live sessions working in it."""
-        base = caller.cwd if caller else cwd
+        base = caller.session.cwd if caller.session else cwd
         if not base:
             raise InvalidInput("which repository: run from a session or give a directory")
-        live = [r for r in await self.store.sessions.list(live_only=True)
-                if caller is None or r.id != caller.id]
+        live = [r for r in await self.store.sessions.list(live_only=True) if r.id != caller.id]
         roots = await asyncio.to_thread(_repo_roots, [base, *(r.cwd for r in live)])
         mine = roots[0]
         return mine, [r for r, root in zip(live, roots[1:], strict=True) if root == mine]
 
-    async def _update(self, session_id: str, kind: str, payload: dict[str, object],
+    async def _update(self, session_id: str, kind: EventKind, payload: dict[str, object],
                       **fields: object) -> None:
         now = self.clock()
         async with self.store.write() as conn:
             if fields:
                 await self.store.sessions.update(conn, session_id, now, **fields)
             event = await self.store.events.append(conn, now, session_id, kind, payload)
-        await self.bus.publish([event] if event else [])
+        await self.bus.publish([event])
 
-
-def _session(caller: Caller, what: str) -> SessionRecord:
-    if caller is None:
-        raise InvalidInput(f"{what}: run it from an agent (no session token here)")
-    return caller
+    async def _get(self, session_id: str) -> SessionRecord:
+        rec = await self.store.sessions.get(session_id)
+        if rec is None:
+            raise NotFound(f"no session {session_id!r}")
+        return rec
 
 
 def _repo_roots(paths: list[str]) -> list[str]:
@@ -233,7 +228,9 @@ def _repo_roots(paths: list[str]) -> list[str]:
     cache: dict[str, str] = {}
     out = []
     for raw in paths:
-        path = Path(raw).expanduser().resolve()
+        if "\x00" in raw:
+            continue  # no file has such a name
+        path = Path(os.path.expanduser(raw)).resolve()
         key = str(path)
         if key not in cache:
             cache[key] = next(

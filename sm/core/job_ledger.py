@@ -98,7 +98,7 @@ class JobLedger:
         return event
 
     async def published(self, events: list[EventRecord]) -> None:
-        await self.bus.publish(events)
+        await self.bus.publish(list(events))
         self.poke()
 
     def run(self, job: JobRecord, outcome: str, reason: str | None) -> RunRecord:

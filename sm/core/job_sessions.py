@@ -1,5 +1,9 @@
-"""``Agents`` (what the job queue needs from sessions) over sm's sessions, delivery and
-pull requests. The queue touches sessions only through this module.
+"""``Agents`` (what the job queue needs from sessions) over sm's sessions, the message
+queue and pull requests. The queue touches sessions only through this module.
+
+Sessions start through the spawn operation (given as ``spawn``: the same checks and
+worktree as ``sm spawn``) as sm itself, so they have no parent; text is accepted into
+the durable queue as any message is, from the sender ``sm job``.
 
 Facts: a Stop hook (or a Codex turn-complete notice about the session's own turn) is a
 ``turn_end``; a state change to exited, error or stopped is an ``exit``.
@@ -7,9 +11,11 @@ Facts: a Stop hook (or a Codex turn-complete notice about the session's own turn
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sm.core.delivery import Delivery
+from sm.core.caller import Caller
+from sm.core.delivery import Queue
 from sm.core.events import EventBus
 from sm.core.job_agents import AgentFact, AgentInfo, AgentSpec, FactSink, Published
 from sm.core.sessions import Sessions, SpawnRequest
@@ -18,22 +24,28 @@ from sm.git.prs import Prs
 from sm.store import Store
 from sm.store.events import EventRecord
 from sm.store.sessions import SessionRecord
-from sm.vocab import DEAD, EventKind, MessageState, SessionState
+from sm.vocab import DEAD, DeliveryMode, EventKind, MessageState, SessionState
 
 SENDER = "sm job"  # the sender label of what the queue types into a job's session
+SM = Caller.operator("sm")  # who starts and stops job sessions
 _TURN_ENDS = ("Stop", "agent-turn-complete")
+
+# the spawn operation: (caller, request) → the new session
+Spawn = Callable[[Caller, SpawnRequest], Awaitable[SessionRecord]]
 
 
 class SessionAgents:
     def __init__(
-        self, store: Store, bus: EventBus, sessions: Sessions, delivery: Delivery, prs: Prs
+        self, store: Store, bus: EventBus, sessions: Sessions, queue: Queue, prs: Prs,
+        spawn: Spawn,
     ) -> None:
         self.store = store
         self.sessions = sessions
-        self.delivery = delivery
+        self.queue = queue
         self.prs = prs
+        self._spawn = spawn
         self._sinks: list[FactSink] = []
-        bus.listen(self._on_event)
+        bus.listen(self._on_event, "job-agents")
 
     def subscribe(self, sink: FactSink) -> None:
         self._sinks.append(sink)
@@ -42,16 +54,17 @@ class SessionAgents:
         req = SpawnRequest(provider=spec.provider, name=spec.name, cwd=spec.cwd,
                            options=dict(spec.options),
                            worktree={} if spec.worktree else None)
-        return await self._info(await self.sessions.spawn(req, None))
+        return await self._info(await self._spawn(SM, req))
 
     async def send(self, session_id: str, text: str) -> None:
-        await self.delivery.send(None, [session_id], text, "sequential", False,
-                                 sender_label=SENDER)
+        target = await self.sessions.get(session_id)
+        await self.queue.accept(None, SENDER, target, self.queue.check_body(text),
+                                DeliveryMode.SEQUENTIAL)
 
     async def kill(self, session_id: str) -> None:
         rec = await self.store.sessions.get(session_id)
         if rec is not None and rec.is_live:
-            await self.sessions.kill(session_id, None)
+            await self.sessions.kill(rec, SM)
 
     async def get(self, session_id: str) -> AgentInfo | None:
         rec = await self.store.sessions.get(session_id)
@@ -74,7 +87,7 @@ class SessionAgents:
         return Published(out["branch"], out["pr_url"], out["note"])
 
     async def _info(self, rec: SessionRecord) -> AgentInfo:
-        messages = await self.store.messages.list(target_id=rec.id, limit=1000)
+        messages = await self.store.messages.list(target_id=rec.id, limit=1000, newest=True)
         open_ = any(m.state in (MessageState.QUEUED, MessageState.DELIVERING) for m in messages)
         delivered = any(m.state == MessageState.DELIVERED for m in messages)
         return AgentInfo(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -37,10 +38,11 @@ from sm.git.run import canonical, toplevel
 from sm.store import Store
 from sm.store.events import EventRecord
 from sm.store.locks import Kind, Lease
-from sm.store.sessions import DEAD_STATES, SessionRecord
+from sm.store.sessions import SessionRecord
+from sm.vocab import DEAD, EventKind, SessionState
 
 log = logging.getLogger("sm.locks")
-_ACTIVE = ("running", "waiting_permission")
+_ACTIVE = (SessionState.RUNNING, SessionState.WAITING_PERMISSION)
 
 
 @dataclass
@@ -68,7 +70,7 @@ class Leases:
         self._mutex = asyncio.Lock()
         self._expiry_wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        bus.listen(self._on_event)
+        bus.listen(self._on_event, "leases")
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -138,9 +140,9 @@ class Leases:
         wait that long for the holders to release. Raises Conflict (naming the holders)
         when refused or timed out, Deadlock when waiting would close a cycle, InvalidInput
         for a bad TTL or a dead holder."""
-        if ttl is not None and ttl <= 0:
+        if ttl is not None and not (math.isfinite(ttl) and ttl > 0):
             raise InvalidInput(f"ttl must be a positive number of seconds, got {ttl:g}")
-        if holder.state in DEAD_STATES:
+        if holder.state in DEAD:
             raise InvalidInput(f"session {holder.label} is {holder.state}; it cannot hold locks")
         repos = await asyncio.to_thread(lambda: {p: toplevel(p) for p in paths})
         deadline = self.clock() + max(0.0, wait)
@@ -242,7 +244,7 @@ class Leases:
         async with self.store.write() as conn:
             for lease in fresh:
                 await self.store.locks.upsert(conn, lease)
-            event = await self.store.events.append(conn, now, holder.id, "lock", {
+            event = await self.store.events.append(conn, now, holder.id, EventKind.LOCK, {
                 "action": "granted", "paths": [lease.path for lease in fresh],
                 "kind": kind, "auto": auto, "reason": reason, "ttl": ttl,
             })
@@ -299,7 +301,8 @@ class Leases:
             async with self.store.write() as conn:
                 await self.store.locks.delete(conn, [lease.id for lease in leases])
                 for holder, mine in by_holder.items():
-                    events.append(await self.store.events.append(conn, now, holder, "lock", {
+                    events.append(await self.store.events.append(
+                        conn, now, holder, EventKind.LOCK, {
                         "action": action, "paths": [lease.path for lease in mine],
                         "reason": reason, "by": by,
                     }))
@@ -313,7 +316,7 @@ class Leases:
         self, session_id: str, action: str, paths: list[str], **extra: Any
     ) -> EventRecord | None:
         async with self.store.write() as conn:
-            return await self.store.events.append(conn, self.clock(), session_id, "lock", {
+            return await self.store.events.append(conn, self.clock(), session_id, EventKind.LOCK, {
                 "action": action, "paths": paths, **extra,
             })
 
@@ -353,19 +356,19 @@ class Leases:
     async def _on_event(self, ev: EventRecord) -> None:
         if ev.session_id is None:
             return
-        if ev.kind == "state":
+        if ev.kind == EventKind.STATE:
             to = ev.payload.get("to")
             if not any(lease.session_id == ev.session_id for lease in self._held.values()):
                 return
-            if to in DEAD_STATES:
+            if to in DEAD:
                 await self._drop(self.leases(ev.session_id), "released", f"session {to}")
-            elif to == "idle":
+            elif to == SessionState.IDLE:
                 await self._set_idle_expiry(ev.session_id, ev.ts + self.auto_release_idle)
             elif to in _ACTIVE:
                 await self._set_idle_expiry(ev.session_id, None)
-        elif ev.kind == "task_complete":
+        elif ev.kind == EventKind.TASK_COMPLETE:
             await self.release_auto(ev.session_id, "task complete")
-        elif ev.kind == "hook" and ev.payload.get("event") == "SessionStart" \
+        elif ev.kind == EventKind.HOOK and ev.payload.get("event") == "SessionStart" \
                 and (ev.payload.get("data") or {}).get("source") == "clear":
             await self.release_auto(ev.session_id, "conversation cleared (a new task)")
 

@@ -18,9 +18,10 @@ from collections.abc import Callable
 
 from sm.core.events import EventBus
 from sm.core.sessions import Sessions
-from sm.core.state import Signal, State
+from sm.core.state import Signal
 from sm.errors import NotFound, SmError
 from sm.store.events import EventRecord
+from sm.vocab import EventKind, SessionState
 
 log = logging.getLogger("sm.readiness")
 
@@ -40,12 +41,12 @@ class ReadyWatch:
         self.timeout = timeout
         self.clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        bus.listen(self._on_event)
+        bus.listen(self._on_event, "readiness")
 
     async def start(self) -> None:
         """After a daemon start: watch every session still starting."""
         for rec in await self.sessions.store.sessions.list(live_only=True):
-            if rec.state == State.STARTING:
+            if rec.state == SessionState.STARTING:
                 self._watch(rec.id, rec.provider)
 
     async def close(self) -> None:
@@ -56,9 +57,9 @@ class ReadyWatch:
     async def _on_event(self, ev: EventRecord) -> None:
         if ev.session_id is None:
             return
-        if ev.kind == "spawned":
+        if ev.kind == EventKind.SPAWNED:
             self._watch(ev.session_id, str(ev.payload.get("provider", "")))
-        elif ev.kind == "state" and ev.payload.get("to") == State.STARTING:
+        elif ev.kind == EventKind.STATE and ev.payload.get("to") == SessionState.STARTING:
             rec = await self.sessions.get(ev.session_id)
             self._watch(rec.id, rec.provider)
 
@@ -75,11 +76,11 @@ class ReadyWatch:
         try:
             while self.clock() < deadline:
                 rec = await self.sessions.get(session_id)
-                if rec.state != State.STARTING:
+                if rec.state != SessionState.STARTING:
                     return
                 provider = self.sessions.providers[rec.provider]
                 with contextlib.suppress(NotFound):  # the pane is not there yet
-                    screen = await self.sessions.tmux.capture(rec.tmux_session, escapes=True)
+                    screen = await self.sessions.runtime.capture(rec.tmux_session, escapes=True)
                     if provider.read_screen(screen).ready:
                         await self.sessions.apply(rec.id, Signal("ready"),
                                                   {"screen": "an empty composer"})

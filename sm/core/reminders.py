@@ -23,14 +23,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from sm.config import RemindSettings
-from sm.core.delivery import Delivery, clean_body
-from sm.core.sessions import Caller, Sessions
-from sm.errors import Conflict, InvalidInput, NotFound, Refused
-from sm.store import Store
+from sm.core.caller import Caller
+from sm.core.delivery import Queue, clean_body
+from sm.core.events import EventBus
+from sm.errors import Conflict, InvalidInput, NotFound
+from sm.store import Conn, Store
 from sm.store.events import EventRecord
-from sm.store.messages import OPEN_STATES, MessageRecord
+from sm.store.messages import MessageRecord
 from sm.store.reminders import ReminderRecord
 from sm.store.sessions import SessionRecord
+from sm.vocab import DeliveryMode, EventKind
 
 REMIND, STATUS_SOFT, STATUS_HARD, DIGEST = "remind", "status-soft", "status-hard", "digest"
 STATUS_KINDS = (STATUS_SOFT, STATUS_HARD)
@@ -38,6 +40,9 @@ TASK_KINDS = (REMIND, STATUS_SOFT, STATUS_HARD)  # what belongs to one task (a c
 ALL_KINDS = (*TASK_KINDS, DIGEST)
 _DELAY = re.compile(r"(\d+(?:\.\d*)?)\s*([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+MAX_DELAY = 366 * 86400.0
 
 
 def parse_delay(text: str) -> float:
@@ -55,6 +60,8 @@ def parse_delay(text: str) -> float:
         raise InvalidInput(f"invalid delay {text!r}: expected e.g. 30s, 5m, 1h or 1h30m")
     if total <= 0:
         raise InvalidInput(f"invalid delay {text!r}: it must be more than 0 seconds")
+    if total > MAX_DELAY:  # inf too: a thousand digits parse to it
+        raise InvalidInput(f"invalid delay {text[:40]!r}: at most {MAX_DELAY / 86400:g} days")
     return total
 
 
@@ -98,16 +105,16 @@ class Reminders:
     def __init__(
         self,
         store: Store,
-        sessions: Sessions,
-        delivery: Delivery,
+        queue: Queue,
+        bus: EventBus,
         settings: RemindSettings,
         *,
         poke: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self.sessions = sessions
-        self.delivery = delivery
+        self.queue = queue
+        self.bus = bus
         self.settings = settings
         self.poke = poke
         self.clock = clock
@@ -117,45 +124,40 @@ class Reminders:
                   ) -> ReminderRecord:
         """Arm a reminder for the caller. Raises InvalidInput without a session, for a
         bad delay or an empty text."""
-        if caller is None:
-            raise InvalidInput("a reminder is delivered to a session: run sm remind from an agent")
+        me = caller.require_session("a reminder is delivered to a session: sm remind")
         seconds = parse_delay(delay)
         text = clean_body(text).strip()
         if not text:
             raise InvalidInput("the reminder text is empty")
-        rec = self._new(caller.id, REMIND, f"[sm remind] {text}", "important", seconds,
-                        recurring, caller.id)
+        rec = self._new(me.id, REMIND, f"[sm remind] {text}", "important", seconds,
+                        recurring, me.id)
         await self._insert([rec])
         return rec
 
-    async def cancel(self, caller: Caller, ref: str) -> ReminderRecord:
-        """Cancel one armed reminder (by id or unique prefix). Raises NotFound, Refused
-        (someone else's, unless the caller may manage its session), Conflict (not armed)."""
+    async def find(self, ref: str) -> ReminderRecord:
+        """One reminder by id or unique prefix. Raises NotFound, InvalidInput."""
         found = await self.store.reminders.get(ref)
         if not found:
             raise NotFound(f"no reminder {ref!r}")
         if len(found) > 1:
             raise InvalidInput(f"reminder id {ref!r} is ambiguous")
-        rec = found[0]
-        if caller is not None and rec.session_id != caller.id:
-            owner = await self.sessions.get(rec.session_id)
-            try:
-                await self.sessions.check_may_manage(caller, owner)
-            except Refused:
-                raise Refused(f"reminder {rec.id} belongs to another session") from None
+        return found[0]
+
+    async def cancel(self, rec: ReminderRecord) -> ReminderRecord:
+        """Cancel one armed reminder. Raises Conflict when it is not armed."""
         if rec.state != "armed":
             raise Conflict(f"reminder {rec.id} is {rec.state}; only an armed one is cancelled")
         now = self.clock()
         async with self.store.write() as conn:
             await self.store.reminders.update(conn, rec.id, now, state="cancelled")
             event = await self._event(conn, rec, "cancelled")
-        await self.sessions.bus.publish([event])
+        await self.bus.publish([event])
         self.poke()
         return (await self.store.reminders.get(rec.id))[0]
 
-    async def armed(self, caller: Caller) -> list[ReminderRecord]:
-        """The caller's armed reminders (every session's for the operator), soonest first."""
-        return await self.store.reminders.armed(caller.id if caller else None)
+    async def armed(self, session_id: str | None) -> list[ReminderRecord]:
+        """A session's armed reminders (every session's for None), soonest first."""
+        return await self.store.reminders.armed(session_id)
 
     # -- status nudges and digests ------------------------------------------------------
     async def arm_status(self, child: SessionRecord, by: Caller) -> list[ReminderRecord]:
@@ -166,13 +168,13 @@ class Reminders:
             recs.append(self._new(
                 child.id, STATUS_SOFT,
                 '[sm remind] update your status with sm status "what you are doing"',
-                "important", self.settings.soft, True, by.id if by else None))
+                "important", self.settings.soft, True, by.id))
         if self.settings.hard > 0:
             recs.append(self._new(
                 child.id, STATUS_HARD,
                 f"[sm remind] no status update for {format_duration(self.settings.hard)}: "
                 'update your status now with sm status "what you are doing"',
-                "urgent", self.settings.hard, True, by.id if by else None))
+                "urgent", self.settings.hard, True, by.id))
         await self._insert(recs, replace=(child.id, STATUS_KINDS, now))
         return recs
 
@@ -236,11 +238,11 @@ class Reminders:
             body = format_digest(target.label, children, before) if children else None
             payload["marks"] = {c.id: c.mark for c in children}
         last = await self.store.messages.get(payload["last"]) if payload.get("last") else None
-        if last is not None and last.state in OPEN_STATES:
+        if last is not None and last.is_open:
             body, fields = None, {"due_at": fields.get("due_at", now)}
         events: list[EventRecord] = []
 
-        async def mark(conn: Any, notice: MessageRecord) -> None:
+        async def mark(conn: Conn, notice: MessageRecord) -> None:
             await self.store.reminders.update(conn, rec.id, now, **fields,
                                               payload={**payload, "last": notice.id})
             events.append(await self._event(conn, rec, "fired"))
@@ -252,19 +254,20 @@ class Reminders:
             async with self.store.write() as conn:
                 await self.store.reminders.update(conn, rec.id, now, **fields)
         else:
-            await self.delivery.notify(target, body, rec.mode, then=mark)
-            await self.sessions.bus.publish(events)
+            await self.queue.notify(target, body, DeliveryMode(rec.mode), then=mark)
+            await self.bus.publish(list(events))
 
     # -- helpers ------------------------------------------------------------------------
     async def _children(self, parent_id: str) -> list[ChildStatus]:
         out = []
         for child in await self.store.sessions.list(live_only=True, parent_id=parent_id):
             latest = await self.store.events.list(
-                session_id=child.id, kinds=("status", "task_complete"), limit=1, newest=True)
+                session_id=child.id, kinds=(EventKind.STATUS, EventKind.TASK_COMPLETE), limit=1,
+                newest=True)
             out.append(ChildStatus(
                 id=child.id, label=child.label, state=child.state,
                 status_text=child.status_text, mark=latest[-1].seq if latest else 0,
-                complete=bool(latest) and latest[-1].kind == "task_complete",
+                complete=bool(latest) and latest[-1].kind == EventKind.TASK_COMPLETE,
             ))
         return out
 
@@ -292,11 +295,12 @@ class Reminders:
             for rec in recs:
                 await self.store.reminders.insert(conn, rec)
                 events.append(await self._event(conn, rec, "armed"))
-        await self.sessions.bus.publish(events)
+        await self.bus.publish(list(events))
         self.poke()
 
-    async def _event(self, conn: Any, rec: ReminderRecord, action: str) -> EventRecord:
-        event = await self.store.events.append(conn, self.clock(), rec.session_id, "reminder", {
+    async def _event(self, conn: Conn, rec: ReminderRecord, action: str) -> EventRecord:
+        event = await self.store.events.append(conn, self.clock(), rec.session_id,
+                                               EventKind.REMINDER, {
             "id": rec.id, "kind": rec.kind, "action": action, "due_at": rec.due_at,
             "every": rec.every,
         })

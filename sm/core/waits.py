@@ -1,9 +1,10 @@
 """Waiting for a session to settle: ``sm wait TARGET``.
 
-A target is *settled* when it is idle, nothing addressed to it is still queued or
+A target is *settled* when it is idle and nothing addressed to it is still queued or
 being delivered (so right after an urgent message to a running agent, it is not: the
-message is open until the agent's own receipt, and by then the agent runs again), and
-no prompt it took mid-turn still waits for its own turn to end — or when it is dead.
+message is open until the agent's own receipt, and by then the agent runs again) — or
+when it is dead. A prompt it took mid-turn keeps it ``running`` through the turn owed
+to it (the state machine models that), so waiting needs no look at its hooks.
 
 A blocking wait listens to the target's events. A ``--notify`` wait is a watcher row,
 fired by those events or by the scheduler at its deadline, and told to the watcher as
@@ -19,16 +20,16 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from sm.core.delivery import Delivery
+from sm.core.caller import Caller
+from sm.core.delivery import Queue
 from sm.core.events import EventBus
 from sm.core.reminders import format_duration
-from sm.core.sessions import Caller, Sessions
-from sm.core.state import State
-from sm.errors import InvalidInput
-from sm.store import Store
+from sm.errors import InvalidInput, NotFound
+from sm.store import Conn, Store
 from sm.store.events import EventRecord
 from sm.store.sessions import SessionRecord
 from sm.store.watchers import WatcherRecord
+from sm.vocab import DeliveryMode, EventKind, SessionState
 
 Outcome = Literal["idle", "exited", "timeout"]
 _TURN_ENDS = ("Stop", "agent-turn-complete")
@@ -38,60 +39,34 @@ class Waits:
     def __init__(
         self,
         store: Store,
-        sessions: Sessions,
-        delivery: Delivery,
+        queue: Queue,
         bus: EventBus,
         *,
         poke: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self.sessions = sessions
-        self.delivery = delivery
+        self.queue = queue
         self.bus = bus
         self.poke = poke
         self.clock = clock
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._watched: set[str] = set()  # targets of armed watchers (a cache of the rows)
-        bus.listen(self._on_event)
+        bus.listen(self._on_event, "waits")
 
     async def settled(self, target_id: str) -> Outcome | None:
         """``idle`` or ``exited`` when the target has settled, else None. Two reads."""
-        rec = await self.sessions.get(target_id)
+        rec = await self._get(target_id)
         if not rec.is_live:
             return "exited"
-        if rec.state != State.IDLE:
+        if rec.state != SessionState.IDLE:
             return None
-        if await self.store.messages.open_for(target_id):
-            return None
-        if await self._queued_turn_pending(target_id):
+        if await self.store.messages.has_open(target_id):
             return None
         return "idle"
 
-    async def _queued_turn_pending(self, target_id: str) -> bool:
-        """A prompt the agent took while a turn ran (its UserPromptSubmit recorded with
-        the session running) is worked on after that turn's Stop, with no new hook: the
-        session reads idle, but it is not until the next Stop. One read of recent hooks."""
-        hooks = await self.store.events.list(session_id=target_id, kinds=("hook",),
-                                             newest=True, limit=200)
-        stops = 0
-        for ev in reversed(hooks):
-            name = ev.payload.get("event")
-            if _ends_turn(ev):
-                stops += 1
-                if stops == 2:
-                    return False
-            elif name == "SessionStart":
-                return False
-            elif name == "UserPromptSubmit" and stops == 1 and \
-                    ev.payload.get("state") == State.RUNNING and \
-                    "turn_id" not in (ev.payload.get("data") or {}):
-                return True  # (Codex folds such a prompt into the running turn: turn_id)
-        return False
-
-    async def wait(self, ref: str, timeout: float) -> tuple[SessionRecord, Outcome]:
+    async def wait(self, target: SessionRecord, timeout: float) -> tuple[SessionRecord, Outcome]:
         """Block until the target settles or ``timeout`` seconds pass. Changes nothing."""
-        target = await self.sessions.resolve(ref)
         deadline = self.clock() + max(0.0, timeout)
         changed = asyncio.Event()
         self._waiters.setdefault(target.id, set()).add(changed)
@@ -100,10 +75,10 @@ class Waits:
                 changed.clear()
                 outcome = await self.settled(target.id)
                 if outcome is not None:
-                    return await self.sessions.get(target.id), outcome
+                    return await self._get(target.id), outcome
                 remaining = deadline - self.clock()
                 if remaining <= 0:
-                    return await self.sessions.get(target.id), "timeout"
+                    return await self._get(target.id), "timeout"
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), remaining)
         finally:
@@ -112,18 +87,17 @@ class Waits:
             if not waiters:
                 self._waiters.pop(target.id, None)
 
-    async def watch(self, caller: Caller, ref: str, timeout: float) -> WatcherRecord:
+    async def watch(self, caller: Caller, target: SessionRecord, timeout: float
+                    ) -> WatcherRecord:
         """Arm a watcher that tells the caller when the target settles or the timeout
         passes (durable: a row). Fires at once when the target is settled already.
         Raises InvalidInput without a session to tell or for a negative timeout."""
-        if caller is None:
-            raise InvalidInput("--notify needs a session to tell: run sm wait from an agent")
-        if timeout < 0:
+        me = caller.require_session("--notify needs a session to tell: sm wait --notify")
+        if not timeout >= 0 or timeout == float("inf"):  # NaN fails the first
             raise InvalidInput(f"invalid timeout {timeout}: expected 0 or more seconds")
-        target = await self.sessions.resolve(ref)
         now = self.clock()
         rec = WatcherRecord(
-            id=secrets.token_hex(4), watcher_id=caller.id, target_id=target.id,
+            id=secrets.token_hex(4), watcher_id=me.id, target_id=target.id,
             deadline=now + timeout, state="armed", created_at=now, updated_at=now,
         )
         async with self.store.write() as conn:
@@ -148,7 +122,7 @@ class Waits:
         for watcher in await self.store.watchers.armed():
             if watcher.deadline > now:
                 break
-            target = await self.sessions.get(watcher.target_id)
+            target = await self._get(watcher.target_id)
             waited = format_duration(watcher.deadline - watcher.created_at)
             await self._settle(watcher, "timed_out",
                                f"[sm wait] {target.label} timed out after {waited}")
@@ -159,7 +133,8 @@ class Waits:
             return
         for changed in self._waiters.get(ev.session_id, ()):
             changed.set()
-        if ev.session_id in self._watched and (ev.kind in ("state", "message") or _ends_turn(ev)):
+        if ev.session_id in self._watched and (
+                ev.kind in (EventKind.STATE, EventKind.MESSAGE) or _ends_turn(ev)):
             await self._check(ev.session_id)
 
     async def _check(self, target_id: str) -> None:
@@ -170,7 +145,7 @@ class Waits:
         outcome = await self.settled(target_id)
         if outcome is None:
             return
-        target = await self.sessions.get(target_id)
+        target = await self._get(target_id)
         text = f"[sm wait] {target.label} is idle" if outcome == "idle" else \
             f"[sm wait] {target.label} {target.state}"
         for watcher in watchers:
@@ -182,15 +157,15 @@ class Waits:
         now = self.clock()
         won: list[bool] = []
 
-        async def mark(conn: Any, _notice: Any = None) -> None:
+        async def mark(conn: Conn, _notice: Any = None) -> None:
             won.append(await self.store.watchers.settle(conn, watcher.id, state, now))
             if not won[-1]:
                 raise _AlreadySettled
 
-        session = await self.sessions.get(watcher.watcher_id)
+        session = await self._get(watcher.watcher_id)
         try:
             if session.is_live:
-                await self.delivery.notify(session, text, "sequential", then=mark)
+                await self.queue.notify(session, text, DeliveryMode.SEQUENTIAL, then=mark)
             if not won:
                 async with self.store.write() as conn:
                     await mark(conn)
@@ -199,9 +174,16 @@ class Waits:
         self.poke()
 
 
+    async def _get(self, session_id: str) -> SessionRecord:
+        rec = await self.store.sessions.get(session_id)
+        if rec is None:
+            raise NotFound(f"no session {session_id!r}")
+        return rec
+
+
 def _ends_turn(ev: EventRecord) -> bool:
     """A Stop hook (or a Codex notify that is about this session's turn)."""
-    return ev.kind == "hook" and ev.payload.get("event") in _TURN_ENDS and \
+    return ev.kind == EventKind.HOOK and ev.payload.get("event") in _TURN_ENDS and \
         not ev.payload.get("ignored")
 
 

@@ -1,4 +1,4 @@
-"""Request dependencies: the services and the caller's proven identity."""
+"""Request dependencies: the operations and the caller's proven identity."""
 
 from __future__ import annotations
 
@@ -6,40 +6,32 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from sm.core.caller import Caller as OpCaller
-from sm.core.sessions import Caller
+from sm.core.caller import Caller
+from sm.daemon.peer import PEER_PID
 from sm.daemon.services import Services
-from sm.daemon.work import Work
+from sm.ops import Ops
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
 
 
-async def caller(request: Request) -> Caller:
-    """The session whose token the request carries, or None for the operator."""
-    auth = request.headers.get("authorization", "")
-    token = auth[7:] if auth.lower().startswith("bearer ") else ""
+def ops(request: Request) -> Ops:
     svc: Services = request.app.state.services
-    return await svc.sessions.authenticate(token, request.headers.get("x-sm-session", ""))
+    return svc.ops
+
+
+async def caller(request: Request) -> Caller:
+    """The session the kernel places the caller in (its peer pid, see
+    ``server.PeerProtocol``), else the one its token proves, else the operator."""
+    auth = request.headers.get("authorization", "")
+    token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+    svc: Services = request.app.state.services
+    return await svc.identity.authenticate(request.scope.get(PEER_PID), token,
+                                           request.headers.get("x-sm-session", ""))
 
 
 ServicesDep = Annotated[Services, Depends(services)]
+OpsDep = Annotated[Ops, Depends(ops)]
 CallerDep = Annotated[Caller, Depends(caller)]
-
-
-def work(request: Request) -> Work:
-    svc: Services = request.app.state.services
-    assert svc.work is not None
-    return svc.work
-
-
-async def op_caller(request: Request) -> OpCaller:
-    """The proven caller as operations take it."""
-    rec = await caller(request)
-    return OpCaller.of(rec) if rec is not None else OpCaller.operator("cli")
-
-
-WorkDep = Annotated[Work, Depends(work)]
-OpCallerDep = Annotated[OpCaller, Depends(op_caller)]

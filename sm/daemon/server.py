@@ -10,7 +10,9 @@ import os
 import socket
 import sys
 from pathlib import Path
+from types import FrameType
 
+from sm.client import check_socket_path
 from sm.config import Settings
 from sm.errors import Conflict, Unavailable
 
@@ -76,8 +78,8 @@ def _bind(path: Path) -> socket.socket:
 def _server_class() -> type:
     import uvicorn
 
-    class Server(uvicorn.Server):  # type: ignore[misc]
-        def handle_exit(self, sig: int, frame: object) -> None:
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             """Shut down, but don't re-raise the signal after serving as uvicorn does:
             that would kill the process before it removes its socket and pid file."""
             super().handle_exit(sig, frame)
@@ -92,8 +94,10 @@ def run(settings: Settings) -> None:
     import uvicorn
 
     from sm.daemon.app import create_app
+    from sm.daemon.peer import protocol_class, ws_protocol_class
 
     home = settings.home
+    check_socket_path(str(home))
     try:
         home.mkdir(parents=True, exist_ok=True)
         os.chmod(home, 0o700)
@@ -106,7 +110,7 @@ def run(settings: Settings) -> None:
     sock = _bind(settings.socket_path)
     config = uvicorn.Config(
         create_app(settings), log_config=None, access_log=False, lifespan="on",
-        loop="asyncio", http="h11", timeout_keep_alive=30,
+        loop="asyncio", http=protocol_class(), ws=ws_protocol_class(), timeout_keep_alive=30,
         timeout_graceful_shutdown=3,  # long polls (lock --wait, ask) must not hold a stop
     )
     server = _server_class()(config)

@@ -81,6 +81,26 @@ async def git(
     return result
 
 
+async def check_branch(name: str) -> str:
+    """``name`` if git takes it as a branch name (``git check-ref-format --branch``).
+    Raises InvalidInput otherwise: a name starting with ``-`` above all, which git
+    would read as an option."""
+    if not name or name.startswith("-") or not name.isprintable() or len(name) > 200:
+        raise InvalidInput(f"invalid branch name {name[:80]!r}")
+    result = await run(["git", "check-ref-format", "--branch", name], timeout=30)
+    if result.code != 0:
+        raise InvalidInput(f"invalid branch name {name[:80]!r}: {result.err.strip()[:200]}")
+    return name
+
+
+def check_rev(rev: str) -> str:
+    """``rev`` if it can name a commit (``main``, ``origin/main``, ``HEAD~2``, a sha) and
+    never reads as an option. Raises InvalidInput."""
+    if not rev or rev.startswith("-") or not rev.isprintable() or " " in rev or len(rev) > 200:
+        raise InvalidInput(f"invalid git revision {rev[:80]!r}")
+    return rev
+
+
 async def out(*args: str, cwd: str | Path, **kwargs: object) -> str:
     """git's stdout, stripped."""
     return (await git(*args, cwd=cwd, **kwargs)).out.strip()  # type: ignore[arg-type]
@@ -88,7 +108,10 @@ async def out(*args: str, cwd: str | Path, **kwargs: object) -> str:
 
 def canonical(path: str, cwd: str) -> str:
     """``path`` made absolute from ``cwd``, symlinks resolved (missing tails kept), so
-    a relative path, an absolute one and a symlink to the same file are equal."""
+    a relative path, an absolute one and a symlink to the same file are equal. Raises
+    InvalidInput for a path no file can have (a NUL in it)."""
+    if "\x00" in path or "\x00" in cwd:
+        raise InvalidInput(f"path {path[:80]!r}: contains a NUL character")
     joined = os.path.join(cwd, os.path.expanduser(path))
     return os.path.realpath(joined).rstrip("/") or "/"
 
@@ -96,6 +119,8 @@ def canonical(path: str, cwd: str) -> str:
 def toplevel(path: str) -> str | None:
     """The working tree root holding ``path`` (the nearest ancestor with a ``.git``
     directory or file), canonical; None outside any repository. Filesystem only."""
+    if "\x00" in path:
+        return None
     current = os.path.realpath(path)
     if not os.path.isdir(current):
         current = os.path.dirname(current)

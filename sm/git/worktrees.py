@@ -12,6 +12,7 @@ its base nor any remote has, unless forced by name.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import glob
 import itertools
 import logging
@@ -26,10 +27,11 @@ from typing import Any
 
 from sm.errors import Conflict, InvalidInput, NotFound, SmError
 from sm.git.repos import Repos, Source
-from sm.git.run import GitError, disk_usage, git, out, run
+from sm.git.run import GitError, check_branch, check_rev, disk_usage, git, out, run
 from sm.store import Store
 from sm.store.events import EventRecord
 from sm.store.git import WorktreeRecord
+from sm.vocab import EventKind, SessionState
 
 log = logging.getLogger("sm.worktrees")
 TURN_ENDS = ("Stop", "agent-turn-complete")
@@ -75,6 +77,11 @@ class Worktrees:
         Conflict (branch checked out elsewhere, setup failed: the worktree is removed)."""
         if name and any(r.is_live and r.name == name for r in await self.store.sessions.find(name)):
             raise Conflict(f"the name {name!r} is taken by a live session")
+        branch = _opt(options, "branch")
+        if branch:
+            await check_branch(branch)
+        if _opt(options, "base"):
+            check_rev(str(_opt(options, "base")))
         source = await self.repos.source(str(cwd), _opt(options, "repo"))
         label = name or session_id
         path = self.root / source.name / label
@@ -82,17 +89,17 @@ class Worktrees:
             path = self.root / source.name / f"{label}-{session_id}"
         base = await self._base(source, _opt(options, "base"))
         base_commit = await self._commit(source.git_dir, base)
-        branch = _opt(options, "branch")
         created = True
         if branch and await _has_branch(source.git_dir, branch):
             created = False
-            add = ["worktree", "add", "--quiet", str(path), branch]
+            add = ["worktree", "add", "--quiet", "--end-of-options", str(path), branch]
         else:
             if not branch:
                 branch = self.branch_prefix + label
                 if await _has_branch(source.git_dir, branch):
                     branch = f"{branch}-{session_id}"
-            add = ["worktree", "add", "--quiet", "--no-track", "-b", branch, str(path), base]
+            add = ["worktree", "add", "--quiet", "--no-track", "-b", branch, "--end-of-options",
+                   str(path), base]
         path.parent.mkdir(parents=True, exist_ok=True)
         await git(*add, cwd=source.git_dir)
         try:
@@ -102,7 +109,8 @@ class Worktrees:
         except BaseException:
             await git("worktree", "remove", "--force", str(path), cwd=source.git_dir, ok=(0, 128))
             if created:
-                await git("branch", "-D", branch, cwd=source.git_dir, ok=(0, 1))
+                await git("branch", "-D", "--end-of-options", branch, cwd=source.git_dir,
+                          ok=(0, 1))
             raise
         rec = WorktreeRecord(
             session_id=session_id, path=str(path), repo=source.name, git_dir=source.git_dir,
@@ -117,15 +125,16 @@ class Worktrees:
         if not base:
             return source.default_base
         if source.checkout is None and not base.startswith("origin/"):
-            probe = await git("rev-parse", "--verify", "-q", f"refs/remotes/origin/{base}",
+            probe = await git("rev-parse", "--verify", "-q", "--end-of-options",
+                              f"refs/remotes/origin/{base}",
                               cwd=source.git_dir, ok=(0, 1))
             if probe.code == 0:
                 return f"origin/{base}"
         return base
 
     async def _commit(self, git_dir: str, ref: str) -> str:
-        probe = await git("rev-parse", "--verify", "-q", f"{ref}^{{commit}}", cwd=git_dir,
-                          ok=(0, 1))
+        probe = await git("rev-parse", "--verify", "-q", "--end-of-options", f"{ref}^{{commit}}",
+                          cwd=git_dir, ok=(0, 1))
         if probe.code != 0:
             raise InvalidInput(f"unknown base {ref!r} in {git_dir}")
         return probe.out.strip()
@@ -148,7 +157,8 @@ class Worktrees:
             return Status(False, 0, 0, "")
         porcelain = await git("status", "--porcelain", "--untracked-files=all", cwd=wt.path)
         head = await out("rev-parse", "HEAD", cwd=wt.path)
-        base = wt.base if (await git("rev-parse", "--verify", "-q", wt.base, cwd=wt.path,
+        base = wt.base if (await git("rev-parse", "--verify", "-q", "--end-of-options", wt.base,
+                                     cwd=wt.path,
                                      ok=(0, 1))).code == 0 else wt.base_commit
         ahead = await out("rev-list", "--count", "HEAD", "--not", base, "--remotes", cwd=wt.path)
         dirty = len([line for line in porcelain.out.splitlines() if line.strip()])
@@ -157,7 +167,7 @@ class Worktrees:
     async def describe(self, wt: WorktreeRecord, size: bool = True) -> dict[str, Any]:
         rec = await self.store.sessions.get(wt.session_id)
         st = await self.status(wt)
-        data = wt.public()
+        data: dict[str, Any] = dataclasses.asdict(wt)
         data.update({
             "session": rec.label if rec else wt.session_id,
             "state": rec.state if rec else "unknown",
@@ -219,7 +229,7 @@ class Worktrees:
         else:
             await git("worktree", "prune", cwd=wt.git_dir, ok=(0, 128))
         if wt.created_branch and st.unpushed == 0:
-            await git("branch", "-D", wt.branch, cwd=wt.git_dir, ok=(0, 1))
+            await git("branch", "-D", "--end-of-options", wt.branch, cwd=wt.git_dir, ok=(0, 1))
         async with self.store.write() as conn:
             await self.store.git.update_worktree(conn, wt.session_id, removed_at=self.clock())
 
@@ -229,9 +239,9 @@ class Worktrees:
         session's worktree in the background (git must not hold up the bus)."""
         if ev.session_id is None or self.notify is None:
             return
-        turn_ended = ev.kind == "state" and ev.payload.get("to") == "idle" \
+        turn_ended = ev.kind == EventKind.STATE and ev.payload.get("to") == SessionState.IDLE \
             and ev.payload.get("signal") in TURN_ENDS
-        if turn_ended or ev.kind == "task_complete":
+        if turn_ended or ev.kind == EventKind.TASK_COMPLETE:
             task = asyncio.create_task(self._tell_if_dirty(ev.session_id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -372,8 +382,8 @@ def setup_command(worktree: Path, checkout: str | None) -> str:
 
 
 async def _has_branch(git_dir: str, branch: str) -> bool:
-    probe = await git("rev-parse", "--verify", "-q", f"refs/heads/{branch}", cwd=git_dir,
-                      ok=(0, 1))
+    probe = await git("rev-parse", "--verify", "-q", "--end-of-options", f"refs/heads/{branch}",
+                      cwd=git_dir, ok=(0, 1))
     return probe.code == 0
 
 

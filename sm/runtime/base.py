@@ -3,6 +3,8 @@
 Core depends on this protocol, never on the tmux class: the tmux implementation
 (``runtime/tmux.py``) sits behind it, and unit tests of delivery decisions use a fake.
 Sessions are addressed by their runtime name (``SessionRecord.tmux_session``).
+Commands cost one round trip on a long-lived connection (no process per command); pane
+output is pushed, so ``output_at`` and ``subscribe`` read memory, not the terminal.
 Errors: NotFound for a session or pane that is not there, Unavailable when the
 runtime itself cannot run.
 """
@@ -11,7 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from sm.runtime.output import Subscription
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,39 @@ class Runtime(Protocol):
         """Paste ``text`` with bracketed paste."""
         ...
 
+    async def end_processes(self, pid: int, marker: str) -> int:
+        """End every process an agent left behind: those in the process session of its
+        pane (whose first process was ``pid``) or with ``marker`` (``NAME=value``) in
+        their environment. Returns how many."""
+        ...
+
     async def reap(self) -> None:
         """Make the server notice children that exited unreported (tmux 3.3)."""
         ...
 
     async def kill_server(self) -> None: ...
+
+    async def close(self) -> None:
+        """Let go of the terminal server (the agents keep running)."""
+        ...
+
+    def output_at(self, name: str) -> float | None:
+        """The wall time of the pane's last output (or of when the runtime began to watch
+        it, if it wrote nothing since); None for an unknown pane. No round trip."""
+        ...
+
+    async def subscribe(self, name: str) -> Subscription:
+        """A live view of the session's pane, for terminal views (web, ``sm watch``).
+
+        ``sub.snapshot`` is where to start: ``Snapshot(seq, width, height, lines,
+        cursor)`` — the screen as plain text lines after chunk ``seq``, the cursor as
+        0-based (x, y). Then ``async for chunk in sub`` yields ``Chunk(seq, data)``: the
+        raw bytes the pane wrote (escape sequences included, to feed a terminal
+        emulator), ``seq`` = the previous + 1, starting at ``snapshot.seq + 1``. When
+        bytes were missed (tmux paused a flooding pane, the connection was re-made) a
+        chunk that clears and redraws the whole screen follows, so applying every chunk
+        in order always ends on the pane's real screen. Iteration ends when the pane
+        goes away, after ``sub.close()``, or when the subscriber fell too far behind
+        (``sub.lagged``; subscribe again). A slow subscriber never slows the daemon.
+        Raises NotFound when the session has no pane."""
+        ...

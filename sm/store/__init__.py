@@ -1,5 +1,9 @@
 """The store: one SQLite file in WAL mode. SQL lives in this package and only here."""
 
+import aiosqlite
+
 from sm.store.db import Store
 
-__all__ = ["Store"]
+Conn = aiosqlite.Connection  # a write transaction's connection, as core passes it on
+
+__all__ = ["Conn", "Store"]

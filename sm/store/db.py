@@ -2,19 +2,24 @@
 
 Writes go through ``Store.write()``, which serialises transactions across coroutines
 (one connection is shared by the whole daemon) and commits or rolls back as a unit.
+A write the disk (or ``max_bytes``) has no room for rolls back whole and raises
+StorageFull: nothing it was part of is half-written, and later writes succeed again
+once there is room.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiosqlite
 
-from sm.errors import Unavailable
+from sm.errors import StorageFull, Unavailable
 from sm.store.migrations import MIGRATIONS
 
 
@@ -22,7 +27,8 @@ class Store:
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
-        self._write_lock = asyncio.Lock()
+        self._write_lock = _WriteLock()
+        from sm.store.asks import Asks
         from sm.store.events import Events
         from sm.store.git import Git
         from sm.store.job_templates import JobTemplates
@@ -42,15 +48,17 @@ class Store:
         self.watchers = Watchers(self)
         self.locks = Locks(self)
         self.git = Git(self)
+        self.asks = Asks(self)
         self.notes = Notes(self)
         self.kb = Kb(self)
         self.jobs = Jobs(self)
         self.job_templates = JobTemplates(self)
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
-        """Open (creating if needed) and migrate the database. Raises Unavailable when
-        the file cannot be opened or is not an sm database."""
+    async def open(cls, path: Path, max_bytes: int = 0) -> Store:
+        """Open (creating if needed) and migrate the database. ``max_bytes`` (0: none)
+        caps the file's size: past it writes raise StorageFull, as on a full disk.
+        Raises Unavailable when the file cannot be opened or is not an sm database."""
         try:
             conn = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
@@ -63,6 +71,12 @@ class Store:
             await conn.execute("PRAGMA busy_timeout=5000")
             store = cls(conn, path)
             await store.migrate()
+            if max_bytes > 0:
+                async with conn.execute("PRAGMA page_size") as cur:
+                    row = await cur.fetchone()
+                pages = max(1, max_bytes // int(row[0] if row else 4096))
+                # SQLite never sets it below the file's current size
+                await conn.execute(f"PRAGMA max_page_count = {pages}")
         except BaseException as exc:
             await conn.close()  # its thread would otherwise keep the process alive
             if isinstance(exc, sqlite3.Error):
@@ -96,13 +110,62 @@ class Store:
         return max(current, goal)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction. Other coroutines' writes wait for it."""
-        async with self._write_lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+    async def write(self, first: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction. Other coroutines' writes wait for it. ``first``: go
+        ahead of the waiting writers that did not ask to (short transactions a caller
+        waits on, such as accepting messages, behind a busy delivery engine). Raises
+        StorageFull (the transaction rolled back) when the disk or the size cap is full."""
+        await self._write_lock.acquire(first)
+        try:
             try:
-                yield self.conn
-            except BaseException:
-                await self.conn.execute("ROLLBACK")
+                await self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.conn
+                    await self.conn.execute("COMMIT")
+                except BaseException:
+                    # SQLite may already have rolled back on its own (a full disk does)
+                    with contextlib.suppress(sqlite3.OperationalError):
+                        await self.conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                if _is_full(exc):
+                    raise StorageFull(f"the store {self.path} is full: {exc}; free disk "
+                                      "space (or raise limits.max_db_bytes)") from exc
                 raise
-            await self.conn.execute("COMMIT")
+        finally:
+            self._write_lock.release()
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
+class _WriteLock:
+    """An asyncio lock that serves ``first`` waiters before the others, each in order."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._first: deque[asyncio.Future[None]] = deque()
+        self._rest: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, first: bool) -> None:
+        if not self._held and not self._first and not self._rest:
+            self._held = True
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._first if first else self._rest).append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # handed the lock while being cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        for queue in (self._first, self._rest):
+            while queue:
+                future = queue.popleft()
+                if not future.done():
+                    future.set_result(None)  # the lock passes straight to this waiter
+                    return
+        self._held = False

@@ -22,16 +22,6 @@ class EventRecord:
     kind: str
     payload: dict[str, Any]
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "v": 1,
-            "seq": self.seq,
-            "ts": self.ts,
-            "session_id": self.session_id,
-            "kind": self.kind,
-            "payload": self.payload,
-        }
-
 
 class Events:
     def __init__(self, store: Store) -> None:
@@ -62,6 +52,24 @@ class Events:
         assert seq is not None
         return EventRecord(seq, ts, session_id, kind, payload)
 
+    async def append_many(
+        self, conn: aiosqlite.Connection, rows: builtins.list[tuple[float, str | None, str,
+                                                                   dict[str, Any]]],
+    ) -> builtins.list[EventRecord]:
+        """Append ``(ts, session_id, kind, payload)`` rows inside the caller's write
+        transaction, in two round trips: the rows take consecutive seqs (the writer holds
+        the database's one write lock), the last being ``last_insert_rowid()``."""
+        await conn.executemany(
+            "INSERT INTO events (ts, session_id, kind, payload) VALUES (?, ?, ?, ?)",
+            [(ts, sid, kind, json.dumps(payload)) for ts, sid, kind, payload in rows],
+        )
+        async with conn.execute("SELECT last_insert_rowid()") as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        first = int(row[0]) - len(rows) + 1
+        return [EventRecord(first + i, ts, sid, kind, payload)
+                for i, (ts, sid, kind, payload) in enumerate(rows)]
+
     async def list(
         self,
         *,
@@ -70,13 +78,22 @@ class Events:
         limit: int = 100,
         kinds: tuple[str, ...] = (),
         newest: bool = False,
+        session_ids: builtins.list[str] | None = None,
+        before: int | None = None,
     ) -> builtins.list[EventRecord]:
-        """Events with ``seq > after`` in order; ``newest`` takes the last ``limit``."""
+        """Events with ``seq > after`` (and ``< before``) in order; ``newest`` takes the
+        last ``limit``. ``session_ids``: only events of these sessions."""
         where: list[str] = ["seq > ?"]
         args: list[Any] = [after]
+        if before is not None:
+            where.append("seq < ?")
+            args.append(before)
         if session_id is not None:
             where.append("session_id = ?")
             args.append(session_id)
+        if session_ids is not None:
+            where.append(f"session_id IN ({', '.join('?' * len(session_ids)) or 'NULL'})")
+            args.extend(session_ids)
         if kinds:
             where.append(f"kind IN ({', '.join('?' * len(kinds))})")
             args.extend(kinds)
@@ -92,3 +109,27 @@ class Events:
             for r in rows
         ]
         return records[::-1] if newest else records
+
+    async def running_since_last_hook(self) -> builtins.list[tuple[str, int, float]]:
+        """(session id, seq, ts) of the last hook of each running session."""
+        async with self._store.conn.execute(
+            "SELECT s.id, e.seq, e.ts FROM sessions s JOIN events e ON e.seq = ("
+            "SELECT MAX(seq) FROM events WHERE session_id = s.id AND kind = 'hook') "
+            "WHERE s.state = 'running'"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(str(r[0]), int(r[1]), float(r[2])) for r in rows]
+
+    async def turn_ends(self, session_id: str, limit: int = 2) -> builtins.list[int]:
+        """The seqs of the session's last ``limit`` turn ends, newest first."""
+        out: builtins.list[int] = []
+        async with self._store.conn.execute(
+            "SELECT seq, payload FROM events WHERE session_id = ? AND kind = 'state' "
+            "ORDER BY seq DESC LIMIT 200", (session_id,)
+        ) as cur:
+            for row in await cur.fetchall():
+                if json.loads(row[1]).get("turn_ended"):
+                    out.append(int(row[0]))
+                    if len(out) == limit:
+                        break
+        return out

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
+
+from sm.store.table import Table
 
 if TYPE_CHECKING:
     from sm.store.db import Store
@@ -20,9 +21,6 @@ class RepoRecord:
     kind: str
     added_at: float
     fetched_at: float | None = None
-
-    def public(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -39,9 +37,6 @@ class WorktreeRecord:
     created_at: float
     removed_at: float | None = None
 
-    def public(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class PrRecord:
@@ -51,85 +46,51 @@ class PrRecord:
     base: str
     pushed_at: float
 
-    def public(self) -> dict[str, Any]:
-        return asdict(self)
 
-
-_WT = ("session_id, path, repo, git_dir, branch, base, base_commit, created_branch, "
-       "dirty_reported, created_at, removed_at")
-
-
-def _worktree(row: sqlite3.Row) -> WorktreeRecord:
-    values = dict(row)
-    values["created_branch"] = bool(values["created_branch"])
-    values["dirty_reported"] = bool(values["dirty_reported"])
-    return WorktreeRecord(**values)
+_WT = ("session_id", "path", "repo", "git_dir", "branch", "base", "base_commit",
+       "created_branch", "dirty_reported", "created_at", "removed_at")
+_REPO = ("name", "url", "path", "kind", "added_at", "fetched_at")
 
 
 class Git:
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._repos = Table(store, "repos", _REPO, RepoRecord, updatable=("fetched_at",))
+        self._worktrees = Table(store, "worktrees", _WT, WorktreeRecord,
+                                updatable=("dirty_reported", "removed_at"),
+                                bool_columns=("created_branch", "dirty_reported"))
 
     # -- repos ----------------------------------------------------------------------------
     async def add_repo(self, conn: aiosqlite.Connection, rec: RepoRecord) -> None:
-        await conn.execute(
-            "INSERT INTO repos (name, url, path, kind, added_at, fetched_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (rec.name, rec.url, rec.path, rec.kind, rec.added_at, rec.fetched_at),
-        )
+        await self._repos.insert(conn, rec)
 
     async def remove_repo(self, conn: aiosqlite.Connection, name: str) -> None:
         await conn.execute("DELETE FROM repos WHERE name = ?", (name,))
 
     async def set_fetched(self, conn: aiosqlite.Connection, name: str, ts: float) -> None:
-        await conn.execute("UPDATE repos SET fetched_at = ? WHERE name = ?", (ts, name))
+        await self._repos.update(conn, "name = ?", (name,), fetched_at=ts)
 
     async def repo(self, name: str) -> RepoRecord | None:
-        async with self._store.conn.execute(
-            "SELECT name, url, path, kind, added_at, fetched_at FROM repos WHERE name = ?",
-            (name,),
-        ) as cur:
-            row = await cur.fetchone()
-        return RepoRecord(**dict(row)) if row else None
+        return await self._repos.one("name = ?", (name,))
 
     async def repos(self) -> list[RepoRecord]:
-        async with self._store.conn.execute(
-            "SELECT name, url, path, kind, added_at, fetched_at FROM repos ORDER BY name"
-        ) as cur:
-            return [RepoRecord(**dict(r)) for r in await cur.fetchall()]
+        return await self._repos.select(order="name")
 
     # -- worktrees ------------------------------------------------------------------------
     async def add_worktree(self, conn: aiosqlite.Connection, rec: WorktreeRecord) -> None:
-        await conn.execute(
-            f"INSERT INTO worktrees ({_WT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                rec.session_id, rec.path, rec.repo, rec.git_dir, rec.branch, rec.base,
-                rec.base_commit, int(rec.created_branch), int(rec.dirty_reported),
-                rec.created_at, rec.removed_at,
-            ),
-        )
+        await self._worktrees.insert(conn, rec)
 
     async def update_worktree(
         self, conn: aiosqlite.Connection, session_id: str, **fields: Any
     ) -> None:
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        await conn.execute(
-            f"UPDATE worktrees SET {sets} WHERE session_id = ?", (*fields.values(), session_id)
-        )
+        await self._worktrees.update(conn, "session_id = ?", (session_id,), **fields)
 
     async def worktree(self, session_id: str) -> WorktreeRecord | None:
-        async with self._store.conn.execute(
-            f"SELECT {_WT} FROM worktrees WHERE session_id = ?", (session_id,)
-        ) as cur:
-            row = await cur.fetchone()
-        return _worktree(row) if row else None
+        return await self._worktrees.one("session_id = ?", (session_id,))
 
     async def worktrees(self, include_removed: bool = False) -> list[WorktreeRecord]:
         where = "1 = 1" if include_removed else "removed_at IS NULL"
-        async with self._store.conn.execute(
-            f"SELECT {_WT} FROM worktrees WHERE {where} ORDER BY created_at"
-        ) as cur:
-            return [_worktree(r) for r in await cur.fetchall()]
+        return await self._worktrees.select(where, order="created_at")
 
     # -- pushed branches and PRs ------------------------------------------------------------
     async def set_pr(self, conn: aiosqlite.Connection, rec: PrRecord) -> None:

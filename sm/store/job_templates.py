@@ -28,13 +28,6 @@ class TemplateRecord:
     updated_at: float
     options: dict[str, Any] = field(default_factory=dict)
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "guidelines": self.guidelines, "provider": self.provider,
-            "model": self.model, "cwd": self.cwd, "options": self.options,
-            "created_at": self.created_at, "updated_at": self.updated_at,
-        }
-
 
 @dataclass(frozen=True)
 class TemplateStats:
@@ -51,23 +44,12 @@ class TemplateStats:
     def success_rate(self) -> float | None:
         return self.succeeded / self.attempts if self.attempts else None
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "template": self.template, "attempts": self.attempts, "succeeded": self.succeeded,
-            "success_rate": self.success_rate, "mean_turns": self.mean_turns,
-            "mean_seconds": self.mean_seconds, "cost": self.cost,
-        }
-
 
 @dataclass(frozen=True)
 class ProjectRecord:
     name: str
     max_concurrent: int  # 0: only the global cap applies
     created_at: float
-
-    def public(self) -> dict[str, Any]:
-        return {"name": self.name, "max_concurrent": self.max_concurrent,
-                "created_at": self.created_at}
 
 
 def _template(row: sqlite3.Row) -> TemplateRecord:

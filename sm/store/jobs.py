@@ -95,11 +95,6 @@ class JobRecord:
     def label(self) -> str:
         return self.name or self.id
 
-    def public(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in _FIELDS}
-        out["depends_on"] = list(self.depends_on)
-        return out
-
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -117,11 +112,6 @@ class RunRecord:
     started_at: float
     ended_at: float
     id: int = 0
-
-    def public(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in (
-            "id", "job_id", "run", "attempt", "session_id", "template", "outcome", "reason",
-            "result", "turns", "started_at", "ended_at")}
 
 
 @dataclass(frozen=True)

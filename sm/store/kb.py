@@ -48,14 +48,6 @@ class EntryRecord:
     def tag_list(self) -> list[str]:
         return self.tags.split()
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "title": self.title, "content": self.content,
-            "tags": self.tag_list, "scope": self.scope, "project": self.project,
-            "job_id": self.job_id, "session_id": self.session_id, "agent": self.agent,
-            "seen": self.seen, "created_at": self.created_at, "updated_at": self.updated_at,
-        }
-
 
 def _record(row: sqlite3.Row) -> EntryRecord:
     values = dict(row)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -29,14 +29,6 @@ class Lease:
     ttl: float | None = None
     expires_at: float | None = None
     repo: str | None = None
-
-    def public(self, holder: str | None = None) -> dict[str, Any]:
-        return {
-            "id": self.id, "path": self.path, "session_id": self.session_id,
-            "holder": holder or self.session_id, "kind": self.kind, "reason": self.reason,
-            "auto": self.auto, "acquired_at": self.acquired_at, "ttl": self.ttl,
-            "expires_at": self.expires_at, "repo": self.repo,
-        }
 
 
 _COLUMNS = "id, path, session_id, kind, reason, auto, ttl, expires_at, repo, acquired_at"

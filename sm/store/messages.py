@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import builtins
-import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
+from sm.store.table import Table, like_prefix, placeholders
+from sm.vocab import OPEN, DeliveryMode, MessageKind, MessageState
+
 if TYPE_CHECKING:
     from sm.store.db import Store
 
-OPEN_STATES = ("queued", "delivering")
-_MODE_ORDER = "CASE mode WHEN 'urgent' THEN 0 WHEN 'important' THEN 1 ELSE 2 END"
+_OPEN = tuple(sorted(OPEN))
 _COLUMNS = (
-    "id, sender_id, sender_label, target_id, mode, body, state, reason, attempts, "
-    "notify_on_stop, receipt_seq, receipt_conv, receipt_busy, notified, created_at, "
-    "updated_at, delivered_at, kind"
+    "id", "sender_id", "sender_label", "target_id", "mode", "body", "state", "reason",
+    "attempts", "notify_on_stop", "receipt_seq", "receipt_conv", "receipt_busy", "notified",
+    "created_at", "updated_at", "delivered_at", "kind", "rank", "expires_at",
+)
+_UPDATABLE = (
+    "state", "reason", "attempts", "receipt_seq", "receipt_conv", "receipt_busy", "notified",
+    "updated_at", "delivered_at",
 )
 
 
@@ -27,9 +32,9 @@ class MessageRecord:
     sender_id: str | None
     sender_label: str
     target_id: str
-    mode: str
+    mode: DeliveryMode
     body: str
-    state: str
+    state: MessageState
     reason: str | None
     attempts: int
     notify_on_stop: bool
@@ -40,80 +45,138 @@ class MessageRecord:
     created_at: float
     updated_at: float
     delivered_at: float | None
-    kind: str = "text"  # text | clear (the provider's clear command, confirmed by SessionStart)
+    kind: MessageKind = MessageKind.TEXT
+    expires_at: float | None = None
 
-    def public(self, full: bool = True) -> dict[str, Any]:
-        data = {
-            "id": self.id, "from": self.sender_label, "sender_id": self.sender_id,
-            "to": self.target_id, "mode": self.mode, "state": self.state,
-            "reason": self.reason, "attempts": self.attempts,
-            "notify_on_stop": self.notify_on_stop, "created_at": self.created_at,
-            "delivered_at": self.delivered_at, "kind": self.kind,
-        }
-        data["body"] = self.body if full else self.body[:200]
-        return data
+    def __post_init__(self) -> None:
+        for name, enum in (("mode", DeliveryMode), ("state", MessageState),
+                           ("kind", MessageKind)):
+            value = getattr(self, name)
+            if not isinstance(value, enum):
+                object.__setattr__(self, name, enum(value))
+
+    @property
+    def rank(self) -> int:
+        return self.mode.rank
+
+    @property
+    def is_open(self) -> bool:
+        return self.state.is_open
 
 
-def _record(row: sqlite3.Row) -> MessageRecord:
-    values = dict(row)
-    for key in ("notify_on_stop", "receipt_busy", "notified"):
-        values[key] = bool(values[key])
+def _load(**values: Any) -> MessageRecord:
+    values.pop("rank")
     return MessageRecord(**values)
 
 
 class Messages:
     def __init__(self, store: Store) -> None:
-        self._store = store
+        self._rows = Table(store, "messages", _COLUMNS, _load, updatable=_UPDATABLE,
+                           bool_columns=("notify_on_stop", "receipt_busy", "notified"))
 
     async def insert(self, conn: aiosqlite.Connection, m: MessageRecord) -> None:
-        await conn.execute(
-            f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * 18)})",
-            (
-                m.id, m.sender_id, m.sender_label, m.target_id, m.mode, m.body, m.state,
-                m.reason, m.attempts, int(m.notify_on_stop), m.receipt_seq, m.receipt_conv,
-                int(m.receipt_busy), int(m.notified), m.created_at, m.updated_at,
-                m.delivered_at, m.kind,
-            ),
-        )
+        await self._rows.insert(conn, m)
+
+    async def insert_many(self, conn: aiosqlite.Connection,
+                          msgs: builtins.list[MessageRecord]) -> None:
+        """Insert several rows in one statement (one round trip to the database thread)."""
+        await self._rows.insert_many(conn, msgs)
 
     async def update(
         self, conn: aiosqlite.Connection, message_id: str, now: float, **fields: Any
-    ) -> None:
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        await conn.execute(
-            f"UPDATE messages SET {sets}, updated_at = ? WHERE id = ?",
-            (*fields.values(), now, message_id),
-        )
+    ) -> int:
+        return await self._rows.update(conn, "id = ?", (message_id,), **fields, updated_at=now)
+
+    async def move(
+        self, conn: aiosqlite.Connection, message_id: str, now: float,
+        from_states: tuple[MessageState, ...], **fields: Any,
+    ) -> bool:
+        """Update only while the message is in one of ``from_states`` (a compare and
+        set: two facts racing for one message cannot both move it)."""
+        where = f"id = ? AND state IN ({placeholders(from_states)})"
+        changed = await self._rows.update(conn, where, (message_id, *from_states),
+                                          **fields, updated_at=now)
+        return changed > 0
 
     async def get(self, message_id: str) -> MessageRecord | None:
-        rows = await self._select("id = ? OR id LIKE ?", (message_id, message_id + "%"), limit=2)
-        return rows[0] if len(rows) == 1 else None
+        return await self._rows.one("id = ?", (message_id,))
 
-    async def open_for(self, target_id: str) -> list[MessageRecord]:
-        """Undelivered messages to a target, in delivery order: urgent, important,
-        sequential; oldest first within each."""
-        return await self._select(
-            f"target_id = ? AND state IN {OPEN_STATES}", (target_id,),
-            order=f"{_MODE_ORDER}, rowid",
+    async def find(self, ref: str) -> builtins.list[MessageRecord]:
+        """Messages whose id is ``ref`` or starts with it (at most two: enough to tell
+        a unique prefix from an ambiguous one)."""
+        exact = await self.get(ref)
+        if exact is not None:
+            return [exact]
+        return await self._rows.select("id LIKE ? ESCAPE '\\'", (like_prefix(ref),), limit=2)
+
+    async def next_for(self, target_id: str) -> MessageRecord | None:
+        """The message to work on next for a target: one in ``delivering`` first, else
+        the first queued in delivery order (urgent, important, sequential; oldest first
+        within each). One indexed lookup, whatever the backlog."""
+        typing = await self.delivering(target_id)
+        if typing is not None:
+            return typing
+        return await self._rows.one(
+            f"target_id = ? AND state IN ({placeholders(_OPEN)}) AND state = ?",
+            (target_id, *_OPEN, MessageState.QUEUED), order="rank, created_at, rowid",
         )
 
-    async def latest(self, target_id: str, kind: str) -> MessageRecord | None:
+    async def open_for(self, target_id: str, limit: int = 10000) -> builtins.list[MessageRecord]:
+        """Undelivered messages to a target, in delivery order."""
+        return await self._rows.select(
+            f"target_id = ? AND state IN ({placeholders(_OPEN)})", (target_id, *_OPEN),
+            order="rank, created_at, rowid", limit=limit,
+        )
+
+    async def has_open(self, target_id: str) -> bool:
+        return await self.next_for(target_id) is not None
+
+    async def open_count(self, target_id: str) -> int:
+        return int(await self._rows.scalar(
+            f"SELECT count(*) FROM messages WHERE target_id = ? AND state IN "
+            f"({placeholders(_OPEN)})", (target_id, *_OPEN)) or 0)
+
+    async def open_counts(self) -> dict[str, int]:
+        """Queue depth per target, for every target with an open message."""
+        rows = await self._rows.query(
+            f"SELECT target_id, count(*) FROM messages WHERE state IN ({placeholders(_OPEN)}) "
+            "GROUP BY target_id", _OPEN)
+        return {r[0]: int(r[1]) for r in rows}
+
+    async def delivering(self, target_id: str) -> MessageRecord | None:
+        """The message being typed into ``target_id`` right now, if any."""
+        return await self._rows.one("target_id = ? AND state = ?",
+                                    (target_id, MessageState.DELIVERING))
+
+    async def latest(self, target_id: str, kind: MessageKind) -> MessageRecord | None:
         """The newest message of ``kind`` to a target."""
-        rows = await self._select("target_id = ? AND kind = ?", (target_id, kind),
-                                  order="rowid DESC", limit=1)
-        return rows[0] if rows else None
+        return await self._rows.one("target_id = ? AND kind = ?", (target_id, kind),
+                                    order="rowid DESC")
 
-    async def targets_with_open(self) -> list[str]:
-        async with self._store.conn.execute(
-            f"SELECT DISTINCT target_id FROM messages WHERE state IN {OPEN_STATES}"
-        ) as cur:
-            return [r[0] for r in await cur.fetchall()]
+    async def targets_with_open(self) -> builtins.list[str]:
+        rows = await self._rows.query(
+            f"SELECT DISTINCT target_id FROM messages WHERE state IN ({placeholders(_OPEN)})",
+            _OPEN)
+        return [r[0] for r in rows]
 
-    async def awaiting_stop(self, target_id: str) -> list[MessageRecord]:
+    async def expiring(self, now: float) -> builtins.list[MessageRecord]:
+        """Queued messages whose deadline has passed."""
+        return await self._rows.select("expires_at IS NOT NULL AND expires_at <= ? AND "
+                                       "state = ?", (now, MessageState.QUEUED))
+
+    async def received_between(self, target_id: str, after_seq: int, before_seq: int
+                               ) -> builtins.list[MessageRecord]:
+        """Text messages to a target whose receipt lies between two event seqs."""
+        return await self._rows.select(
+            "target_id = ? AND state = ? AND kind = ? AND receipt_seq > ? AND receipt_seq < ?",
+            (target_id, MessageState.DELIVERED, MessageKind.TEXT, after_seq, before_seq),
+            order="receipt_seq")
+
+    async def awaiting_stop(self, target_id: str) -> builtins.list[MessageRecord]:
         """Delivered messages whose sender asked to hear when their turn ends."""
-        return await self._select(
-            "target_id = ? AND state = 'delivered' AND notify_on_stop = 1 AND notified = 0",
-            (target_id,),
+        return await self._rows.select(
+            "target_id = ? AND state = ? AND notify_on_stop = 1 AND notified = 0",
+            (target_id, MessageState.DELIVERED),
         )
 
     async def list(
@@ -121,12 +184,15 @@ class Messages:
         *,
         target_id: str | None = None,
         sender_id: str | None = None,
-        states: tuple[str, ...] = (),
-        after_seq: int = 0,
+        states: tuple[MessageState, ...] = (),
+        visible_to: builtins.list[str] | None = None,
         limit: int = 100,
+        newest: bool = False,
     ) -> builtins.list[MessageRecord]:
-        where: list[str] = ["rowid > ?"]
-        args: list[Any] = [after_seq]
+        """Messages oldest first; ``newest``: the last ``limit`` of them (still oldest
+        first). ``visible_to``: only those sent by or to one of these sessions."""
+        where: builtins.list[str] = ["1 = 1"]
+        args: builtins.list[Any] = []
         if target_id:
             where.append("target_id = ?")
             args.append(target_id)
@@ -134,9 +200,15 @@ class Messages:
             where.append("sender_id = ?")
             args.append(sender_id)
         if states:
-            where.append(f"state IN ({', '.join('?' * len(states))})")
+            where.append(f"state IN ({placeholders(states)})")
             args.extend(states)
-        return await self._select(" AND ".join(where), tuple(args), limit=limit)
+        if visible_to is not None:
+            marks = placeholders(visible_to) or "NULL"
+            where.append(f"(target_id IN ({marks}) OR sender_id IN ({marks}))")
+            args.extend([*visible_to, *visible_to])
+        rows = await self._rows.select(" AND ".join(where), args,
+                                       order="rowid DESC" if newest else "rowid", limit=limit)
+        return rows[::-1] if newest else rows
 
     async def sent_since(self, sender_id: str, target_id: str | None, since: float) -> bool:
         """Whether ``sender_id`` sent anything to ``target_id`` (any target if None)."""
@@ -145,13 +217,4 @@ class Messages:
         if target_id:
             where += " AND target_id = ?"
             args += (target_id,)
-        return bool(await self._select(where, args, limit=1))
-
-    async def _select(
-        self, where: str, args: tuple[Any, ...], order: str = "rowid", limit: int = 10000
-    ) -> builtins.list[MessageRecord]:
-        async with self._store.conn.execute(
-            f"SELECT {_COLUMNS} FROM messages WHERE {where} ORDER BY {order} LIMIT ?",
-            (*args, limit),
-        ) as cur:
-            return [_record(r) for r in await cur.fetchall()]
+        return await self._rows.one(where, args) is not None

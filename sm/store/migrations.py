@@ -228,9 +228,24 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX telegram_asks_state ON telegram_asks(state, session_id);
     """,
-    # 7: reserved
+    # 7: the open queue in delivery order per target (work per step independent of the
+    #    backlog), a message's deadline (``expired``), questions for the human as sm's
+    #    own rows (any surface answers them; Telegram is one), and a session's turns
+    #    beside its state (a turn owed to a prompt taken mid-turn, a tool in flight)
     """
-    -- reserved
+    ALTER TABLE telegram_asks RENAME TO asks;
+    DROP INDEX telegram_asks_state;
+    CREATE INDEX asks_state ON asks(state, session_id);
+    ALTER TABLE messages ADD COLUMN rank INTEGER NOT NULL DEFAULT 2;
+    UPDATE messages SET rank = CASE mode WHEN 'urgent' THEN 0 WHEN 'important' THEN 1
+                                         ELSE 2 END;
+    ALTER TABLE messages ADD COLUMN expires_at REAL;
+    CREATE INDEX messages_open ON messages(target_id, rank, created_at)
+        WHERE state IN ('queued', 'delivering');
+    CREATE INDEX messages_expiring ON messages(expires_at)
+        WHERE expires_at IS NOT NULL AND state = 'queued';
+    ALTER TABLE sessions ADD COLUMN turn_owed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN tool_running INTEGER NOT NULL DEFAULT 0;
     """,
     # 8: notes (a key/value scratchpad), the knowledge base (FTS5 over its entries),
     #    the job queue: jobs, their dependencies, one row per finished attempt,

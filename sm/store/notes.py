@@ -7,7 +7,7 @@ import builtins
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiosqlite
 
@@ -27,17 +27,6 @@ class NoteRecord:
     writer: str  # its label
     created_at: float
     updated_at: float
-
-    def public(self, value: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "key": self.key, "version": self.version, "seq": self.seq,
-            "written_by": self.written_by, "writer": self.writer,
-            "size": len(self.value.encode()), "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
-        if value:
-            out["value"] = self.value
-        return out
 
 
 def _record(row: sqlite3.Row) -> NoteRecord:

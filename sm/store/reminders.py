@@ -8,12 +8,12 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
+
+from sm.store.table import Table
 
 if TYPE_CHECKING:
     from sm.store.db import Store
@@ -22,6 +22,7 @@ _COLUMNS = (
     "id, session_id, kind, body, mode, due_at, every, state, fired, payload, created_by, "
     "created_at, updated_at"
 )
+_UPDATABLE = ("state", "due_at", "fired", "payload", "body", "updated_at")
 
 
 @dataclass(frozen=True)
@@ -40,44 +41,20 @@ class ReminderRecord:
     updated_at: float
     payload: dict[str, Any] = field(default_factory=dict)
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "session_id": self.session_id, "kind": self.kind,
-            "body": self.body, "mode": self.mode, "due_at": self.due_at, "every": self.every,
-            "state": self.state, "fired": self.fired, "created_by": self.created_by,
-            "created_at": self.created_at,
-        }
-
-
-def _record(row: sqlite3.Row) -> ReminderRecord:
-    values = dict(row)
-    values["payload"] = json.loads(values["payload"] or "{}")
-    return ReminderRecord(**values)
-
 
 class Reminders:
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._rows = Table(store, "reminders", _COLUMNS.split(", "), ReminderRecord,
+                           updatable=_UPDATABLE, json_columns=("payload",))
 
     async def insert(self, conn: aiosqlite.Connection, r: ReminderRecord) -> None:
-        await conn.execute(
-            f"INSERT INTO reminders ({_COLUMNS}) VALUES ({', '.join('?' * 13)})",
-            (
-                r.id, r.session_id, r.kind, r.body, r.mode, r.due_at, r.every, r.state,
-                r.fired, json.dumps(r.payload), r.created_by, r.created_at, r.updated_at,
-            ),
-        )
+        await self._rows.insert(conn, r)
 
     async def update(
         self, conn: aiosqlite.Connection, reminder_id: str, now: float, **fields: Any
     ) -> None:
-        if "payload" in fields:
-            fields["payload"] = json.dumps(fields["payload"])
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        await conn.execute(
-            f"UPDATE reminders SET {sets}, updated_at = ? WHERE id = ?",
-            (*fields.values(), now, reminder_id),
-        )
+        await self._rows.update(conn, "id = ?", (reminder_id,), **fields, updated_at=now)
 
     async def cancel_for(
         self, conn: aiosqlite.Connection, session_id: str, kinds: tuple[str, ...], now: float,
@@ -126,8 +103,4 @@ class Reminders:
     async def _select(
         self, where: str, args: tuple[Any, ...], order: str = "rowid", limit: int = 10000
     ) -> list[ReminderRecord]:
-        async with self._store.conn.execute(
-            f"SELECT {_COLUMNS} FROM reminders WHERE {where} ORDER BY {order} LIMIT ?",
-            (*args, limit),
-        ) as cur:
-            return [_record(r) for r in await cur.fetchall()]
+        return await self._rows.select(where, args, order=order, limit=limit)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import json
 import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -11,11 +10,13 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 from sm.errors import Conflict
+from sm.store.table import Table, like_prefix, placeholders
+from sm.vocab import DEAD, SessionState
 
 if TYPE_CHECKING:
     from sm.store.db import Store
 
-DEAD_STATES = ("exited", "error", "stopped")
+_DEAD = tuple(sorted(DEAD))
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class SessionRecord:
     id: str
     name: str | None
     provider: str
-    state: str
+    state: SessionState
     cwd: str
     tmux_session: str
     parent_id: str | None
@@ -37,71 +38,49 @@ class SessionRecord:
     status_text: str | None = None
     role: str | None = None
     token_hash: str = field(default="", repr=False)
+    turn_owed: bool = False  # a prompt taken mid-turn waits for a turn of its own
+    tool_running: bool = False  # a tool call is in flight
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.state, SessionState):
+            object.__setattr__(self, "state", SessionState(self.state))
 
     @property
     def is_live(self) -> bool:
-        return self.state not in DEAD_STATES
+        return self.state.is_live
 
     @property
     def label(self) -> str:
         return self.name or self.id
 
-    def public(self) -> dict[str, Any]:
-        """The session as the API shows it (never the token hash)."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "provider": self.provider,
-            "state": self.state,
-            "cwd": self.cwd,
-            "tmux_session": self.tmux_session,
-            "parent_id": self.parent_id,
-            "options": self.options,
-            "conversation_id": self.conversation_id,
-            "transcript_path": self.transcript_path,
-            "last_message": self.last_message,
-            "exit_status": self.exit_status,
-            "status_text": self.status_text,
-            "role": self.role,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
-
 
 _COLUMNS = (
-    "id, name, provider, state, cwd, tmux_session, parent_id, options, created_at, "
-    "updated_at, conversation_id, transcript_path, last_message, exit_status, status_text, "
-    "role, token_hash"
+    "id", "name", "provider", "state", "cwd", "tmux_session", "parent_id", "options",
+    "created_at", "updated_at", "conversation_id", "transcript_path", "last_message",
+    "exit_status", "status_text", "role", "token_hash", "turn_owed", "tool_running",
 )
-_UPDATABLE = {
+_UPDATABLE = (
     "name", "state", "conversation_id", "transcript_path", "last_message", "exit_status",
-    "status_text", "role", "options", "cwd", "tmux_session", "token_hash",
-}
+    "status_text", "role", "options", "cwd", "tmux_session", "token_hash", "updated_at",
+    "turn_owed", "tool_running",
+)
 
 
-def _record(row: sqlite3.Row) -> SessionRecord:
-    values = dict(row)
-    values["options"] = json.loads(values["options"] or "{}")
+def _load(**values: Any) -> SessionRecord:
+    values["options"] = values["options"] or {}
     return SessionRecord(**values)
 
 
 class Sessions:
     def __init__(self, store: Store) -> None:
-        self._store = store
+        self._rows = Table(store, "sessions", _COLUMNS, _load, updatable=_UPDATABLE,
+                           json_columns=("options",), bool_columns=("turn_owed", "tool_running"))
 
     async def insert(self, conn: aiosqlite.Connection, rec: SessionRecord) -> None:
         """Insert inside the caller's write transaction. Raises Conflict when the
         name is held by another live session."""
         try:
-            await conn.execute(
-                f"INSERT INTO sessions ({_COLUMNS}) VALUES ({', '.join('?' * 17)})",
-                (
-                    rec.id, rec.name, rec.provider, rec.state, rec.cwd, rec.tmux_session,
-                    rec.parent_id, json.dumps(rec.options), rec.created_at, rec.updated_at,
-                    rec.conversation_id, rec.transcript_path, rec.last_message,
-                    rec.exit_status, rec.status_text, rec.role, rec.token_hash,
-                ),
-            )
+            await self._rows.insert(conn, rec)
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"the name {rec.name!r} is taken by a live session") from exc
 
@@ -110,58 +89,34 @@ class Sessions:
     ) -> None:
         """Update columns inside the caller's write transaction. Raises Conflict when a
         new name (or a revived session's name) collides with a live session."""
-        unknown = set(fields) - _UPDATABLE
-        if unknown:
-            raise ValueError(f"not updatable: {sorted(unknown)}")
-        if "options" in fields:
-            fields["options"] = json.dumps(fields["options"])
-        sets = ", ".join(f"{k} = ?" for k in fields)
         try:
-            await conn.execute(
-                f"UPDATE sessions SET {sets}, updated_at = ? WHERE id = ?",
-                (*fields.values(), now, session_id),
-            )
+            await self._rows.update(conn, "id = ?", (session_id,), **fields, updated_at=now)
         except sqlite3.IntegrityError as exc:
-            raise Conflict("the name is taken by a live session") from exc
+            raise Conflict(f"the name {fields.get('name')!r} is taken by a live session"
+                           ) from exc
 
     async def get(self, session_id: str) -> SessionRecord | None:
-        async with self._store.conn.execute(
-            f"SELECT {_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
-        ) as cur:
-            row = await cur.fetchone()
-        return _record(row) if row else None
+        return await self._rows.one("id = ?", (session_id,))
 
     async def by_token_hash(self, token_hash: str) -> SessionRecord | None:
-        async with self._store.conn.execute(
-            f"SELECT {_COLUMNS} FROM sessions WHERE token_hash = ?", (token_hash,)
-        ) as cur:
-            row = await cur.fetchone()
-        return _record(row) if row else None
+        return await self._rows.one("token_hash = ?", (token_hash,))
 
     async def by_tmux_session(self, tmux_session: str) -> SessionRecord | None:
-        async with self._store.conn.execute(
-            f"SELECT {_COLUMNS} FROM sessions WHERE tmux_session = ?", (tmux_session,)
-        ) as cur:
-            row = await cur.fetchone()
-        return _record(row) if row else None
+        return await self._rows.one("tmux_session = ?", (tmux_session,))
 
-    async def find(self, ref: str) -> list[SessionRecord]:
+    async def find(self, ref: str) -> builtins.list[SessionRecord]:
         """Sessions matching ``ref`` as an id, a live (then any) name, or an id prefix —
         the first kind that matches wins."""
-        queries = (
-            ("id = ?", ref),
-            (f"name = ? AND state NOT IN {DEAD_STATES}", ref),
-            ("name = ?", ref),
-            ("id LIKE ? ESCAPE '\\'", ref.replace("%", "\\%").replace("_", "\\_") + "%"),
+        queries: tuple[tuple[str, tuple[Any, ...]], ...] = (
+            ("id = ?", (ref,)),
+            (f"name = ? AND state NOT IN ({placeholders(_DEAD)})", (ref, *_DEAD)),
+            ("name = ?", (ref,)),
+            ("id LIKE ? ESCAPE '\\'", (like_prefix(ref),)),
         )
-        for where, arg in queries:
-            async with self._store.conn.execute(
-                f"SELECT {_COLUMNS} FROM sessions WHERE {where} ORDER BY created_at DESC",
-                (arg,),
-            ) as cur:
-                rows = await cur.fetchall()
+        for where, args in queries:
+            rows = await self._rows.select(where, args, order="created_at DESC", limit=50)
             if rows:
-                return [_record(r) for r in rows]
+                return rows
         return []
 
     async def list(
@@ -173,20 +128,39 @@ class Sessions:
         limit: int = 1000,
     ) -> builtins.list[SessionRecord]:
         """Sessions in creation order, ``after`` an id (cursor) when given."""
-        where: list[str] = ["1 = 1"]
-        args: list[Any] = []
+        where: builtins.list[str] = ["1 = 1"]
+        args: builtins.list[Any] = []
         if live_only:
-            where.append(f"state NOT IN {DEAD_STATES}")
+            where.append(f"state NOT IN ({placeholders(_DEAD)})")
+            args.extend(_DEAD)
         if parent_id is not None:
             where.append("parent_id = ?")
             args.append(parent_id)
         if after:
             where.append("rowid > (SELECT rowid FROM sessions WHERE id = ?)")
             args.append(after)
-        async with self._store.conn.execute(
-            f"SELECT {_COLUMNS} FROM sessions WHERE {' AND '.join(where)} "
-            f"ORDER BY rowid LIMIT ?",
-            (*args, limit),
-        ) as cur:
-            rows = await cur.fetchall()
-        return [_record(r) for r in rows]
+        return await self._rows.select(" AND ".join(where), args, limit=limit)
+
+    async def ancestors(self, session_id: str) -> builtins.list[str]:
+        """The ids above ``session_id``, parent first (one recursive query)."""
+        rows = await self._rows.query(
+            "WITH RECURSIVE up(id, parent_id, depth) AS ("
+            " SELECT id, parent_id, 0 FROM sessions WHERE id = ?"
+            " UNION ALL SELECT s.id, s.parent_id, up.depth + 1 FROM sessions s"
+            " JOIN up ON s.id = up.parent_id WHERE up.depth < 1000)"
+            " SELECT id FROM up WHERE depth > 0 ORDER BY depth",
+            (session_id,),
+        )
+        return [r[0] for r in rows]
+
+    async def descendants(self, session_id: str) -> builtins.list[str]:
+        """The ids below ``session_id`` (children, grandchildren …)."""
+        rows = await self._rows.query(
+            "WITH RECURSIVE down(id, depth) AS ("
+            " SELECT id, 0 FROM sessions WHERE id = ?"
+            " UNION ALL SELECT s.id, down.depth + 1 FROM sessions s"
+            " JOIN down ON s.parent_id = down.id WHERE down.depth < 1000)"
+            " SELECT id FROM down WHERE depth > 0",
+            (session_id,),
+        )
+        return [r[0] for r in rows]

@@ -6,11 +6,12 @@ idle (or exited), or that the wait timed out at ``deadline``.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiosqlite
+
+from sm.store.table import Table
 
 if TYPE_CHECKING:
     from sm.store.db import Store
@@ -28,56 +29,37 @@ class WatcherRecord:
     created_at: float
     updated_at: float
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "watcher_id": self.watcher_id, "target_id": self.target_id,
-            "deadline": self.deadline, "state": self.state, "created_at": self.created_at,
-        }
-
-
-def _record(row: sqlite3.Row) -> WatcherRecord:
-    return WatcherRecord(**dict(row))
-
 
 class Watchers:
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._rows = Table(store, "watchers", _COLUMNS.split(", "), WatcherRecord,
+                           updatable=("state", "updated_at"))
 
     async def insert(self, conn: aiosqlite.Connection, w: WatcherRecord) -> None:
-        await conn.execute(
-            f"INSERT INTO watchers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (w.id, w.watcher_id, w.target_id, w.deadline, w.state, w.created_at, w.updated_at),
-        )
+        await self._rows.insert(conn, w)
 
     async def settle(
         self, conn: aiosqlite.Connection, watcher_id: str, state: str, now: float
     ) -> bool:
         """Move an armed watcher to ``state``. False when it was no longer armed."""
-        cur = await conn.execute(
-            "UPDATE watchers SET state = ?, updated_at = ? WHERE id = ? AND state = 'armed'",
-            (state, now, watcher_id),
-        )
-        return cur.rowcount == 1
+        changed = await self._rows.update(conn, "id = ? AND state = 'armed'", (watcher_id,),
+                                          state=state, updated_at=now)
+        return changed == 1
 
     async def cancel_for_watcher(
         self, conn: aiosqlite.Connection, watcher_id: str, before: float, now: float
     ) -> int:
         """Cancel the armed watchers ``watcher_id`` set up before ``before``."""
-        cur = await conn.execute(
-            "UPDATE watchers SET state = 'cancelled', updated_at = ? "
-            "WHERE watcher_id = ? AND state = 'armed' AND created_at < ?",
-            (now, watcher_id, before),
-        )
-        return cur.rowcount
+        return await self._rows.update(
+            conn, "watcher_id = ? AND state = 'armed' AND created_at < ?", (watcher_id, before),
+            state="cancelled", updated_at=now)
 
     async def armed(self, target_id: str | None = None) -> list[WatcherRecord]:
         where, args = "state = 'armed'", tuple[str, ...]()
         if target_id is not None:
             where, args = "state = 'armed' AND target_id = ?", (target_id,)
-        async with self._store.conn.execute(
-            f"SELECT {_COLUMNS} FROM watchers WHERE {where} ORDER BY deadline", args
-        ) as cur:
-            return [_record(r) for r in await cur.fetchall()]
+        return await self._rows.select(where, args, order="deadline")
 
     async def next_deadline(self) -> float | None:
         async with self._store.conn.execute(

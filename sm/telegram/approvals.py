@@ -14,30 +14,32 @@ import logging
 import time
 from collections.abc import Callable
 
-from sm.core.sessions import Sessions
-from sm.core.state import State
-from sm.errors import SmError
+from sm.core.caller import Caller
+from sm.errors import NotFound, SmError
+from sm.ops import Ops
+from sm.ops.sessions import Decision
 from sm.store import Store
+from sm.store.sessions import SessionRecord
 from sm.store.telegram import ApprovalRecord, OutboxItem, TelegramRows
 from sm.telegram import format as fmt
 from sm.telegram.outbox import Outbox
+from sm.vocab import SessionState
 
 log = logging.getLogger("sm.telegram")
 
-# the agent's own answer keys: allow once, allow always, deny
-_KEYS = {"codex": {"1": "y", "2": "a", "3": "n"}}
-_DEFAULT_KEYS = {"1": "1", "2": "2", "3": "3"}
 _STATES = {"1": "allowed", "2": "always", "3": "denied"}
+_DECISIONS: dict[str, Decision] = {"1": "allow", "2": "always", "3": "deny"}
 
 
 class Approvals:
     def __init__(
-        self, store: Store, rows: TelegramRows, sessions: Sessions, outbox: Outbox,
+        self, store: Store, rows: TelegramRows, ops: Ops, caller: Caller, outbox: Outbox,
         timeout: float, clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.rows = rows
-        self.sessions = sessions
+        self.ops = ops
+        self.caller = caller
         self.outbox = outbox
         self.timeout = timeout
         self.clock = clock
@@ -47,14 +49,14 @@ class Approvals:
         spinner says. Idempotent: a second press is told who was first."""
         if key not in _STATES:
             return "unknown button"
-        ap = await self.rows.approval(approval_id)
+        ap = await self.rows.approvals.get(approval_id)
         if ap is None:
             return "unknown prompt"
         if ap.state != "pending":
             by = f" by {ap.answered_by}" if ap.answered_by else ""
             return f"already answered ({ap.state}{by})"
-        rec = await self.sessions.get(ap.session_id)
-        if rec.state != State.WAITING_PERMISSION:
+        rec = await self._session(ap.session_id)
+        if rec.state != SessionState.WAITING_PERMISSION:
             await self._settle(ap, "gone", "terminal", "answered in the terminal")
             return "the prompt is gone"
         outcome = f"{fmt.APPROVAL_WORDS[key]} by {who}"
@@ -66,10 +68,10 @@ class Approvals:
 
     async def expire(self) -> int:
         """Deny every prompt past its deadline; returns how many."""
-        due = await self.rows.approvals(due_before=self.clock())
+        due = await self.rows.approvals.pending(due_before=self.clock())
         for ap in due:
-            rec = await self.sessions.get(ap.session_id)
-            if rec.state != State.WAITING_PERMISSION:
+            rec = await self._session(ap.session_id)
+            if rec.state != SessionState.WAITING_PERMISSION:
                 await self._settle(ap, "gone", "terminal", "answered in the terminal")
                 continue
             outcome = f"denied: no answer within {self.timeout:g}s"
@@ -78,24 +80,29 @@ class Approvals:
                 await self._press(ap, "3")
         return len(due)
 
+    async def _session(self, session_id: str) -> SessionRecord:
+        rec = await self.store.sessions.get(session_id)
+        if rec is None:
+            raise NotFound(f"no session {session_id!r}")
+        return rec
+
     async def _settle(self, ap: ApprovalRecord, state: str, by: str, outcome: str) -> bool:
-        rec = await self.sessions.get(ap.session_id)
+        rec = await self._session(ap.session_id)
         plain, html = fmt.approval_settled(rec.label, ap.tool, outcome)
         async with self.store.write() as conn:
-            if not await self.rows.settle_approval(conn, ap.id, state, by, self.clock()):
+            if not await self.rows.approvals.settle(conn, ap.id, state, by, self.clock()):
                 return False
-            await self.rows.enqueue(conn, OutboxItem("edit", plain, html,
+            await self.rows.outbox.enqueue(conn, OutboxItem("edit", plain, html,
                                                      ref=f"approval:{ap.id}"), self.clock())
         self.outbox.wake()
         return True
 
     async def _press(self, ap: ApprovalRecord, key: str) -> bool:
-        rec = await self.sessions.get(ap.session_id)
-        if rec.state != State.WAITING_PERMISSION:
+        rec = await self._session(ap.session_id)
+        if rec.state != SessionState.WAITING_PERMISSION:
             return False  # answered in the terminal meanwhile: a key now would be typed
-        keys = _KEYS.get(rec.provider, _DEFAULT_KEYS)
         try:
-            await self.sessions.tmux.send_keys(rec.tmux_session, keys[key])
+            await self.ops.sessions.answer(self.caller, rec.id, _DECISIONS[key])
         except SmError as exc:
             log.warning("telegram: cannot answer %s's prompt: %s", rec.label, exc.message)
             await self.outbox.put(OutboxItem(

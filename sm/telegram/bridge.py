@@ -2,7 +2,7 @@
 
     bus ──► Mirror ──► outbox rows ──► Outbox task ──► Telegram
                                             ▲
-    Telegram ──► Connection (long poll) ──► Inbound ──► Sessions / Delivery / Approvals / Asks
+    Telegram ──► Connection (long poll) ──► Inbound ──► operations (as the operator)
 
 Everything runs in its own tasks: the bus listener only records a sequence number, so
 agent-to-agent delivery never waits on Telegram. Every fact the bridge acts on is a
@@ -18,16 +18,16 @@ from collections.abc import Callable
 from typing import Any
 
 from sm.config import TelegramSettings
-from sm.core.delivery import Delivery
+from sm.core.caller import Caller
 from sm.core.events import EventBus
-from sm.core.sessions import Caller, Sessions
+from sm.ops import Ops
 from sm.store import Store
-from sm.store.telegram import AskRecord, OutboxItem, TelegramRows
+from sm.store.telegram import OutboxItem, TelegramRows
 from sm.telegram import format as fmt
 from sm.telegram.approvals import Approvals
 from sm.telegram.asks import Asks
 from sm.telegram.bot import Connection
-from sm.telegram.inbound import Access, Clear, Inbound
+from sm.telegram.inbound import Access, Inbound
 from sm.telegram.mirror import Mirror
 from sm.telegram.outbox import Outbox
 
@@ -36,25 +36,25 @@ log = logging.getLogger("sm.telegram")
 
 class Bridge:
     def __init__(
-        self, settings: TelegramSettings, store: Store, bus: EventBus, sessions: Sessions,
-        delivery: Delivery, clear: Clear | None = None, clock: Callable[[], float] = time.time,
+        self, settings: TelegramSettings, store: Store, bus: EventBus, ops: Ops,
+        caller: Caller, clock: Callable[[], float] = time.time,
     ) -> None:
-        """Raises InvalidInput for an allowlist entry that is not a number. Opens nothing."""
+        """Raises InvalidInput for an allowlist entry that is not a number. Opens nothing.
+        ``caller``: who the bridge acts as (the operator, via Telegram)."""
         self.settings = settings
         self.store = store
-        self.sessions = sessions
         self.clock = clock
         self.rows = TelegramRows(store)
         self.outbox = Outbox(store, self.rows, settings.chat_id, clock)
         self.mirror = Mirror(store, self.rows, self.outbox, settings, clock)
-        self.approvals = Approvals(store, self.rows, sessions, self.outbox,
+        self.approvals = Approvals(store, self.rows, ops, caller, self.outbox,
                                    settings.permission_timeout, clock)
-        self.asks = Asks(store, self.rows, sessions, self.outbox, clock)
-        self.inbound = Inbound(settings, store, self.rows, sessions, delivery, self.outbox,
-                               self.mirror, self.approvals, self.asks, clear)
+        self.asks = Asks(store, ops, caller)
+        self.inbound = Inbound(settings, store, self.rows, ops, caller, self.outbox,
+                               self.mirror, self.approvals, self.asks)
         self.connection = Connection(settings, self.outbox, self.inbound)
         self._tasks: list[asyncio.Task[Any]] = []
-        bus.listen(self.mirror.on_event)
+        bus.listen(self.mirror.on_event, "telegram")
 
     @property
     def access(self) -> Access:
@@ -75,32 +75,24 @@ class Bridge:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.connection.close()
 
-    # -- sm ask ---------------------------------------------------------------------------
-    async def ask(
-        self, caller: Caller, ask_id: str, question: str, choices: list[str], timeout: float,
-    ) -> AskRecord:
-        return await self.asks.create(caller, ask_id, question, choices, timeout)
-
-    async def wait(self, ask_id: str, seconds: float) -> AskRecord:
-        return await self.asks.wait(ask_id, seconds)
-
     # -- timers ---------------------------------------------------------------------------
     async def _timers(self) -> None:
-        """Once a second: deny prompts and expire questions past their deadline, and
-        alert on agents running with no hook for ``stuck_after`` (three queries)."""
+        """Once a second: deny prompts past their deadline, and alert on agents running
+        with no hook for ``stuck_after`` (two queries)."""
         while True:
             await asyncio.sleep(1.0)
             await self.approvals.expire()
-            await self.asks.expire()
             await self._stuck()
 
     async def _stuck(self) -> None:
         now = self.clock()
         items = []
-        for session_id, seq, ts in await self.rows.running_since_last_hook():
+        for session_id, seq, ts in await self.store.events.running_since_last_hook():
             if now - ts < self.settings.stuck_after:
                 continue
-            rec = await self.sessions.get(session_id)
+            rec = await self.store.sessions.get(session_id)
+            if rec is None:
+                continue
             plain, html = fmt.alert(f"{rec.label} looks stuck: running, no hook for "
                                     f"{int(now - ts)}s")
             items.append(OutboxItem("alert", plain, html, dedupe_key=f"stuck:{session_id}:{seq}"))

@@ -7,14 +7,14 @@ is logged and dropped before any handler sees it.
 Text in a session's topic, or a reply to one of its messages, goes to that session
 through the normal queue as ``human`` (``/urgent TEXT`` interrupts); the receipt is
 answered when the message lands. A pending ``sm ask`` question of that session takes
-the text as its answer instead. Commands call the same core functions the HTTP routes
-call; an unknown ``/command`` in a session's topic goes to the agent as typed.
+the text as its answer instead. Commands call the same operations the HTTP routes
+call, as the operator (via Telegram); an unknown ``/command`` in a session's topic goes
+to the agent as typed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +32,10 @@ from telegram.ext import (
 )
 
 from sm.config import TelegramSettings
-from sm.core.delivery import Delivery
-from sm.core.sessions import Caller, Sessions, SpawnRequest
+from sm.core.caller import Caller
+from sm.core.sessions import SpawnRequest
 from sm.errors import InvalidInput, SmError
+from sm.ops import Ops
 from sm.store import Store
 from sm.store.telegram import OutboxItem, TelegramRows
 from sm.telegram import format as fmt
@@ -46,7 +47,6 @@ from sm.telegram.outbox import Outbox
 
 log = logging.getLogger("sm.telegram")
 
-Clear = Callable[[Caller, str], Awaitable[Any]]
 Context = ContextTypes.DEFAULT_TYPE
 COMMANDS = ("help", "start", "list", "status", "tail", "output", "spawn", "kill", "clear",
             "send", "urgent")
@@ -78,21 +78,19 @@ class Access:
 
 class Inbound:
     def __init__(
-        self, settings: TelegramSettings, store: Store, rows: TelegramRows, sessions: Sessions,
-        delivery: Delivery, outbox: Outbox, mirror: Mirror, approvals: Approvals, asks: Asks,
-        clear: Clear | None,
+        self, settings: TelegramSettings, store: Store, rows: TelegramRows, ops: Ops,
+        caller: Caller, outbox: Outbox, mirror: Mirror, approvals: Approvals, asks: Asks,
     ) -> None:
         self.settings = settings
         self.access = Access.from_settings(settings)
         self.store = store
         self.rows = rows
-        self.sessions = sessions
-        self.delivery = delivery
+        self.ops = ops
+        self.caller = caller
         self.outbox = outbox
         self.mirror = mirror
         self.approvals = approvals
         self.asks = asks
-        self.clear = clear
         self.api: Api | None = None
 
     def register(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -164,19 +162,20 @@ class Inbound:
         if not text.strip():
             raise InvalidInput("nothing to send")
         async with self.mirror.gate:  # the mirror must see the receipt row with the message
-            sent = await self.delivery.send(None, [session_id], text, mode, None, "human")
+            sent = await self.ops.messages.send(self.caller, [session_id], text, mode,
+                                                sender="human")
             async with self.store.write() as conn:
                 for m in sent:
-                    await self.rows.owe_receipt(conn, m.id, msg.chat_id, _thread_of(msg),
+                    await self.rows.inbound.owe(conn, m.id, msg.chat_id, _thread_of(msg),
                                                 msg.message_id)
 
     async def _session_of(self, msg: Message, bot_id: int) -> str | None:
         if msg.is_topic_message and msg.message_thread_id:
-            found = await self.rows.thread_at(msg.chat_id, msg.message_thread_id)
+            found = await self.rows.threads.at(msg.chat_id, msg.message_thread_id)
             if found is not None:
                 return found.session_id
         replied = self._replied(msg, bot_id)
-        return await self.rows.session_of(*replied) if replied else None
+        return await self.rows.sent.session_of(*replied) if replied else None
 
     @staticmethod
     def _replied(msg: Message, bot_id: int) -> tuple[int, int] | None:
@@ -211,27 +210,27 @@ class Inbound:
         ref = args[0] if args else here
         if name in ("help", "start"):
             return fmt.HELP, None
+        sessions = self.ops.sessions
         if name == "list":
-            return fmt.sessions_table((await self.sessions.store.sessions.list())[-50:])
+            page = await sessions.list(self.caller, limit=1000)
+            return fmt.sessions_table(page.items[-50:])
         if name == "status":
             if ref is None:
-                return fmt.sessions_table(await self.sessions.store.sessions.list(live_only=True))
-            return fmt.status(await self.sessions.resolve(ref))
+                return fmt.sessions_table((await sessions.list(self.caller, live=True)).items)
+            return fmt.status(await sessions.get(self.caller, ref))
         if ref is None and name in ("tail", "output", "kill", "clear"):
             raise InvalidInput(f"/{name} which session? /{name} SESSION")
         if name == "tail":
-            rec = await self.sessions.resolve(str(ref))
-            return fmt.actions(rec.label, await self.sessions.tail(rec.id, 15))
+            rec = await sessions.get(self.caller, str(ref))
+            return fmt.actions(rec.label, await sessions.tail(self.caller, rec.id, 15))
         if name == "output":
-            rec = await self.sessions.resolve(str(ref))
-            return fmt.output(rec.label, await self.sessions.output(rec.id, 40))
+            rec = await sessions.get(self.caller, str(ref))
+            return fmt.output(rec.label, await sessions.output(self.caller, rec.id, 40))
         if name == "kill":
-            rec = await self.sessions.kill(str(ref), None)
+            rec = await sessions.kill(self.caller, str(ref))
             return f"{rec.label} {rec.state}", None
         if name == "clear":
-            if self.clear is None:
-                return "clear is not available in this sm", None
-            await self.clear(None, str(ref))
+            await self.ops.coordination.clear(self.caller, str(ref))
             return f"clear queued for {ref}", None
         if name == "spawn":
             return await self._spawn(args, rest)
@@ -239,8 +238,8 @@ class Inbound:
             parts = rest.split(maxsplit=1)
             if len(parts) < 2:
                 raise InvalidInput("usage: /send SESSION TEXT")
-            await self._inject(msg, (await self.sessions.resolve(parts[0])).id, parts[1],
-                               "sequential")
+            await self._inject(msg, (await self.ops.sessions.get(self.caller, parts[0])).id,
+                               parts[1], "sequential")
             return None
         if name == "urgent":
             if here is None:
@@ -248,7 +247,7 @@ class Inbound:
                 if len(parts) < 2:
                     raise InvalidInput("usage: /urgent TEXT in a session's topic, "
                                        "or /urgent SESSION TEXT")
-                here, rest = (await self.sessions.resolve(parts[0])).id, parts[1]
+                here, rest = (await self.ops.sessions.get(self.caller, parts[0])).id, parts[1]
             await self._inject(msg, here, rest, "urgent")
             return None
         raise InvalidInput(f"unknown command /{name}")
@@ -262,7 +261,7 @@ class Inbound:
             _, name, *more = prompt.split(maxsplit=2)
             prompt = more[0] if more else ""
         cwd = str(Path(self.settings.cwd or "~").expanduser())
-        rec = await self.sessions.spawn(SpawnRequest(provider, prompt, name, cwd), None)
+        rec = await self.ops.sessions.spawn(self.caller, SpawnRequest(provider, prompt, name, cwd))
         return f"spawned {rec.label} ({rec.id}, {rec.provider})", None
 
     async def _reply(self, msg: Message, text: tuple[str, str | None]) -> None:

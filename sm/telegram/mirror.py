@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sm.config import TelegramSettings
-from sm.core.state import State
 from sm.store import Store
 from sm.store.events import EventRecord
 from sm.store.sessions import SessionRecord
 from sm.store.telegram import OutboxItem, TelegramRows
 from sm.telegram import format as fmt
 from sm.telegram.outbox import Outbox
+from sm.vocab import EventKind, SessionState
 
 log = logging.getLogger("sm.telegram")
 
@@ -73,10 +73,10 @@ class Mirror:
         """Load the cursor; the first time, start at the present (no history replay)."""
         latest = await self.store.events.list(limit=1, newest=True)
         self._high = max(self._high, latest[-1].seq if latest else 0)
-        saved = await self.rows.value(CURSOR)
+        saved = await self.rows.state.get(CURSOR)
         if saved is None:
             async with self.store.write() as conn:
-                await self.rows.set_value(conn, CURSOR, str(self._high))
+                await self.rows.state.set(conn, CURSOR, str(self._high))
             saved = str(self._high)
         self.cursor = int(saved)
         if self.cursor < self._high:
@@ -111,78 +111,103 @@ class Mirror:
             async with self.store.write() as conn:
                 for op in ops:
                     if isinstance(op, OutboxItem):
-                        await self.rows.enqueue(conn, op, now)
+                        await self.rows.outbox.enqueue(conn, op, now)
                     elif isinstance(op, _Approval):
                         await self._add_approval(conn, op, now)
                     else:
                         await self._settle(conn, op, now)
-                await self.rows.set_value(conn, CURSOR, str(events[-1].seq))
+                await self.rows.state.set(conn, CURSOR, str(events[-1].seq))
             self.cursor = events[-1].seq
         if ops:
             self.outbox.wake()
         return True
 
     async def _add_approval(self, conn: Any, op: _Approval, now: float) -> None:
-        approval_id = await self.rows.add_approval(conn, op.session_id, op.hook_seq, op.tool,
+        approval_id = await self.rows.approvals.add(conn, op.session_id, op.hook_seq, op.tool,
                                                    op.deadline, now)
         if approval_id is None:
             return
         plain, html = fmt.approval(op.label, op.tool, self.settings.permission_timeout)
         buttons = [[(label, f"perm:{approval_id}:{key}") for label, key in fmt.APPROVAL_BUTTONS]]
-        await self.rows.enqueue(conn, OutboxItem(
+        await self.rows.outbox.enqueue(conn, OutboxItem(
             "send", plain, html, session_id=op.session_id, markup=buttons,
             ref=f"approval:{approval_id}", silent=True), now)
         what = f"{op.label} waits on a permission prompt{' for ' + op.tool if op.tool else ''}"
-        await self.rows.enqueue(conn, _alert(what, covered=True), now)
+        await self.rows.outbox.enqueue(conn, _alert(what, covered=True), now)
 
     async def _settle(self, conn: Any, op: _Settle, now: float) -> None:
-        for ap in await self.rows.approvals(session_id=op.session_id):
-            if await self.rows.settle_approval(conn, ap.id, "gone", "terminal", now):
+        for ap in await self.rows.approvals.pending(session_id=op.session_id):
+            if await self.rows.approvals.settle(conn, ap.id, "gone", "terminal", now):
                 plain, html = fmt.approval_settled(op.label, ap.tool, "answered in the terminal")
-                await self.rows.enqueue(conn, OutboxItem("edit", plain, html,
+                await self.rows.outbox.enqueue(conn, OutboxItem("edit", plain, html,
                                                          ref=f"approval:{ap.id}"), now)
 
     # -- facts → ops ----------------------------------------------------------------
     async def _translate(self, ev: EventRecord) -> list[Op]:
         if _is_deadlock(ev):
             return [await self._deadlock(ev)]
+        if ev.kind == EventKind.ASK:
+            return await self._ask(ev)
         if ev.session_id is None:
             return []
         rec = await self.store.sessions.get(ev.session_id)
         if rec is None:
             return []
-        if ev.kind == "spawned":
+        if ev.kind == EventKind.SPAWNED:
             detail = f"{rec.provider} in {rec.cwd}"
             return [_line(rec, fmt.lifecycle(rec.label, "spawned", detail))]
-        if ev.kind == "renamed":
+        if ev.kind == EventKind.RENAMED:
             old = ev.payload.get("from") or rec.id
             return [OutboxItem("rename", str(ev.payload.get("to") or rec.label),
                                session_id=rec.id),
                     _line(rec, fmt.lifecycle(rec.label, "renamed", f"was {old}"))]
-        if ev.kind == "cleared":  # the conversation was cleared (whoever typed the clear)
+        if ev.kind == EventKind.CLEARED:  # the conversation was cleared (whoever typed the clear)
             what = "handed over to a new conversation" if ev.payload.get("handoff") else ""
             return [_line(rec, fmt.lifecycle(rec.label, "cleared", what))]
-        if ev.kind == "state":
+        if ev.kind == EventKind.STATE:
             return self._state(ev, rec)
-        if ev.kind == "hook":
+        if ev.kind == EventKind.HOOK:
             return self._hook(ev, rec)
-        if ev.kind == "message":
+        if ev.kind == EventKind.MESSAGE:
             return await self._message(ev, rec)
         return []
+
+    async def _ask(self, ev: EventRecord) -> list[Op]:
+        """A question for the human: post it (with a button per choice), then edit it
+        to say how it was settled."""
+        p = ev.payload
+        ask_id = str(p.get("id") or "")
+        ask = await self.store.asks.get(ask_id)
+        if ask is None:
+            return []
+        label = "operator"
+        if ask.session_id:
+            rec = await self.store.sessions.get(ask.session_id)
+            label = rec.label if rec else ask.session_id
+        if p.get("action") == "asked":
+            plain, html = fmt.question(label, ask.question, ask.choices)
+            buttons = [(c, f"ask:{ask.id}:{i}") for i, c in enumerate(ask.choices)]
+            markup = [buttons[i:i + 3] for i in range(0, len(buttons), 3)] or None
+            return [OutboxItem("send" if ask.session_id else "alert", plain, html,
+                               session_id=ask.session_id, markup=markup, ref=f"ask:{ask.id}")]
+        answer, who = p.get("answer"), p.get("by")
+        outcome = f"{answer} (by {who})" if answer is not None else "no answer in time"
+        plain, html = fmt.question_settled(label, ask.question, outcome)
+        return [OutboxItem("edit", plain, html, ref=f"ask:{ask.id}")]
 
     def _state(self, ev: EventRecord, rec: SessionRecord) -> list[Op]:
         old, new = ev.payload.get("from"), ev.payload.get("to")
         ops: list[Op] = []
-        if old == State.WAITING_PERMISSION and new != State.WAITING_PERMISSION:
+        if old == SessionState.WAITING_PERMISSION and new != SessionState.WAITING_PERMISSION:
             ops.append(_Settle(rec.id, rec.label))
         if new in _DEAD:
             what = _DEAD[str(new)]
             detail = ""
             status = (ev.payload.get("evidence") or {}).get("error") or ev.payload.get("detail")
-            if new == State.ERROR:
+            if new == SessionState.ERROR:
                 detail = f"exit status {status}" if str(status).isdigit() else str(status or "")
             ops.append(_line(rec, fmt.lifecycle(rec.label, what, detail), silent=new == "error"))
-            if new == State.ERROR:
+            if new == SessionState.ERROR:
                 ops.append(_alert(f"{rec.label} crashed{' — ' + detail if detail else ''}",
                                   covered=True))
             ops.append(OutboxItem("close", session_id=rec.id))
@@ -202,7 +227,7 @@ class Mirror:
                     for plain, html in fmt.turn(rec.label, str(text))]
         if hook == "PermissionRequest" or (
                 hook == "Notification" and data.get("notification_type") == "permission_prompt"):
-            if rec.state != State.WAITING_PERMISSION:
+            if rec.state != SessionState.WAITING_PERMISSION:
                 return []  # answered (or gone) before we got here
             tool = str(data.get("tool_name") or _tool_of(str(data.get("message") or "")))
             return [_Approval(rec.id, ev.seq, tool, ev.ts + self.settings.permission_timeout,
@@ -215,7 +240,7 @@ class Mirror:
         msg = await self.store.messages.get(msg_id)
         if msg is None or msg.kind != "text":
             return []  # a queued clear shows as "cleared" when the agent confirms it
-        owed = await self.rows.receipt_for(msg.id)
+        owed = await self.rows.inbound.receipt_for(msg.id)
         ops: list[Op] = []
         first = ev.ts == msg.created_at and state in ("queued", "failed")
         if first and owed is None:

@@ -66,7 +66,7 @@ class Outbox:
         """Queue ``items`` in one transaction and wake the sender."""
         async with self.store.write() as conn:
             for item in items:
-                await self.rows.enqueue(conn, item, self.clock())
+                await self.rows.outbox.enqueue(conn, item, self.clock())
         self.wake()
 
     def wake(self) -> None:
@@ -81,7 +81,7 @@ class Outbox:
         backoff = 1.0
         while True:
             await self.ready.wait()
-            batch = await self.rows.pending(limit=200)
+            batch = await self.rows.outbox.pending(limit=200)
             if not batch:
                 self._wake.clear()
                 await self._wake.wait()
@@ -100,8 +100,8 @@ class Outbox:
                 log.warning("telegram refused outbox item %d (%s): %s", group[0].id,
                             group[0].op, exc.message)
                 async with self.store.write() as conn:
-                    await self.rows.finish(conn, [i.id for i in group], "failed", self.clock(),
-                                           reason=exc.message)
+                    await self.rows.outbox.finish(conn, [i.id for i in group], "failed",
+                                                  self.clock(), reason=exc.message)
 
     # -- one step -------------------------------------------------------------------
     async def _perform(self, group: list[OutboxItem]) -> None:
@@ -113,7 +113,7 @@ class Outbox:
             await self._finish(ids, None, item)
             return
         if item.op == "edit":
-            where = await self.rows.message_of(item.ref or "")
+            where = await self.rows.approvals.message_of(item.ref or "")
             if where is not None:
                 try:
                     await self.api.edit(where[0], where[1], item.text, html=item.html,
@@ -155,7 +155,7 @@ class Outbox:
 
     async def _mark(self, ids: list[int], state: str) -> None:
         async with self.store.write() as conn:
-            await self.rows.mark(conn, ids, state)
+            await self.rows.outbox.mark(conn, ids, state)
 
     async def _landed(self, chat_id: int, markup: Keyboard | None) -> int | None:
         """A send whose answer was lost (the daemon died, or the call timed out): find
@@ -163,7 +163,7 @@ class Outbox:
         this bot after the last one we know of is the lost one. Probes at most 50 ids,
         stopping after 5 that do not exist (the end of the chat)."""
         assert self.api is not None
-        known, missing = await self.rows.last_sent(chat_id), 0
+        known, missing = await self.rows.sent.last(chat_id), 0
         for mid in range(known + 1, known + 51):
             ours = await self.api.is_ours(chat_id, mid, markup)
             if ours:
@@ -178,11 +178,11 @@ class Outbox:
         self, ids: list[int], message_id: int | None, item: OutboxItem, chat_id: int = 0
     ) -> None:
         async with self.store.write() as conn:
-            await self.rows.finish(conn, ids, "sent", self.clock(), message_id=message_id)
+            await self.rows.outbox.finish(conn, ids, "sent", self.clock(), message_id=message_id)
             if message_id is not None:
-                await self.rows.remember_sent(conn, chat_id, message_id, item.session_id)
+                await self.rows.sent.remember(conn, chat_id, message_id, item.session_id)
                 if item.ref and item.ref != "covered":
-                    await self.rows.set_message(conn, item.ref, chat_id, message_id)
+                    await self.rows.approvals.set_message(conn, item.ref, chat_id, message_id)
 
     async def _target(self, item: OutboxItem) -> _Target:
         if item.session_id is None or item.op == "alert":
@@ -201,7 +201,7 @@ class Outbox:
         None when creating was given up. Raises Retry while Telegram cannot be reached."""
         assert self.api is not None
         kind = "topic" if self.forum else "reply"
-        found = await self.rows.thread(session_id)
+        found = await self.rows.threads.get(session_id)
         if found and found.thread_id is not None and (found.chat_id, found.kind) == (
                 self.chat_id, kind):
             return found
@@ -215,7 +215,7 @@ class Outbox:
             return None
         name = rec.label[:128]
         async with self.store.write() as conn:
-            await self.rows.intend_thread(conn, session_id, self.chat_id, kind, name, self.clock())
+            await self.rows.threads.intend(conn, session_id, self.chat_id, kind, name, self.clock())
         try:
             if kind == "topic":
                 thread_id = await self.api.create_topic(self.chat_id, name)
@@ -225,36 +225,36 @@ class Outbox:
         except (Retry, Rejected) as exc:
             if not getattr(exc, "maybe_sent", False):
                 async with self.store.write() as conn:  # surely not created: not an attempt
-                    await self.rows.forget_attempt(conn, session_id)
+                    await self.rows.threads.forget_attempt(conn, session_id)
             raise
         closed = kind == "topic" and not rec.is_live
         async with self.store.write() as conn:
-            await self.rows.update_thread(conn, session_id, self.clock(), thread_id=thread_id,
+            await self.rows.threads.update(conn, session_id, self.clock(), thread_id=thread_id,
                                           name=name, attempts=0, closed=int(closed))
-            await self.rows.remember_sent(conn, self.chat_id, thread_id, session_id)
+            await self.rows.sent.remember(conn, self.chat_id, thread_id, session_id)
         if closed:
             await self.api.topic("close", self.chat_id, thread_id)
         log.info("telegram: %s for %s is %d", kind, rec.label, thread_id)
-        return await self.rows.thread(session_id)
+        return await self.rows.threads.get(session_id)
 
     async def _forget_thread(self, session_id: str) -> None:
         log.warning("telegram: %s's thread is gone; creating a new one", session_id)
         async with self.store.write() as conn:
-            await self.rows.update_thread(conn, session_id, self.clock(), thread_id=None,
+            await self.rows.threads.update(conn, session_id, self.clock(), thread_id=None,
                                           attempts=0)
 
     async def _topic_op(self, item: OutboxItem) -> None:
         assert self.api is not None and item.session_id is not None
         if not self.forum:
             return
-        found = await self.rows.thread(item.session_id)
+        found = await self.rows.threads.get(item.session_id)
         if found is None or found.thread_id is None or found.kind != "topic":
             return  # created later with the right name and state
         if item.op == "rename":
             name = item.text[:128]
             await self.api.topic("rename", found.chat_id, found.thread_id, name)
             async with self.store.write() as conn:
-                await self.rows.update_thread(conn, item.session_id, self.clock(), name=name)
+                await self.rows.threads.update(conn, item.session_id, self.clock(), name=name)
             return
         try:
             await self.api.topic(item.op, found.chat_id, found.thread_id)
@@ -262,7 +262,7 @@ class Outbox:
             if exc.kind != "thread_missing":
                 raise
         async with self.store.write() as conn:
-            await self.rows.update_thread(conn, item.session_id, self.clock(),
+            await self.rows.threads.update(conn, item.session_id, self.clock(),
                                           closed=int(item.op == "close"))
 
 

@@ -166,7 +166,8 @@ def test_crash_then_restore_resumes_the_conversation(spawn_agent, sm, sm_json, w
 
 
 def test_clear_leaves_nothing_of_the_old_task(spawn_agent, sm, sm_json, wait_state, models,
-                                              send, message_state, session_env, events):
+                                              send, message_state, session_env, events,
+                                              screen, wait_until):
     models.anthropic.add(
         Turn("task A", [Text("A started"), Sleep(3), Text("A finished")]),
         Turn("task B", [Text("B finished")]),
@@ -180,6 +181,9 @@ def test_clear_leaves_nothing_of_the_old_task(spawn_agent, sm, sm_json, wait_sta
     old_conv = sm_json("status", "worker")["conversation_id"]
     a = send("worker", "do task A", "--notify-on-stop", env=boss)
     wait_state("worker", "running")
+    # once the model wrote something, an interrupt leaves task A in the old conversation
+    # (before that, Claude Code puts the prompt back and sm takes the message back)
+    wait_until(lambda: "A started" in screen("worker"))
     sm("clear", "worker", "--urgent", "do task B", env=boss)
     done = wait_state("worker", "idle", timeout=30,
                       where=lambda r: r["last_message"] == "B finished")

@@ -114,10 +114,11 @@ class PrivateTmux:
 
 
 @pytest.fixture
-def tmux() -> Iterator[PrivateTmux]:
+def tmux(made: Any) -> Iterator[PrivateTmux]:
     if shutil.which("tmux") is None:
         pytest.skip("tmux is not installed")
     server = PrivateTmux()
+    made.sockets.append(server.socket)
     yield server
     server.kill()
 

@@ -104,9 +104,11 @@ def _teardown(home: Path) -> None:
 # -- fixtures --------------------------------------------------------------------------
 
 @pytest.fixture
-def sm_home(request: pytest.FixtureRequest) -> Path:
-    """A fresh, short SM_HOME (Unix socket paths must stay under ~107 chars)."""
+def sm_home(request: pytest.FixtureRequest, made: Any) -> Path:
+    """A fresh, short SM_HOME (Unix socket paths must stay under ~107 chars), recorded
+    so that the end of the run can check it left nothing behind."""
     home = Path(tempfile.mkdtemp(prefix="sm-", dir="/tmp"))
+    made.homes.append(home)
     request.addfinalizer(lambda: _teardown(home))
     return home
 
@@ -267,14 +269,16 @@ def type_prompt(tmux: Runner) -> Callable[[str, str], None]:
 
 @pytest.fixture
 def session_env(tmux: Runner) -> Callable[[str], dict[str, str | None]]:
-    """``session_env(session_id)``: the identity variables sm gave that agent, read from
-    its tmux session's environment."""
+    """``session_env(session_id)``: what lets a process outside the agent's pane speak
+    as it: the session id sm gave the agent (read from its tmux session's environment)
+    and the token in the file it points the agent to, as ``SM_SESSION_TOKEN``."""
 
     def read(session_id: str) -> dict[str, str | None]:
         env: dict[str, str | None] = {}
-        for key in ("SM_SESSION_ID", "SM_SESSION_TOKEN"):
+        for key in ("SM_SESSION_ID", "SM_SESSION_TOKEN_FILE"):
             line = tmux("show-environment", "-t", f"=sm-{session_id}", key).stdout.strip()
             env[key] = line.split("=", 1)[1]
+        env["SM_SESSION_TOKEN"] = Path(str(env.pop("SM_SESSION_TOKEN_FILE"))).read_text()
         return env
 
     return read
@@ -379,3 +383,17 @@ def _daemon_pid(sm_home: Path) -> Callable[[], int | None]:
 def _pid_alive() -> Callable[[int], bool]:
     """``pid_alive(pid)``: the process runs (a zombie counts as gone)."""
     return pid_alive
+
+
+@pytest.fixture
+def start_daemon(sm: Callable[..., Any]) -> Callable[..., None]:
+    """``start_daemon(**env)``: start the daemon with extra settings (``SM_REMIND_*``)."""
+    def start(**env: str) -> None:
+        sm("daemon", "start", env=env)
+    return start
+
+
+@pytest.fixture
+def as_session(session_env: Callable[[str], dict[str, str | None]]) -> Callable[..., Any]:
+    """``as_session(record)``: the environment that makes ``sm`` speak as that agent."""
+    return lambda rec: session_env(rec["id"])

@@ -105,10 +105,16 @@ def test_missing_tmux_binary(fails: Fails, sm_json) -> None:
     assert [(s["name"], s["state"]) for s in sm_json("list", env=env)] == [("notmux", "error")]
 
 
-def test_sm_home_too_long(fails: Fails, sm_home: Path) -> None:
+@pytest.mark.parametrize("command", [["list"], ["me"], ["spawn", "scripted"], ["daemon", "run"]])
+def test_sm_home_too_long_is_refused_before_anything_is_created(
+    fails: Fails, sm_home: Path, command: list[str]
+) -> None:
     long_home = sm_home / ("x" * 100)
-    line = fails("list", code=2, env={"SM_HOME": str(long_home)})
-    assert "too long for a Unix socket path" in line
+    line = fails(*command, code=2, env={"SM_HOME": str(long_home)})
+    assert line == (f"sm: SM_HOME {long_home} is too long: its socket path "
+                    f"{long_home}/sm.sock has {len(str(long_home)) + 8} characters; "
+                    "the limit is 107")
+    assert not long_home.exists()
 
 
 
@@ -200,3 +206,64 @@ def test_a_bare_500_from_the_daemon_is_a_one_line_error(
 def test_hook_exits_0_when_the_daemon_answers_a_bare_500(run_hook, bare_500_daemon) -> None:
     out = run_hook("Stop", {"last_assistant_message": "x"}, env={"SM_SESSION_TOKEN": "t"})
     assert (out.returncode, "Traceback" in out.stderr) == (0, False)
+
+
+def test_model_on_a_provider_without_models_is_refused(fails: Fails, unchanged) -> None:
+    line = fails("spawn", "scripted", "--model", "opus", code=2)
+    assert line == ("sm: the scripted provider has no models; --model is for "
+                    "claude and codex")
+    line = fails("spawn", "shell", "--model", "opus", "--", "bash", code=2)
+    assert line == "sm: the shell provider has no models; --model is for claude and codex"
+    unchanged()
+
+
+def test_a_bad_script_is_refused_at_spawn(fails: Fails, unchanged, sm_home: Path) -> None:
+    bad = sm_home / "bad.yaml"
+    bad.write_text("rules: [this is not a rule]\n")
+    line = fails("spawn", "scripted", "--script", str(bad), code=2)
+    assert line.startswith(f"sm: {bad}: ") and "rule" in line
+    (sm_home / "broken.yaml").write_text("rules: [\n")
+    line = fails("spawn", "scripted", "--script", str(sm_home / "broken.yaml"), code=2)
+    assert "broken.yaml" in line and "line" in line
+    unchanged()
+
+
+def test_an_agent_that_dies_at_once_fails_the_spawn(fails: Fails, sm_json) -> None:
+    line = fails("spawn", "shell", "--name", "doomed", "--", "sh", "-c",
+                 "echo cannot find the config; exit 3", code=1)
+    assert line == ("sm: doomed failed at once (error, exit status 3): cannot find the config"
+                    " — see: sm output doomed")
+    assert [(s["name"], s["state"]) for s in sm_json("list")] == [("doomed", "error")]
+
+
+def test_a_mistyped_sm_variable_is_named_on_stderr(sm, sm_home: Path) -> None:
+    out = sm("list", env={"SM_REMIND_SOFTT": "5"})
+    assert out.stderr.splitlines() == [
+        "sm: warning: SM_REMIND_SOFTT is not an sm setting (did you mean SM_REMIND_SOFT?); "
+        "ignored"]
+    # sm's own variables, settings among them, are not warned about
+    out = sm("daemon", "restart", env={"SM_REMIND_SOFT": "5", "SM_SESSION_ID": "",
+                                       "SM_WORKTREE": "x"})
+    assert out.stderr == ""
+
+
+def test_http_validation_errors_name_the_field_and_the_value(sm, sm_home: Path) -> None:
+    from sm.client import Client
+    from sm.errors import InvalidInput
+
+    sm("daemon", "start")
+    client = Client(home=str(sm_home), token="", session_id="")
+    cases = [
+        ({"targets": ["x"], "body": "hi", "mode": "loud"},
+         "mode: input should be 'sequential', 'important' or 'urgent'; got 'loud'"),
+        ({"body": "hi"}, "targets: a required field is missing"),
+        (None, "request body: a required field is missing"),
+    ]
+    for body, expected in cases:
+        with pytest.raises(InvalidInput) as err:
+            client.post("/messages", body)
+        assert err.value.message == expected
+    with pytest.raises(InvalidInput) as err:
+        client.get("/messages", limit="lots")
+    assert err.value.message.startswith("limit: input should be a valid integer")
+    assert err.value.message.endswith("; got 'lots'")

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from sm.agents.scripted_transcript import received
 
 SLOW = {"match": "slow", "actions": [{"say": "slow start"}, {"sleep": 40},
                                      {"say": "slow done"}]}  # 2 s at the tests' speed
@@ -31,10 +34,7 @@ def prompts(sm_home: Path, session_id: str, conversation: str | None = None) -> 
     for path in files:
         if conversation and path.stem != conversation:
             continue
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            if record.get("type") == "user":
-                out.append(record["prompt"])
+        out += received(str(path))
     return out
 
 
@@ -54,20 +54,6 @@ def explain(sm: Callable[..., Any]) -> Callable[[str], Callable[[], str]]:
             return "\nmessages:\n" + "\n".join(lines) + "\nevents:\n" + log
         return text
     return make
-
-
-@pytest.fixture
-def start_daemon(sm: Callable[..., Any]) -> Callable[..., None]:
-    """``start_daemon(**env)``: start the daemon with extra settings (``SM_REMIND_*``)."""
-    def start(**env: str) -> None:
-        sm("daemon", "start", env=env)
-    return start
-
-
-@pytest.fixture
-def as_session(session_env: Callable[[str], dict[str, str | None]]) -> Callable[..., Any]:
-    """``as_session(record)``: the environment that makes ``sm`` speak as that agent."""
-    return lambda rec: session_env(rec["id"])
 
 
 # -- sm wait ----------------------------------------------------------------------------------
@@ -200,12 +186,14 @@ def test_reminder_and_watcher_survive_a_daemon_restart(sm, spawn, script_file, w
                                                        stop_daemon, start_daemon):
     boss = spawn("--name", "boss")
     w = spawn("--name", "w", script=script_file({"rules": [SLOW]}))
-    sm("remind", "2s", "after the restart", env=as_session(w))
+    armed = time.monotonic()
+    sm("remind", "5s", "after the restart", env=as_session(w))
     sm("send", "w", "slow")
     wait_state("w", "running")
     sm("wait", "w", "--notify", "--timeout", "120", env=as_session(boss))
     stop_daemon()
-    time.sleep(2.5)  # the reminder falls due and w's turn ends while no daemon runs
+    # the reminder falls due and w's turn ends while no daemon runs
+    time.sleep(max(0.0, armed + 5.5 - time.monotonic()))
     assert not said(prompts(sm_home, w["id"]), "after the restart")
     start_daemon()
     wait_until(lambda: said(prompts(sm_home, w["id"]), "[sm remind] after the restart"),
@@ -225,8 +213,7 @@ def test_notify_on_stop_survives_a_daemon_restart(sm, spawn, script_file, wait_s
                       env=as_session(boss)).stdout)[0]
     wait_until(lambda: sm_json("message", m["id"])["state"] == "delivered")
     stop_daemon()
-    start_daemon()
-    wait_state("w", "running")
+    start_daemon()  # the turn ends while no daemon runs, or after it is back
     notices = wait_until(lambda: said(prompts(sm_home, boss["id"]), "w stopped:"), timeout=30)
     time.sleep(1.0)
     assert said(prompts(sm_home, boss["id"]), "w stopped:") == notices
@@ -302,7 +289,7 @@ def test_clear_by_the_parent_is_confirmed_and_a_stranger_is_refused(
     sm("send", "w", "old task")
     wait_until(lambda: "old task" in (sm_json("status", "w")["last_message"] or ""))
     refused = sm("clear", "w", env=as_session(stranger), check=False)
-    assert refused.returncode == 1 and "may not manage w" in refused.stderr
+    assert refused.returncode == 1 and "may not clear w" in refused.stderr
     out = json.loads(sm("clear", "w", "fresh", "start", "--json", env=as_session(boss)).stdout)
     assert out["clear"]["kind"] == "clear" and out["prompt"]
     wait_until(lambda: sm_json("message", out["prompt"]["id"])["state"] == "delivered")
@@ -423,7 +410,7 @@ def test_dispatch_clears_sends_and_notifies_with_the_right_turn(
     stranger = spawn("--name", "stranger")
     refused = sm("dispatch", "w", "--role", "engineer", "--task", "x",
                  env=as_session(stranger), check=False)
-    assert refused.returncode == 1 and "may not manage" in refused.stderr
+    assert refused.returncode == 1 and "may not dispatch to w" in refused.stderr
 
 
 # -- em and the digest ------------------------------------------------------------------------
@@ -487,9 +474,41 @@ def test_children_alone_and_others(sm, spawn, as_session, sm_json, sm_home, wait
 
 
 # -- the demo ---------------------------------------------------------------------------------
-def test_demo_runs_the_whole_loop(sm):
+def test_demo_runs_the_whole_loop_and_cleans_up_what_it_started(
+    sm, sm_json, sm_home, tmux, daemon_pid
+):
     started = time.monotonic()
-    out = sm("demo", "--no-keep", "--timeout", "40", timeout=60)
+    out = sm("demo", "--timeout", "40", timeout=60)
     assert "demo complete" in out.stdout
     assert "Both workers reported: demo complete." in out.stdout.replace("\n", " ")
     assert time.monotonic() - started < 30
+    assert out.stdout.rstrip().endswith(
+        "stopped the team and the daemon; sm demo --keep leaves them running")
+    # it started the daemon, so it stopped it, and sm's tmux server with it
+    assert daemon_pid() is None
+    assert tmux("list-sessions", check=False).returncode != 0
+    assert list((sm_home / "demo").iterdir()) == []
+    assert {s["state"] for s in sm_json("list")} == {"stopped"}
+    assert len(sm_json("list")) == 3
+
+
+def test_demo_leaves_a_running_daemon_running(sm, sm_json, daemon_pid):
+    sm("daemon", "start")
+    pid = daemon_pid()
+    out = sm("demo", "--timeout", "40", timeout=60)
+    assert out.stdout.rstrip().endswith("stopped the team; sm demo --keep leaves them running")
+    assert daemon_pid() == pid
+    assert sm("list", "--live").stdout.startswith("no live sessions")
+
+
+def test_demo_keep_leaves_the_team_and_its_hint_stops_all_of_it(sm, sm_json, sm_env, tmux):
+    out = sm("demo", "--keep", "--timeout", "40", timeout=60)
+    assert len([s for s in sm_json("list") if s["state"] == "idle"]) == 3
+    hint = out.stdout.strip().splitlines()[-1]
+    assert hint.startswith("stop it all: sm kill --tree em-") and hint.endswith(
+        " && sm daemon stop")
+    path = f"{Path(sys.executable).parent}:{sm_env['PATH']}"  # this checkout's sm
+    subprocess.run(hint.removeprefix("stop it all: "), shell=True, check=True,
+                   env={**sm_env, "PATH": path}, capture_output=True, timeout=60)
+    assert tmux("list-sessions", check=False).returncode != 0
+    assert {s["state"] for s in sm_json("list")} == {"stopped"}  # (starts a daemon again)

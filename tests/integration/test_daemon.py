@@ -42,7 +42,7 @@ def test_daemon_stop_removes_its_socket_and_pid_file(
     sm("daemon", "start")
     pid = daemon_pid()
     assert pid is not None
-    out = sm("daemon", "stop", "--timeout", "1")
+    out = sm("daemon", "stop")
     assert out.stdout.strip() == f"sm daemon stopped (pid {pid})"
     wait_until(lambda: not pid_alive(pid), message="the daemon to exit")
     assert not (sm_home / "sm.sock").exists()
@@ -186,3 +186,76 @@ def test_spooled_hooks_are_applied_before_the_death_they_preceded(
     sm_json("status", rec["id"])
     assert events(rec["id"], after=last, summary=True) == [
         ("hook", "UserPromptSubmit"), ("state", "running"), ("state", "error")]
+
+
+# -- sm's tmux server ends with the daemon when no agent runs in it -------------------------
+def _server_up(tmux) -> bool:
+    return tmux("list-sessions", check=False).returncode == 0
+
+
+def _socket_file(tmux_socket: str) -> Path:
+    return Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / tmux_socket
+
+
+def test_daemon_stop_ends_a_tmux_server_where_nothing_was_spawned(
+    sm, tmux, tmux_socket, stop_daemon, wait_until
+) -> None:
+    sm("daemon", "start")
+    assert _server_up(tmux)
+    stop_daemon()
+    wait_until(lambda: not _server_up(tmux), message="sm's tmux server to exit")
+    assert not _socket_file(tmux_socket).exists()
+
+
+def test_daemon_stop_ends_the_tmux_server_once_every_session_is_killed(
+    sm, spawn, tmux, tmux_socket, stop_daemon, wait_until
+) -> None:
+    spawn("--name", "a")
+    spawn("--name", "b")
+    sm("kill", "a")
+    sm("kill", "b")
+    stop_daemon()
+    wait_until(lambda: not _server_up(tmux), message="sm's tmux server to exit")
+    assert not _socket_file(tmux_socket).exists()
+
+
+def test_daemon_stop_keeps_the_tmux_server_while_an_agent_runs(
+    sm, sm_json, spawn, tmux, stop_daemon
+) -> None:
+    rec = spawn("--name", "stays")
+    stop_daemon()
+    assert _server_up(tmux)
+    assert tmux("has-session", "-t", f"=sm-{rec['id']}", check=False).returncode == 0
+    assert sm_json("status", "stays")["state"] == "idle"  # the next daemon finds it alive
+
+
+def test_the_end_of_run_check_finds_and_removes_what_was_left(sm_env) -> None:
+    """The check the root conftest runs when the suite ends (tests/leftovers.py)."""
+    import tempfile
+
+    import leftovers
+
+    home = Path(tempfile.mkdtemp(prefix="sm-", dir="/tmp"))
+    made = leftovers.Made(homes=[home])
+    try:
+        env = {**sm_env, "SM_HOME": str(home)}
+        subprocess.run([SM_BIN, "spawn", "scripted", "--name", "left"], env=env, check=True,
+                       capture_output=True, timeout=60)
+        left = leftovers.find(made)
+        assert any(x.startswith("process ") and "daemon run" in x for x in left), left
+        assert any(x.startswith("tmux server -L sm-") for x in left), left
+        assert f"SM_HOME {home}" in left
+    finally:
+        leftovers.clean(made)
+    assert leftovers.find(made) == []
+
+
+def test_daemon_stop_says_when_the_daemon_outlasts_the_timeout(
+    sm, sm_json, daemon_pid, pid_alive, wait_until
+) -> None:
+    sm("daemon", "start")
+    pid = daemon_pid()
+    out = sm_json("daemon", "stop", "--timeout", "0")
+    assert out == {"pid": pid, "stopped": False}  # asked, not yet gone: it goes on its own
+    wait_until(lambda: not pid_alive(pid), message="the daemon to exit")
+    assert sm("daemon", "stop").stdout.strip() == "sm daemon is not running"

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from sm.agents.scripted_transcript import received
+
 SLOW = {"match": "slow", "actions": [{"say": "slow start"}, {"sleep": 40},
                                      {"say": "slow done"}]}
 
@@ -23,10 +25,7 @@ def prompts(sm_home: Path, session_id: str) -> list[str]:
     out = []
     for path in sorted((sm_home / "sessions" / session_id / "transcripts").glob("*.jsonl"),
                        key=lambda p: p.stat().st_mtime):
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            if record.get("type") == "user":
-                out.append(record["prompt"])
+        out += received(str(path))
     return out
 
 

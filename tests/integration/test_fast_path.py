@@ -40,7 +40,8 @@ def _foreign(names: set[str], *flags: str) -> set[str]:
 
 AGENT_COMMANDS = [
     ["me"], ["me", "--json"], ["status"], ["status", "fast"], ["status", "fast", "--json"],
-    ["list", "--json"],
+    ["list", "--json"], ["list"], ["messages"], ["reminders"], ["children", "fast"],
+    ["send", "--help"],
 ]
 
 

@@ -69,7 +69,10 @@ def test_hooks_spool_while_the_daemon_is_down_and_apply_in_order(
     assert time.monotonic() - started < 8.0  # well under two 5 s daemon timeouts
     spooled = _spool(sm_home)
     assert [r["event"] for r in spooled] == ["UserPromptSubmit", "Stop"]
-    assert all(r["token"] == env["SM_SESSION_TOKEN"] for r in spooled)
+    # each names its session and is signed with its token, which is never written
+    assert all(r["session"] == rec["id"] and len(r["mac"]) == 64 and "token" not in r
+               for r in spooled)
+    assert env["SM_SESSION_TOKEN"] not in (sm_home / "spool" / "hooks.jsonl").read_text()
     assert len({r["id"] for r in spooled}) == 2
     assert sm_json("daemon", "status") == {"ok": False}, "a hook must never start the daemon"
 
@@ -90,8 +93,8 @@ def test_a_spooled_hook_is_applied_once_and_bad_lines_are_skipped(
     run_hook("UserPromptSubmit", {"prompt": "only once"}, env=env)
     path = sm_home / "spool" / "hooks.jsonl"
     line = path.read_text()
-    forged = json.loads(line) | {"id": "forged-1", "token": "not-a-token"}
-    # a retry of the same hook, a record with an unknown token, a torn line
+    forged = json.loads(line) | {"id": "forged-1"}
+    # a retry of the same hook, a record whose signature no longer matches, a torn line
     with path.open("a") as f:
         f.write(line + json.dumps(forged) + "\n" + '{"event": "Stop", "tok\n')
     run_hook("Stop", {"last_assistant_message": "after the noise"}, env=env)
@@ -154,4 +157,4 @@ def test_hook_with_bad_json_exits_0(spawn, session_env, run_hook, sm_env, sm_hom
                          env={**sm_env, **session_env(rec["id"])}, cwd=sm_home,
                          capture_output=True, text=True, timeout=10)
     assert out.returncode == 0
-    assert "bad hook JSON" in out.stderr
+    assert "not valid JSON" in out.stderr

@@ -311,3 +311,17 @@ def test_precommit_guard_refuses_a_commit_touching_anothers_lock(
     assert commit(a["id"], "shared.txt").returncode == 0, "the holder commits its own file"
     assert commit(b["id"], "other.txt").returncode == 0, "unlocked files pass"
     assert git(work, "log", "--format=%s").split() == ["x", "x", "init"]
+
+
+def test_guard_install_takes_a_repo_path_or_a_registered_name(
+    sm, sm_json, sm_home: Path, work: Path
+) -> None:
+    out = json.loads(sm("guard", "install", str(work), "--json").stdout)
+    assert out == {"path": str(work / ".git" / "hooks" / "pre-commit")}
+    (work / ".git" / "hooks" / "pre-commit").unlink()
+    sm("repo", "add", str(work), "--name", "proj")
+    sm("guard", "install", "proj")
+    assert os.access(work / ".git" / "hooks" / "pre-commit", os.X_OK)
+    bad = sm("guard", "install", "nowhere", check=False)
+    assert (bad.returncode, bad.stderr) == (1, "sm: no repo 'nowhere': neither a directory "
+                                               "nor a registered repo (see: sm repo list)\n")

@@ -138,15 +138,13 @@ def test_clean_exit_records_exited(sm, spawn, script_file, type_prompt, wait_sta
     assert "goodbye" in sm("output", "leaver").stdout
 
 
-def test_agent_that_cannot_start_is_error(
-    sm, spawn, script_file, wait_state, pane_exit
-) -> None:
-    script = script_file("rules: [this is not a rule]\n")
-    rec = spawn("--name", "broken", script=script, idle=False)
-    assert pane_exit(rec["id"]) == 2
-    dead = wait_state(rec["id"], "error")
+def test_agent_that_cannot_start_is_error(sm, sm_json, wait_state) -> None:
+    out = sm("spawn", "shell", "--name", "broken", "--", "sh", "-c", "echo no config; exit 2",
+             check=False)
+    assert out.returncode == 1 and "broken failed at once" in out.stderr
+    dead = wait_state("broken", "error")
     assert dead["exit_status"] == 2
-    assert "scripted:" in sm("output", "broken").stdout
+    assert "no config" in sm("output", "broken").stdout
 
 
 def test_spawn_with_a_prompt_runs_it_once(spawn, wait_state, events, sm_home: Path) -> None:

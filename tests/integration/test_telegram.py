@@ -305,10 +305,24 @@ def test_sm_ask_round_trips(sm, sm_env, spawn, fake, session_env, wait_until) ->
     assert "no answer within 1s" in err
 
 
-def test_sm_ask_without_telegram_is_a_clear_error(sm) -> None:
-    out = sm("ask", "anyone?", check=False, env={"SM_TELEGRAM_TOKEN": None})
-    assert out.returncode == 2
-    assert "telegram.token" in out.stderr
+def test_sm_ask_without_telegram_is_answered_from_the_cli(sm, sm_env, sm_json,
+                                                         wait_until) -> None:
+    asking = subprocess.Popen(
+        [str(SM_BIN), "ask", "deploy?", "--choices", "yes,no", "--timeout", "30"],
+        stdout=subprocess.PIPE, text=True, env={**sm_env, "SM_TELEGRAM_TOKEN": ""})
+    try:
+        pending = wait_until(lambda: sm_json("asks"))
+        assert pending[0]["question"] == "deploy?" and pending[0]["choices"] == ["yes", "no"]
+        sm("answer", pending[0]["id"], "yes")
+        out, _ = asking.communicate(timeout=20)
+        assert asking.returncode == 0 and out == "yes\n"
+        again = sm("answer", pending[0]["id"], "no", check=False)
+        assert again.returncode == 1 and "answered already" in again.stderr
+        assert sm_json("asks") == []
+    finally:
+        if asking.poll() is None:
+            asking.kill()
+            asking.wait()
 
 
 # -- access ---------------------------------------------------------------------------------
@@ -499,3 +513,35 @@ def test_reply_threads_in_a_private_chat(sm_json, spawn, fake, wait_state, wait_
     fake.inject_message("from my phone", chat_id=user, reply_to=line["message_id"])
     wait_state("alpha", "idle", where=lambda r: "from my phone" in (r["last_message"] or ""))
     wait_until(lambda: any("✓ delivered to alpha" in m["text"] for m in fake.messages(user)))
+
+
+def test_a_question_shows_live_and_is_answered_from_sm_watch_or_the_web(
+    sm, sm_env, spawn, fake, session_env, wait_until, sm_home: Path,
+) -> None:
+    rec = spawn("--name", "asker")
+    topic(fake, "asker", wait_until)
+    client = Client(home=str(sm_home), token="", session_id="")
+    after = client.get("/events", limit=1, newest=1)["items"][-1]["seq"]
+    proc = subprocess.Popen([str(SM_BIN), "ask", "Which region?", "--timeout", "30"],
+                            env={**sm_env, **session_env(rec["id"])}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        def asked() -> list[dict[str, Any]]:
+            return client.get("/events/snapshot")["payload"]["asks"]
+
+        question = wait_until(asked, message="the question in the snapshot")[0]
+        assert (question["session_id"], question["question"]) == (rec["id"], "Which region?")
+        kinds = [e["kind"] for e in client.get("/events", after=after, kind="ask")["items"]]
+        assert kinds == ["ask"]  # the live views hear of it
+        out = client.post(f"/asks/{question['id']}/answer", {"answer": "eu-west"})
+        assert out["state"] == "answered"
+        stdout, stderr = proc.communicate(timeout=15)
+        assert (proc.returncode, stdout) == (0, "eu-west\n"), stderr
+        assert client.get("/events/snapshot")["payload"]["asks"] == []
+        agent = Client(home=str(sm_home), token=session_env(rec["id"])["SM_SESSION_TOKEN"])
+        with pytest.raises(Exception, match="for the operator"):
+            agent.post(f"/asks/{question['id']}/answer", {"answer": "again"})
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=5)

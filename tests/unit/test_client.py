@@ -24,9 +24,11 @@ def test_a_home_below_a_file_is_unavailable(tmp_path: Path) -> None:
         client._check_home(str(tmp_path / "file" / "home"))
 
 
-def test_a_home_too_long_for_a_socket_is_invalid(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="too long for a Unix socket path"):
-        client._check_home(str(tmp_path / ("x" * 110)))
+def test_a_home_too_long_for_a_socket_is_invalid_and_not_created(tmp_path: Path) -> None:
+    home = tmp_path / ("x" * 110)
+    with pytest.raises(InvalidInput, match="is too long: its socket path .* the limit is 107"):
+        client._check_home(str(home))
+    assert not home.exists()
 
 
 def test_concurrent_probes_do_not_fail_each_other(

@@ -192,3 +192,12 @@ def test_list_items_have_the_declared_type(tmp_path: Path) -> None:
     section, _, field = key.partition(".")
     from_yaml = _load(tmp_path, f"{section}:\n  {field}: [4, 5]\n")
     assert getattr(getattr(from_yaml, section), field) == ("4", "5")
+
+
+def test_env_warnings_name_unknown_sm_variables_and_the_closest_setting() -> None:
+    env = {"SM_REMIND_SOFTT": "5", "SM_REMIND_SOFT": "5", "SM_HOME": "/x", "SM_SESSION_ID": "a",
+           "SM_WORKTREE": "w", "SM_ZZZ": "1", "PATH": "/bin", "XSM_FOO": "1"}
+    assert config.env_warnings(env) == [
+        "SM_REMIND_SOFTT is not an sm setting (did you mean SM_REMIND_SOFT?); ignored",
+        "SM_ZZZ is not an sm setting; ignored",
+    ]

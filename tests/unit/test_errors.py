@@ -16,6 +16,8 @@ from sm.errors import (
     NotFound,
     Refused,
     SmError,
+    StorageFull,
+    TooLarge,
     Unauthorized,
     Unavailable,
     from_payload,
@@ -30,6 +32,8 @@ DOCUMENTED = {
     "conflict": (Conflict, 409, 1),
     "delivery_failed": (DeliveryFailed, 409, 1),
     "unavailable": (Unavailable, 503, 2),
+    "too_large": (TooLarge, 413, 2),
+    "storage_full": (StorageFull, 507, 2),
 }
 
 

@@ -777,28 +777,3 @@ def test_commands_chat_webhook_documents_and_unknown_methods(fake: FakeBotApi) -
     upload = fake.last_call("sendDocument")
     assert upload.content_type == "multipart/form-data"
     assert upload.files["document"][0] == "out.txt"
-
-
-def test_round_trip_per_call(fake: FakeBotApi) -> None:
-    n = 200
-
-    async def main() -> tuple[float, float]:
-        async with make_bot(fake) as bot:
-            t = (await bot.create_forum_topic(fake.chat_id, "bench")).message_thread_id
-            t0 = time.perf_counter()
-            for i in range(n):
-                await bot.send_message(fake.chat_id, f"m{i}", message_thread_id=t)
-            sequential = (time.perf_counter() - t0) / n
-            t0 = time.perf_counter()
-            await asyncio.gather(*(bot.send_message(fake.chat_id, f"p{i}") for i in range(n)))
-            parallel = (time.perf_counter() - t0) / n
-        return sequential, parallel
-
-    sequential, parallel = run(main())
-    server_side = [c.duration or 0 for c in fake.calls("sendMessage")]
-    print(
-        f"\nsendMessage round trip: {sequential * 1000:.2f} ms sequential, "
-        f"{parallel * 1000:.2f} ms/call with {n} in flight; "
-        f"server-side median {sorted(server_side)[len(server_side) // 2] * 1000:.2f} ms"
-    )
-    assert len(fake.topic_texts(fake.topics()[0].thread_id)) == n

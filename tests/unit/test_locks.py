@@ -232,9 +232,11 @@ def test_holder_death_ttl_and_idle_grace(tmp_path: Path) -> None:
                                                  {"from": "idle", "to": "running"})
             assert idle is not None and busy is not None
             await bus.publish([idle, busy])
+            await bus.settle()
             await asyncio.sleep(0.35)
             assert sorted(x.path for x in leases.leases("A")) == ["/auto", "/kept"]
             await bus.publish([idle])
+            await bus.settle()
             await asyncio.sleep(0.35)
             assert [x.path for x in leases.leases("A")] == ["/kept"]
             # `sm task-complete` ends the auto leases at once
@@ -244,6 +246,7 @@ def test_holder_death_ttl_and_idle_grace(tmp_path: Path) -> None:
                                                  {"text": ""})
             assert done is not None
             await bus.publish([done])
+            await bus.settle()
             assert [x.path for x in leases.leases("A")] == ["/kept"]
             # the holder dies: everything goes at once
             async with store.write() as conn:
@@ -251,10 +254,12 @@ def test_holder_death_ttl_and_idle_grace(tmp_path: Path) -> None:
                                                  {"from": "idle", "to": "error"})
             assert died is not None
             await bus.publish([died])
+            await bus.settle()
             assert leases.leases("A") == []
             assert await store.locks.count() == 0
         finally:
             await leases.close()
+            await bus.close()
             await store.close()
 
     run(main())

@@ -38,6 +38,9 @@ HOOK = "/venv/bin/python -I -S /sm/hooks/sm_hook.py"
 def test_claude_screens(name: str, composer: str | None, busy: bool) -> None:
     screen = read_claude_screen((SCREENS / f"{name}.txt").read_text())
     assert (screen.composer, screen.busy) == (composer, busy)
+    # the interrupt mark is the last transcript line only right after an interrupt
+    assert screen.interrupted == (name in ("claude-2.1.330-interrupted",
+                                           "claude-2.1.330-permission-refused"))
 
 
 @pytest.mark.parametrize(("name", "composer", "busy"), [
@@ -252,3 +255,16 @@ def test_dump_toml_round_trips() -> None:
 def _snake(event: str) -> str:
     return "".join("_" + c.lower() if c.isupper() and i else c.lower()
                    for i, c in enumerate(event))
+
+
+def test_the_submitted_text_is_what_was_typed_without_claudes_paste_wrapper() -> None:
+    from sm.agents.claude import Claude
+    from sm.agents.scripted import Scripted
+    from sm.config import ClaudeSettings, ScriptedSettings
+
+    typed = "[sm 0123456789abcdef from operator] first line\nsecond"
+    wrapped = f'\n\n<pasted_content id="b183">\n{typed}\n</pasted_content id="b183">\n'
+    assert Claude(ClaudeSettings()).submitted_text(wrapped).startswith(typed)
+    assert Claude(ClaudeSettings()).submitted_text("  " + typed) == typed
+    # an agent that does not wrap pastes shows the wrapper as typed text
+    assert not Scripted(ScriptedSettings()).submitted_text(wrapped).startswith(typed)

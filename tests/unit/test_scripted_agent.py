@@ -30,7 +30,7 @@ from sm.agents.scripted_script import (
     load_script,
     read_script,
 )
-from sm.agents.scripted_transcript import Transcript
+from sm.agents.scripted_transcript import Transcript, received
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -460,17 +460,49 @@ def test_prompts_typed_during_a_turn_are_queued_and_run_as_one_turn(start) -> No
     ]
 
 
-def test_escape_interrupts_without_stop_and_returns_queued_prompts(start) -> None:
+def test_escape_before_any_output_puts_the_prompt_back_and_runs_queued_ones(start) -> None:
     agent = start("rules: [{match: slow, actions: [{sleep: 30}, {say: never}]}]")
     agent.send(b"slow\r")
     wait_until(lambda: agent.hooks("UserPromptSubmit"))
     agent.send(b"later\r")
     wait_until(lambda: len(agent.hooks("UserPromptSubmit")) == 2)
     agent.send(b"\x1b")
-    wait_until(lambda: "Interrupted by user" in agent.screen())
-    agent.send(b"\r")  # the queued prompt came back into the composer
+    # like Claude Code: no Stop for the interrupted turn; the prompt queued meanwhile is
+    # sent at once (it fired UserPromptSubmit when queued: no second one)
     wait_until(lambda: agent.hooks("Stop"))
     assert [p["last_assistant_message"] for p in agent.hooks("Stop")] == ["ok: later"]
+    assert len(agent.hooks("UserPromptSubmit")) == 2
+    # the interrupted prompt had shown nothing: it is back in the composer, and out of
+    # the conversation
+    assert agent.screen().rstrip().endswith("❯ slow")
+    assert received(str(agent.tmp / "t" / "C1.jsonl")) == ["later"]
+    agent.send(b"\x15")  # Ctrl-U
+
+
+def test_escape_after_output_leaves_the_prompt_in_the_conversation(start) -> None:
+    agent = start("rules: [{match: slow, actions: [{say: started}, {sleep: 30}]}]")
+    agent.send(b"slow\r")
+    wait_until(lambda: "started" in agent.screen())
+    agent.send(b"\x1b")
+    wait_until(lambda: "Interrupted by user" in agent.screen())
+    assert agent.screen().rstrip().endswith("❯")
+    assert received(str(agent.tmp / "t" / "C1.jsonl")) == ["slow"]
+    assert agent.hooks("Stop") == []
+
+
+def test_a_prompt_typed_during_a_tool_call_rides_along_in_the_same_turn(start) -> None:
+    agent = start("rules: [{match: build, actions: [{run: 'sleep 1'}, {say: built}]},"
+                  " {match: docs, actions: [{say: documented}]}]", speed="1")
+    agent.send(b"build\r")
+    wait_until(lambda: agent.hooks("PreToolUse"))
+    time.sleep(0.3)  # the tool runs (its PreToolUse hook has returned)
+    agent.send(b"docs too\r")
+    wait_until(lambda: agent.hooks("Stop"), timeout=10)
+    time.sleep(0.3)
+    events = [p["hook_event_name"] for p in agent.hooks()]
+    assert events == ["SessionStart", "UserPromptSubmit", "PreToolUse", "UserPromptSubmit",
+                      "PostToolUse", "Stop"]  # one turn answers both
+    assert agent.hooks("Stop")[0]["last_assistant_message"] == "documented"
 
 
 def test_pre_tool_use_deny_refuses_the_command(start, tmp_path: Path) -> None:

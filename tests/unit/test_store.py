@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import aiosqlite
 import pytest
 
+from sm.api.models import Session
 from sm.errors import Conflict
 from sm.store import Store
 from sm.store.migrations import MIGRATIONS
@@ -255,7 +256,7 @@ def test_the_store_survives_a_reopen(tmp_path: Path) -> None:
     run(write, db)
     rec, events = run(read, db)
     assert rec.name == "kept" and rec.options == {"k": [1, 2]}
-    assert rec.token_hash == "hash-p1" and "token_hash" not in rec.public()
+    assert rec.token_hash == "hash-p1" and "token_hash" not in Session.of(rec).model_dump()
     assert [e.payload for e in events] == [{"argv": ["a", "b"]}]
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -92,21 +92,21 @@ def test_rows_are_idempotent(tmp_path: Path) -> None:
                             created_at=1.0, updated_at=1.0, token_hash="h")
         async with store.write() as conn:
             await store.sessions.insert(conn, rec)
-            first = await rows.enqueue(conn, OutboxItem("alert", "x", dedupe_key="k"), 1.0)
-            again = await rows.enqueue(conn, OutboxItem("alert", "x", dedupe_key="k"), 2.0)
-            await rows.intend_thread(conn, "s1", -100, "topic", "alpha", 1.0)
-            await rows.intend_thread(conn, "s1", -100, "topic", "alpha", 2.0)
-            a1 = await rows.add_approval(conn, "s1", 10, "Bash", 5.0, 1.0)
-            a2 = await rows.add_approval(conn, "s1", 11, "Bash", 5.0, 1.0)  # one pending each
+            first = await rows.outbox.enqueue(conn, OutboxItem("alert", "x", dedupe_key="k"), 1.0)
+            again = await rows.outbox.enqueue(conn, OutboxItem("alert", "x", dedupe_key="k"), 2.0)
+            await rows.threads.intend(conn, "s1", -100, "topic", "alpha", 1.0)
+            await rows.threads.intend(conn, "s1", -100, "topic", "alpha", 2.0)
+            a1 = await rows.approvals.add(conn, "s1", 10, "Bash", 5.0, 1.0)
+            a2 = await rows.approvals.add(conn, "s1", 11, "Bash", 5.0, 1.0)  # one pending each
         assert first is not None and again is None
-        assert [i.text for i in await rows.pending()] == ["x"]
-        thread = await rows.thread("s1")
+        assert [i.text for i in await rows.outbox.pending()] == ["x"]
+        thread = await rows.threads.get("s1")
         assert thread is not None and thread.thread_id is None and thread.attempts == 2
         assert a1 is not None and a2 is None
         async with store.write() as conn:
-            assert await rows.settle_approval(conn, a1, "allowed", "@h", 2.0)
-            assert not await rows.settle_approval(conn, a1, "denied", "timeout", 3.0)
-        approval = await rows.approval(a1)
+            assert await rows.approvals.settle(conn, a1, "allowed", "@h", 2.0)
+            assert not await rows.approvals.settle(conn, a1, "denied", "timeout", 3.0)
+        approval = await rows.approvals.get(a1)
         assert approval is not None and (approval.state, approval.answered_by) == (
             "allowed", "@h")
 

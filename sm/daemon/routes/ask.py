@@ -1,15 +1,12 @@
-"""sm ask: a question for the human, answered from Telegram."""
+"""sm ask: a question for the human, answered from any surface."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from sm.daemon.deps import CallerDep, ServicesDep
-from sm.daemon.services import Services
-from sm.errors import Unavailable
+from sm.api.models import Ask, AskList
+from sm.daemon.deps import CallerDep, OpsDep
 
 router = APIRouter(tags=["asks"])
 
@@ -21,32 +18,33 @@ class AskBody(BaseModel):
     timeout: float = 600.0
 
 
-def _bridge(svc: Services) -> Any:
-    if svc.telegram is None:
-        raise Unavailable("sm ask needs the Telegram bridge: set telegram.token and "
-                          "telegram.chat_id (see docs/telegram.md)")
-    return svc.telegram
+class AnswerBody(BaseModel):
+    answer: str
+    by: str = ""
 
 
-def _public(ask: Any) -> dict[str, Any]:
-    return {
-        "id": ask.id, "session_id": ask.session_id, "question": ask.question,
-        "choices": ask.choices, "state": ask.state, "answer": ask.answer,
-        "answered_by": ask.answered_by, "deadline": ask.deadline, "created_at": ask.created_at,
-    }
+@router.post("/asks", status_code=201, response_model=Ask)
+async def ask(body: AskBody, ops: OpsDep, caller: CallerDep) -> Ask:
+    """Post a question for the human (idempotent by ``id``); wait for its answer with
+    ``GET /asks/{id}?wait=S``."""
+    return Ask.of(await ops.asks.ask(caller, body.id, body.question, body.choices,
+                                     body.timeout))
 
 
-@router.post("/asks", status_code=201)
-async def ask(body: AskBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    """Post a question to the caller's Telegram thread (idempotent by ``id``); answer it
-    with ``GET /asks/{id}?wait=S``."""
-    bridge = _bridge(svc)
-    return _public(await bridge.ask(caller, body.id, body.question, body.choices, body.timeout))
+@router.get("/asks", response_model=AskList)
+async def pending(ops: OpsDep, caller: CallerDep) -> AskList:
+    """Questions waiting for the human (the operator only)."""
+    return AskList(items=[Ask.of(a) for a in await ops.asks.pending(caller)])
 
 
-@router.get("/asks/{ask_id}")
-async def wait(ask_id: str, svc: ServicesDep, wait: float = 0.0) -> dict[str, Any]:
+@router.get("/asks/{ask_id}", response_model=Ask)
+async def wait(ask_id: str, ops: OpsDep, caller: CallerDep, wait: float = 0.0) -> Ask:
     """The question, once answered or expired, or as it stands after ``wait`` seconds
     (at most 60)."""
-    bridge = _bridge(svc)
-    return _public(await bridge.wait(ask_id, max(0.0, min(wait, 60.0))))
+    return Ask.of(await ops.asks.wait(caller, ask_id, wait))
+
+
+@router.post("/asks/{ask_id}/answer", response_model=Ask)
+async def answer(ask_id: str, body: AnswerBody, ops: OpsDep, caller: CallerDep) -> Ask:
+    """Answer a question as the human (the operator only)."""
+    return Ask.of(await ops.asks.answer(caller, ask_id, body.answer, body.by))

@@ -1,21 +1,24 @@
-"""Coordination endpoints: wait, status, task/turn complete, clear, handoff, dispatch,
-em, children, others. Each calls one function of ``core/coordination.py`` or its parts."""
+"""Coordination: wait, status, task/turn complete, clear, handoff, dispatch, em,
+children, others."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from sm.daemon.deps import CallerDep, ServicesDep
+from sm.api.models import Message, Ok, Session, SessionPage, WaitResult, Watcher
+from sm.core.conversations import Cleared
+from sm.daemon.deps import CallerDep, OpsDep
+from sm.ops.coordination import MAX_WAIT
 
 router = APIRouter(tags=["coordination"])
-_WAIT_SLICE = 30.0  # longest a single wait request blocks; the CLI asks again
+Mode = Literal["sequential", "important", "urgent"]
 
 
 class WaitBody(BaseModel):
-    timeout: float = Field(default=_WAIT_SLICE, ge=0)
+    timeout: float = Field(default=MAX_WAIT, ge=0)
     notify: bool = False
 
 
@@ -25,7 +28,7 @@ class TextBody(BaseModel):
 
 class ClearBody(BaseModel):
     prompt: str = ""
-    mode: Literal["sequential", "important", "urgent"] = "sequential"
+    mode: Mode = "sequential"
 
 
 class DispatchBody(BaseModel):
@@ -35,93 +38,117 @@ class DispatchBody(BaseModel):
     cwd: str = ""
     dry_run: bool = False
     clear: bool = True
-    mode: Literal["sequential", "important", "urgent"] = "sequential"
+    mode: Mode = "sequential"
 
 
 class EmBody(BaseModel):
     name: str | None = None
 
 
-@router.post("/sessions/{ref}/wait")
-async def wait(ref: str, body: WaitBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+class ClearOut(BaseModel):
+    clear: Message
+    prompt: Message | None
+
+    @classmethod
+    def of(cls, done: Cleared) -> ClearOut:
+        return cls(clear=Message.of(done.clear, full=False),
+                   prompt=Message.of(done.prompt, full=False) if done.prompt else None)
+
+
+class TaskCompleteOut(BaseModel):
+    message: Message | None
+
+
+class DispatchOut(BaseModel):
+    text: str
+    role: str
+    session: Session | None
+    message: Message | None
+    clear: Message | None
+
+
+class EmOut(BaseModel):
+    session: Session | None
+    children: list[Session]
+    digest_every: float
+
+
+class OthersOut(BaseModel):
+    repo: str
+    items: list[Session]
+
+
+@router.post("/sessions/{ref}/wait", response_model=WaitResult, response_model_exclude_none=True)
+async def wait(ref: str, body: WaitBody, ops: OpsDep, caller: CallerDep) -> WaitResult:
     """Block until the target is idle with nothing undelivered, or exited, for at most
     ``timeout`` seconds (capped: ask again). With ``notify``, answer at once and tell
     the caller later, as a message."""
-    waits = svc.coordination.waits
     if body.notify:
-        watcher = await waits.watch(caller, ref, body.timeout)
-        return {"watcher": watcher.public()}
-    rec, outcome = await waits.wait(ref, min(body.timeout, _WAIT_SLICE))
-    open_messages = await svc.store.messages.open_for(rec.id)
-    return {"outcome": outcome, "session": rec.public(), "undelivered": len(open_messages)}
+        watcher = await ops.coordination.watch(caller, ref, body.timeout)
+        return WaitResult(watcher=Watcher.of(watcher))
+    return WaitResult.of(await ops.coordination.wait(caller, ref, body.timeout))
 
 
-@router.post("/me/status")
-async def set_status(body: TextBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    return (await svc.coordination.set_status(caller, body.text)).public()
+@router.post("/me/status", response_model=Session)
+async def set_status(body: TextBody, ops: OpsDep, caller: CallerDep) -> Session:
+    return Session.of(await ops.coordination.set_status(caller, body.text))
 
 
-@router.post("/me/task-complete")
-async def task_complete(body: TextBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    message = await svc.coordination.task_complete(caller, body.text)
-    return {"message": message.public(full=False) if message else None}
+@router.post("/me/task-complete", response_model=TaskCompleteOut)
+async def task_complete(body: TextBody, ops: OpsDep, caller: CallerDep) -> TaskCompleteOut:
+    message = await ops.coordination.task_complete(caller, body.text)
+    return TaskCompleteOut(message=Message.of(message, full=False) if message else None)
 
 
-@router.post("/me/turn-complete")
-async def turn_complete(svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    await svc.coordination.turn_complete(caller)
-    return {"ok": True}
+@router.post("/me/turn-complete", response_model=Ok)
+async def turn_complete(ops: OpsDep, caller: CallerDep) -> Ok:
+    await ops.coordination.turn_complete(caller)
+    return Ok()
 
 
-@router.post("/sessions/{ref}/clear")
-async def clear(ref: str, body: ClearBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+@router.post("/sessions/{ref}/clear", response_model=ClearOut)
+async def clear(ref: str, body: ClearBody, ops: OpsDep, caller: CallerDep) -> ClearOut:
     """Queue a clear of the session's conversation (then ``prompt``). Parent, ancestor,
     the session itself or the operator only."""
-    done = await svc.coordination.conversations.clear(caller, ref, body.prompt, body.mode)
-    return {"clear": done.clear.public(full=False),
-            "prompt": done.prompt.public(full=False) if done.prompt else None}
+    return ClearOut.of(await ops.coordination.clear(caller, ref, body.prompt, body.mode))
 
 
-@router.post("/me/handoff")
-async def handoff(body: TextBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    done = await svc.coordination.conversations.handoff(caller, body.text)
-    return {"clear": done.clear.public(full=False),
-            "prompt": done.prompt.public(full=False) if done.prompt else None}
+@router.post("/me/handoff", response_model=ClearOut)
+async def handoff(body: TextBody, ops: OpsDep, caller: CallerDep) -> ClearOut:
+    return ClearOut.of(await ops.coordination.handoff(caller, body.text))
 
 
-@router.post("/dispatch")
-async def dispatch(body: DispatchBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+@router.post("/dispatch", response_model=DispatchOut)
+async def dispatch(body: DispatchBody, ops: OpsDep, caller: CallerDep) -> DispatchOut:
     """Expand a role template for an agent and (unless ``dry_run``) send it."""
-    out = await svc.coordination.dispatch(
+    out = await ops.coordination.dispatch(
         caller, body.agent, body.role, body.params, body.cwd, dry_run=body.dry_run,
         clear=body.clear, mode=body.mode,
     )
-    return {
-        "text": out.text, "role": out.role,
-        "session": out.target.public() if out.target else None,
-        "message": out.message.public(full=False) if out.message else None,
-        "clear": out.clear.public(full=False) if out.clear else None,
-    }
+    return DispatchOut(
+        text=out.text, role=out.role, session=Session.of(out.target) if out.target else None,
+        message=Message.of(out.message, full=False) if out.message else None,
+        clear=Message.of(out.clear, full=False) if out.clear else None,
+    )
 
 
-@router.post("/me/em")
-async def em(body: EmBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    children = await svc.coordination.em(caller, body.name)
-    me = await svc.sessions.get(caller.id) if caller else None
-    return {"session": me.public() if me else None, "children": [c.public() for c in children],
-            "digest_every": svc.settings.remind.digest}
+@router.post("/me/em", response_model=EmOut)
+async def em(body: EmBody, ops: OpsDep, caller: CallerDep) -> EmOut:
+    me, children = await ops.coordination.em(caller, body.name)
+    return EmOut(session=Session.of(me), children=[Session.of(c) for c in children],
+                 digest_every=ops.coordination.core.reminders.settings.digest)
 
 
-@router.get("/sessions/{ref}/children")
+@router.get("/sessions/{ref}/children", response_model=SessionPage)
 async def children(
-    ref: str, svc: ServicesDep, recursive: bool = False, all: bool = False
-) -> dict[str, Any]:
-    rows = await svc.coordination.children(ref, recursive, live_only=not all)
-    return {"items": [r.public() for r in rows]}
+    ref: str, ops: OpsDep, caller: CallerDep, recursive: bool = False, all: bool = False
+) -> SessionPage:
+    rows = await ops.coordination.children(caller, ref, recursive, live_only=not all)
+    return SessionPage(items=[Session.of(r) for r in rows])
 
 
-@router.get("/others")
-async def others(svc: ServicesDep, caller: CallerDep, cwd: str = "") -> dict[str, Any]:
+@router.get("/others", response_model=OthersOut)
+async def others(ops: OpsDep, caller: CallerDep, cwd: str = "") -> OthersOut:
     """Other live sessions in the caller's repository (git toplevel of its directory)."""
-    repo, rows = await svc.coordination.others(caller, cwd)
-    return {"repo": repo, "items": [r.public() for r in rows]}
+    repo, rows = await ops.coordination.others(caller, cwd)
+    return OthersOut(repo=repo, items=[Session.of(r) for r in rows])

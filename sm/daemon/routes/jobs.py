@@ -8,8 +8,18 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from sm.api.models import (
+    Job,
+    JobList,
+    JobShown,
+    JobsWaitedOut,
+    Project,
+    ProjectList,
+    Template,
+    TemplateList,
+)
 from sm.core.jobs import NewJob
-from sm.daemon.deps import OpCallerDep, WorkDep
+from sm.daemon.deps import CallerDep, OpsDep
 from sm.ops.jobs import (
     AddJobs,
     CancelJobs,
@@ -87,88 +97,87 @@ class ProjectBody(BaseModel):
     max_concurrent: int
 
 
-@router.post("/jobs", status_code=201)
-async def add(body: AddBody, work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
+@router.post("/jobs", status_code=201, response_model=JobList)
+async def add(body: AddBody, ops: OpsDep, caller: CallerDep) -> JobList:
     """Add one job or a batch; dependencies may name other jobs of the batch."""
-    jobs = await work.jobs.add(caller, AddJobs(tuple(j.new() for j in body.jobs)))
-    return {"items": [j.public() for j in jobs]}
+    jobs = await ops.jobs.add(caller, AddJobs(tuple(j.new() for j in body.jobs)))
+    return JobList.of_jobs(jobs)
 
 
-@router.get("/jobs")
+@router.get("/jobs", response_model=JobList)
 async def list_jobs(
-    work: WorkDep, caller: OpCallerDep, project: str | None = None, state: str | None = None,
+    ops: OpsDep, caller: CallerDep, project: str | None = None, state: str | None = None,
     after: str | None = None, limit: int = 100,
-) -> dict[str, Any]:
+) -> JobList:
     """Jobs in the order they were added, cursor-paginated by id; ``state`` a comma list."""
     states = tuple(s for s in (state or "").split(",") if s)
-    page = await work.jobs.list(caller, ListJobs(project, states, after, limit))
-    return {"items": [j.public() for j in page.items], "next": page.next}
+    return JobList.of(await ops.jobs.list(caller, ListJobs(project, states, after, limit)))
 
 
-@router.post("/jobs/cancel")
-async def cancel(body: RefsBody, work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
-    jobs = await work.jobs.cancel(caller, CancelJobs(tuple(body.refs)))
-    return {"items": [j.public() for j in jobs]}
+@router.post("/jobs/cancel", response_model=JobList)
+async def cancel(body: RefsBody, ops: OpsDep, caller: CallerDep) -> JobList:
+    jobs = await ops.jobs.cancel(caller, CancelJobs(tuple(body.refs)))
+    return JobList.of_jobs(jobs)
 
 
-@router.post("/jobs/done")
-async def done(body: DoneBody, work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
+@router.post("/jobs/done", response_model=Job)
+async def done(body: DoneBody, ops: OpsDep, caller: CallerDep) -> Job:
     """The calling session's job is done (with ``result``); the operator names ``job``."""
-    return (await work.jobs.done(caller, FinishJob(body.result, body.job))).public()
+    return Job.of(await ops.jobs.done(caller, FinishJob(body.result, body.job)))
 
 
-@router.post("/jobs/wait")
-async def wait(body: WaitBody, work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
+@router.post("/jobs/wait", response_model=JobsWaitedOut)
+async def wait(body: WaitBody, ops: OpsDep, caller: CallerDep) -> JobsWaitedOut:
     """Block until every job ended, at most 30 s per request; ask again with ``since``."""
-    out = await work.jobs.wait(caller, WaitJobs(tuple(body.refs), body.timeout, body.since))
-    return {"items": [j.public() for j in out.jobs], "ended": out.ended, "since": out.since}
+    out = await ops.jobs.wait(caller, WaitJobs(tuple(body.refs), body.timeout, body.since))
+    return JobsWaitedOut.of(out)
 
 
-@router.get("/jobs/{ref}")
-async def show(ref: str, work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
+@router.get("/jobs/{ref}", response_model=JobShown)
+async def show(ref: str, ops: OpsDep, caller: CallerDep) -> JobShown:
     """The job, its finished attempts and its events."""
-    detail = await work.jobs.show(caller, JobRef(ref))
-    return {"job": detail.job.public(), "runs": [r.public() for r in detail.runs],
-            "events": detail.events}
+    return JobShown.of(await ops.jobs.show(caller, JobRef(ref)))
 
 
-@router.post("/jobs/{ref}/retry")
-async def retry(ref: str, work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
-    return {"items": [j.public() for j in await work.jobs.retry(caller, JobRef(ref))]}
+@router.post("/jobs/{ref}/retry", response_model=JobList)
+async def retry(ref: str, ops: OpsDep, caller: CallerDep) -> JobList:
+    """Queue a failed or cancelled job again, with the dependents it failed."""
+    return JobList.of_jobs(await ops.jobs.retry(caller, JobRef(ref)))
 
 
-@router.post("/jobs/{ref}/requeue")
-async def requeue(ref: str, work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
-    return (await work.jobs.requeue(caller, JobRef(ref))).public()
+@router.post("/jobs/{ref}/requeue", response_model=Job)
+async def requeue(ref: str, ops: OpsDep, caller: CallerDep) -> Job:
+    return Job.of(await ops.jobs.requeue(caller, JobRef(ref)))
 
 
-@router.get("/job-templates")
-async def templates(work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
+@router.get("/job-templates", response_model=TemplateList)
+async def templates(ops: OpsDep, caller: CallerDep) -> TemplateList:
     """Every template with its statistics."""
-    rows = await work.jobs.templates(caller)
-    return {"items": [{**t.public(), "stats": s.public()} for t, s in rows]}
+    rows = await ops.jobs.templates(caller)
+    return TemplateList(items=[Template.of(t, s) for t, s in rows])
 
 
-@router.put("/job-templates/{name}")
-async def put_template(name: str, body: TemplateBody, work: WorkDep, caller: OpCallerDep
-                       ) -> dict[str, Any]:
+@router.put("/job-templates/{name}", response_model=Template)
+async def put_template(name: str, body: TemplateBody, ops: OpsDep, caller: CallerDep
+                       ) -> Template:
     req = PutTemplate(name, body.guidelines, body.provider, body.model, body.cwd,
                       body.options)
-    return (await work.jobs.put_template(caller, req)).public()
+    return Template.of(await ops.jobs.put_template(caller, req))
 
 
-@router.delete("/job-templates/{name}")
-async def remove_template(name: str, work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
-    return (await work.jobs.remove_template(caller, TemplateRef(name))).public()
+@router.delete("/job-templates/{name}", response_model=Template)
+async def remove_template(name: str, ops: OpsDep, caller: CallerDep) -> Template:
+    return Template.of(await ops.jobs.remove_template(caller, TemplateRef(name)))
 
 
-@router.get("/projects")
-async def projects(work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
-    return {"items": [{**v.project.public(), "jobs": v.counts}
-                      for v in await work.jobs.projects(caller)]}
+@router.get("/projects", response_model=ProjectList)
+async def projects(ops: OpsDep, caller: CallerDep) -> ProjectList:
+    """Projects with their jobs per state."""
+    return ProjectList(items=[Project.view(v) for v in await ops.jobs.projects(caller)])
 
 
-@router.put("/projects/{name}")
-async def set_project(name: str, body: ProjectBody, work: WorkDep, caller: OpCallerDep
-                      ) -> dict[str, Any]:
-    return (await work.jobs.set_project(caller, SetProject(name, body.max_concurrent))).public()
+@router.put("/projects/{name}", response_model=Project)
+async def set_project(name: str, body: ProjectBody, ops: OpsDep, caller: CallerDep
+                      ) -> Project:
+    """Set a project's concurrency cap (the operator only)."""
+    return Project.of(await ops.jobs.set_project(caller, SetProject(name, body.max_concurrent)))

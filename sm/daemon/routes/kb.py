@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from sm.core.kb import Added
-from sm.daemon.deps import OpCallerDep, WorkDep
+from sm.api.models import EntriesAdded, Entry, EntryAdded, EntryList, Memory
+from sm.daemon.deps import CallerDep, OpsDep
 from sm.ops.kb import (
     AddEntry,
     EditEntry,
@@ -51,63 +49,56 @@ class EditBody(BaseModel):
     project: str | None = None
 
 
-def _added(added: Added) -> dict[str, Any]:
-    return {"entry": added.entry.public(), "merged": added.merged}
-
-
-@router.post("/kb", status_code=201)
-async def add(body: EntryBody, work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
+@router.post("/kb", status_code=201, response_model=EntryAdded)
+async def add(body: EntryBody, ops: OpsDep, caller: CallerDep) -> EntryAdded:
     """Add an entry; a duplicate is merged into the existing one (``merged``)."""
     req = AddEntry(body.title, body.content, tuple(body.tags), body.scope, body.project)
-    return _added(await work.kb.add(caller, req))
+    return EntryAdded.of(await ops.kb.add(caller, req))
 
 
-@router.post("/kb/learn")
-async def learn(body: LearnBody, work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
+@router.post("/kb/learn", response_model=EntriesAdded)
+async def learn(body: LearnBody, ops: OpsDep, caller: CallerDep) -> EntriesAdded:
     """Report up to five learnings (from a job's agent: tagged with the job)."""
     items = tuple(Learning(i.title, i.content, tuple(i.tags)) for i in body.learnings)
-    return {"items": [_added(a) for a in
-                      await work.kb.learn(caller, Learn(items, body.scope, body.project))]}
+    added = await ops.kb.learn(caller, Learn(items, body.scope, body.project))
+    return EntriesAdded(items=[EntryAdded.of(a) for a in added])
 
 
-@router.get("/kb")
+@router.get("/kb", response_model=EntryList)
 async def list_entries(
-    work: WorkDep, caller: OpCallerDep, project: str | None = None, scope: str | None = None,
+    ops: OpsDep, caller: CallerDep, project: str | None = None, scope: str | None = None,
     tag: str | None = None, after: int = 0, limit: int = 100,
-) -> dict[str, Any]:
-    page = await work.kb.list(caller, ListKb(project, scope, tag, after, limit))
-    return {"items": [e.public() for e in page.items], "next": page.next}
+) -> EntryList:
+    return EntryList.of(await ops.kb.list(caller, ListKb(project, scope, tag, after, limit)))
 
 
-@router.get("/kb/search")
-async def search(work: WorkDep, caller: OpCallerDep, q: str, project: str | None = None,
-                 limit: int = 20) -> dict[str, Any]:
+@router.get("/kb/search", response_model=EntryList)
+async def search(ops: OpsDep, caller: CallerDep, q: str, project: str | None = None,
+                 limit: int = 20) -> EntryList:
     """Entries with all the words of ``q`` (any, when none has all), best first."""
-    hits = await work.kb.search(caller, SearchKb(q, project, limit))
-    return {"items": [{**h.entry.public(), "rank": h.rank} for h in hits]}
+    hits = await ops.kb.search(caller, SearchKb(q, project, limit))
+    return EntryList(items=[Entry.hit(h) for h in hits])
 
 
-@router.get("/kb/memory")
-async def memory(work: WorkDep, caller: OpCallerDep, project: str, text: str
-                 ) -> dict[str, Any]:
+@router.get("/kb/memory", response_model=Memory)
+async def memory(ops: OpsDep, caller: CallerDep, project: str, text: str) -> Memory:
     """The ``## Memory`` section a job of ``project`` about ``text`` would get."""
-    return {"text": await work.kb.memory(caller, MemoryFor(project, text))}
+    return Memory(text=await ops.kb.memory(caller, MemoryFor(project, text)))
 
 
-@router.get("/kb/{entry_id:int}")
-async def get(entry_id: int, work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
-    return (await work.kb.get(caller, EntryRef(entry_id))).public()
+@router.get("/kb/{entry_id:int}", response_model=Entry)
+async def get(entry_id: int, ops: OpsDep, caller: CallerDep) -> Entry:
+    return Entry.of(await ops.kb.get(caller, EntryRef(entry_id)))
 
 
-@router.patch("/kb/{entry_id:int}")
-async def edit(entry_id: int, body: EditBody, work: WorkDep, caller: OpCallerDep
-               ) -> dict[str, Any]:
+@router.patch("/kb/{entry_id:int}", response_model=Entry)
+async def edit(entry_id: int, body: EditBody, ops: OpsDep, caller: CallerDep) -> Entry:
     req = EditEntry(entry_id, body.title, body.content,
                     tuple(body.tags) if body.tags is not None else None, body.scope,
                     body.project)
-    return (await work.kb.edit(caller, req)).public()
+    return Entry.of(await ops.kb.edit(caller, req))
 
 
-@router.delete("/kb/{entry_id:int}")
-async def remove(entry_id: int, work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
-    return (await work.kb.remove(caller, EntryRef(entry_id))).public()
+@router.delete("/kb/{entry_id:int}", response_model=Entry)
+async def remove(entry_id: int, ops: OpsDep, caller: CallerDep) -> Entry:
+    return Entry.of(await ops.kb.remove(caller, EntryRef(entry_id)))

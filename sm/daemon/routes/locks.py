@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, cast
-
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from sm.daemon.deps import CallerDep, ServicesDep
-from sm.daemon.services import Services
-from sm.errors import InvalidInput, Refused
-from sm.git.run import toplevel
-from sm.store.locks import Kind, Lease
+from sm.api.models import Blocked, Lease, LeaseList, LockTable, SessionLeases, Waiting
+from sm.daemon.deps import CallerDep, OpsDep
 
 router = APIRouter(tags=["locks"])
 
@@ -37,77 +31,43 @@ class CheckBody(BaseModel):
     cwd: str
 
 
-async def _public(svc: Services, leases: list[Lease]) -> list[dict[str, Any]]:
-    labels = await svc.leases.labels(lease.session_id for lease in leases)
-    return [lease.public(labels[lease.session_id]) for lease in leases]
-
-
-@router.post("/locks", status_code=201)
-async def lock(body: LockBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+@router.post("/locks", status_code=201, response_model=LeaseList)
+async def lock(body: LockBody, ops: OpsDep, caller: CallerDep) -> LeaseList:
     """Take leases on all the paths or none (``wait``: block up to that many seconds,
     woken by releases). 409 ``conflict`` names the holders; ``deadlock`` the cycle."""
-    if caller is None:
-        raise Refused("a lock is held by a session: run sm lock inside one (SM_SESSION_TOKEN)")
-    if body.workspace:
-        top = await asyncio.to_thread(toplevel, body.cwd)
-        if top is None:
-            raise InvalidInput(f"{body.cwd} is not inside a git repository (--workspace)")
-        paths, kind = [top], "workspace"
-    else:
-        paths, kind = await svc.leases.canonical(body.paths, body.cwd), "path"
-    granted = await svc.leases.acquire(
-        caller, paths, kind=cast(Kind, kind), reason=body.reason, ttl=body.ttl, wait=body.wait,
-    )
-    return {"items": await _public(svc, granted)}
+    held = await ops.locks.lock(caller, body.paths, body.cwd, reason=body.reason, ttl=body.ttl,
+                                wait=body.wait, workspace=body.workspace)
+    return LeaseList(items=[Lease.of(h) for h in held])
 
 
-@router.post("/locks/release")
-async def unlock(body: UnlockBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+@router.post("/locks/release", response_model=LeaseList)
+async def unlock(body: UnlockBody, ops: OpsDep, caller: CallerDep) -> LeaseList:
     """Release the caller's leases (all of them without paths). ``force`` releases
     whoever holds the paths: for the operator, or a session managing the holder."""
-    paths = await svc.leases.canonical(body.paths, body.cwd) if body.paths else None
-    by = caller.id if caller else "operator"
-    if body.force:
-        if paths is None:
-            raise InvalidInput("--force needs the paths to unlock")
-        if caller is not None:
-            for lease in svc.leases.leases():
-                if lease.path in paths:
-                    await svc.sessions.check_may_manage(caller, await svc.sessions.get(
-                        lease.session_id))
-        released = await svc.leases.force_release(paths, by)
-    else:
-        if caller is None:
-            raise InvalidInput("the operator holds no locks; to break one: sm unlock --force PATH")
-        released = await svc.leases.release(caller.id, paths, by)
-    return {"items": await _public(svc, released)}
+    held = await ops.locks.unlock(caller, body.paths, body.cwd, force=body.force)
+    return LeaseList(items=[Lease.of(h) for h in held])
 
 
-@router.get("/locks")
+@router.get("/locks", response_model=LockTable)
 async def list_locks(
-    svc: ServicesDep, session: str | None = None, under: str | None = None,
-) -> dict[str, Any]:
+    ops: OpsDep, caller: CallerDep, session: str | None = None, under: str | None = None,
+) -> LockTable:
     """Current leases (of one session, or overlapping a path) and who waits for what."""
-    session_id = (await svc.sessions.resolve(session)).id if session else None
-    items = svc.leases.leases(session_id, under)
-    waiting = svc.leases.waiting()
-    labels = await svc.leases.labels(w["session_id"] for w in waiting)
-    return {
-        "items": await _public(svc, items),
-        "waiting": [{**w, "holder": labels[w["session_id"]]} for w in waiting],
-    }
+    table = await ops.locks.table(caller, session, under)
+    return LockTable(items=[Lease.of(h) for h in table.items],
+                     waiting=[Waiting.model_validate(w) for w in table.waiting])
 
 
-@router.post("/locks/check")
-async def check(body: CheckBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+@router.post("/locks/check", response_model=Blocked)
+async def check(body: CheckBody, ops: OpsDep, caller: CallerDep) -> Blocked:
     """Which of ``paths`` other sessions hold (the git pre-commit guard asks this)."""
-    paths = await svc.leases.canonical(body.paths, body.cwd) if body.paths else []
-    blocked = svc.leases.blocking(caller.id if caller else "", paths)
-    return {"blocked": await _public(svc, blocked)}
+    return Blocked(blocked=[Lease.of(h) for h in await ops.locks.check(caller, body.paths,
+                                                                        body.cwd)])
 
 
-@router.get("/sessions/{ref}/locks")
-async def session_locks(ref: str, svc: ServicesDep) -> dict[str, Any]:
+@router.get("/sessions/{ref}/locks", response_model=SessionLeases)
+async def session_locks(ref: str, ops: OpsDep, caller: CallerDep) -> SessionLeases:
     """The leases a session holds (for ``sm status`` / ``sm others``)."""
-    rec = await svc.sessions.resolve(ref)
-    return {"session": rec.id, "items": await _public(svc, svc.leases.leases(rec.id))}
+    rec = await ops.sessions.get(caller, ref)
+    held = await ops.locks.of_session(caller, rec.id)
+    return SessionLeases(session=rec.id, items=[Lease.of(h) for h in held])

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from sm.daemon.deps import OpCallerDep, WorkDep
+from sm.api.models import Note, NoteList, NoteRemoved, NoteWatched
+from sm.daemon.deps import CallerDep, OpsDep
 from sm.ops.notes import ListNotes, ReadNote, RemoveNote, WatchNotes, WriteNote
 
 router = APIRouter(tags=["notes"])
@@ -26,38 +25,34 @@ class WatchBody(BaseModel):
     timeout: float = 30.0
 
 
-@router.get("/notes")
+@router.get("/notes", response_model=NoteList)
 async def list_notes(
-    work: WorkDep, caller: OpCallerDep, prefix: str = "", after: str = "", limit: int = 100
-) -> dict[str, Any]:
+    ops: OpsDep, caller: CallerDep, prefix: str = "", after: str = "", limit: int = 100
+) -> NoteList:
     """Notes under ``prefix`` in key order, cursor-paginated by key (values included)."""
-    page = await work.notes.list(caller, ListNotes(prefix, after, limit))
-    return {"items": [n.public() for n in page.items], "next": page.next,
-            "watching": page.watching}
+    return NoteList.of(await ops.notes.list(caller, ListNotes(prefix, after, limit)))
 
 
-@router.post("/notes/watch")
-async def watch(body: WatchBody, work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
+@router.post("/notes/watch", response_model=NoteWatched)
+async def watch(body: WatchBody, ops: OpsDep, caller: CallerDep) -> NoteWatched:
     """Block until a watched key is written (or holds ``until``), at most 30 s per
     request; ``seq`` is the cursor (``after``) to ask again with."""
     req = WatchNotes(tuple(body.keys), body.prefix, body.until, body.after, body.timeout)
-    found = await work.notes.watch(caller, req)
-    return {"outcome": found.outcome, "note": found.note.public() if found.note else None,
-            "seq": found.seq}
+    return NoteWatched.of(await ops.notes.watch(caller, req))
 
 
-@router.get("/notes/{key:path}")
-async def read(key: str, work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
-    return (await work.notes.read(caller, ReadNote(key))).public()
+@router.get("/notes/{key:path}", response_model=Note)
+async def read(key: str, ops: OpsDep, caller: CallerDep) -> Note:
+    return Note.of(await ops.notes.read(caller, ReadNote(key)))
 
 
-@router.put("/notes/{key:path}")
-async def write(key: str, body: ValueBody, work: WorkDep, caller: OpCallerDep
-                ) -> dict[str, Any]:
-    return (await work.notes.write(caller, WriteNote(key, body.value))).public(value=False)
+@router.put("/notes/{key:path}", response_model=Note)
+async def write(key: str, body: ValueBody, ops: OpsDep, caller: CallerDep) -> Note:
+    """Set the note; the answer leaves its value out."""
+    return Note.of(await ops.notes.write(caller, WriteNote(key, body.value)), value=False)
 
 
-@router.delete("/notes/{key:path}")
-async def remove(key: str, work: WorkDep, caller: OpCallerDep) -> dict[str, Any]:
-    await work.notes.remove(caller, RemoveNote(key))
-    return {"key": key, "removed": True}
+@router.delete("/notes/{key:path}", response_model=NoteRemoved)
+async def remove(key: str, ops: OpsDep, caller: CallerDep) -> NoteRemoved:
+    await ops.notes.remove(caller, RemoveNote(key))
+    return NoteRemoved(key=key)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from sm.daemon.deps import CallerDep, ServicesDep
+from sm.api.models import Reminder, ReminderList
+from sm.daemon.deps import CallerDep, OpsDep
 
 router = APIRouter(tags=["reminders"])
 
@@ -18,19 +17,19 @@ class RemindBody(BaseModel):
     recurring: bool = False
 
 
-@router.post("/reminders", status_code=201)
-async def add(body: RemindBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+@router.post("/reminders", status_code=201, response_model=Reminder)
+async def add(body: RemindBody, ops: OpsDep, caller: CallerDep) -> Reminder:
     """Arm a reminder delivered to the caller (important) after ``delay``."""
-    rec = await svc.coordination.reminders.add(caller, body.delay, body.text, body.recurring)
-    return rec.public()
+    return Reminder.of(await ops.coordination.remind(caller, body.delay, body.text,
+                                                     body.recurring))
 
 
-@router.get("/reminders")
-async def armed(svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+@router.get("/reminders", response_model=ReminderList)
+async def armed(ops: OpsDep, caller: CallerDep) -> ReminderList:
     """The caller's armed reminders (every session's for the operator), soonest first."""
-    return {"items": [r.public() for r in await svc.coordination.reminders.armed(caller)]}
+    return ReminderList(items=[Reminder.of(r) for r in await ops.coordination.reminders(caller)])
 
 
-@router.post("/reminders/{ref}/cancel")
-async def cancel(ref: str, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    return (await svc.coordination.reminders.cancel(caller, ref)).public()
+@router.post("/reminders/{ref}/cancel", response_model=Reminder)
+async def cancel(ref: str, ops: OpsDep, caller: CallerDep) -> Reminder:
+    return Reminder.of(await ops.coordination.cancel_reminder(caller, ref))

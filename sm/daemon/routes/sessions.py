@@ -1,13 +1,15 @@
+"""Sessions: spawn, list, show, kill, rename, restore, output, tail, answer."""
+
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from sm.api.models import Operator, Session, SessionPage
 from sm.core.sessions import SpawnRequest
-from sm.daemon.deps import CallerDep, ServicesDep
-from sm.errors import InvalidInput
+from sm.daemon.deps import CallerDep, OpsDep
 
 router = APIRouter(tags=["sessions"])
 
@@ -25,68 +27,74 @@ class NameBody(BaseModel):
     name: str
 
 
-@router.post("/sessions", status_code=201)
-async def spawn(body: SpawnBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+class AnswerBody(BaseModel):
+    decision: Literal["allow", "always", "deny"]
+
+
+class Output(BaseModel):
+    output: str
+
+
+class Actions(BaseModel):
+    items: list[dict[str, Any]]
+
+
+@router.post("/sessions", status_code=201, response_model=Session)
+async def spawn(body: SpawnBody, ops: OpsDep, caller: CallerDep) -> Session:
     """Spawn an agent. The caller (if a session) becomes its parent."""
     req = SpawnRequest(body.provider, body.prompt, body.name, body.cwd, body.options,
                        body.worktree)
-    rec = await svc.sessions.spawn(req, caller)
-    return rec.public()
+    return Session.of(await ops.sessions.spawn(caller, req))
 
 
-@router.get("/sessions")
+@router.get("/sessions", response_model=SessionPage)
 async def list_sessions(
-    svc: ServicesDep, live: bool = False, parent: str | None = None,
+    ops: OpsDep, caller: CallerDep, live: bool = False, parent: str | None = None,
     after: str | None = None, limit: int = 500,
-) -> dict[str, Any]:
+) -> SessionPage:
     """Sessions in creation order, cursor-paginated by id."""
-    parent_id = (await svc.sessions.resolve(parent)).id if parent else None
-    limit = max(1, min(limit, 1000))
-    rows = await svc.store.sessions.list(
-        live_only=live, parent_id=parent_id, after=after, limit=limit + 1
-    )
-    page = rows[:limit]
-    return {
-        "items": [r.public() for r in page],
-        "next": page[-1].id if len(rows) > limit else None,
-    }
+    page = await ops.sessions.list(caller, live=live, parent=parent, after=after, limit=limit)
+    return SessionPage(items=[Session.of(r) for r in page.items], next=page.next)
 
 
-@router.get("/me")
-async def me(caller: CallerDep) -> dict[str, Any]:
-    """The calling session, or ``{"operator": true}`` without a token."""
-    if caller is None:
-        return {"operator": True}
-    return caller.public()
+@router.get("/me", response_model=Session | Operator)
+async def me(ops: OpsDep, caller: CallerDep) -> Session | Operator:
+    """The calling session, or ``{"operator": true}``."""
+    rec = await ops.sessions.me(caller)
+    return Session.of(rec) if rec else Operator()
 
 
-@router.get("/sessions/{ref}")
-async def get_session(ref: str, svc: ServicesDep) -> dict[str, Any]:
-    return (await svc.sessions.resolve(ref)).public()
+@router.get("/sessions/{ref}", response_model=Session)
+async def get_session(ref: str, ops: OpsDep, caller: CallerDep) -> Session:
+    return Session.of(await ops.sessions.get(caller, ref))
 
 
-@router.post("/sessions/{ref}/kill")
-async def kill(ref: str, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    return (await svc.sessions.kill(ref, caller)).public()
+@router.post("/sessions/{ref}/kill", response_model=Session)
+async def kill(ref: str, ops: OpsDep, caller: CallerDep) -> Session:
+    return Session.of(await ops.sessions.kill(caller, ref))
 
 
-@router.post("/sessions/{ref}/name")
-async def rename(ref: str, body: NameBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    return (await svc.sessions.rename(ref, body.name, caller)).public()
+@router.post("/sessions/{ref}/name", response_model=Session)
+async def rename(ref: str, body: NameBody, ops: OpsDep, caller: CallerDep) -> Session:
+    return Session.of(await ops.sessions.rename(caller, ref, body.name))
 
 
-@router.post("/sessions/{ref}/restore")
-async def restore(ref: str, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    return (await svc.sessions.restore(ref, caller)).public()
+@router.post("/sessions/{ref}/restore", response_model=Session)
+async def restore(ref: str, ops: OpsDep, caller: CallerDep) -> Session:
+    return Session.of(await ops.sessions.restore(caller, ref))
 
 
-@router.get("/sessions/{ref}/output")
-async def output(ref: str, svc: ServicesDep, lines: int = 50) -> dict[str, Any]:
-    if lines < 1:
-        raise InvalidInput(f"lines must be at least 1, not {lines}")
-    return {"output": await svc.sessions.output(ref, min(lines, 100000))}
+@router.post("/sessions/{ref}/answer", response_model=Session)
+async def answer(ref: str, body: AnswerBody, ops: OpsDep, caller: CallerDep) -> Session:
+    """Answer the permission prompt the agent shows: allow (once), always, deny."""
+    return Session.of(await ops.sessions.answer(caller, ref, body.decision))
 
 
-@router.get("/sessions/{ref}/tail")
-async def tail(ref: str, svc: ServicesDep, limit: int = 20) -> dict[str, Any]:
-    return {"items": await svc.sessions.tail(ref, max(1, min(limit, 1000)))}
+@router.get("/sessions/{ref}/output", response_model=Output)
+async def output(ref: str, ops: OpsDep, caller: CallerDep, lines: int = 50) -> Output:
+    return Output(output=await ops.sessions.output(caller, ref, lines))
+
+
+@router.get("/sessions/{ref}/tail", response_model=Actions)
+async def tail(ref: str, ops: OpsDep, caller: CallerDep, limit: int = 20) -> Actions:
+    return Actions(items=await ops.sessions.tail(caller, ref, limit))

@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from sm.daemon.deps import CallerDep, ServicesDep
+from sm.api.models import Repo, RepoList, SessionWorktreeOut
+from sm.daemon.deps import CallerDep, OpsDep
 
 router = APIRouter(tags=["worktrees"])
 
@@ -29,65 +30,58 @@ class PrBody(BaseModel):
     commit: bool = True
 
 
-@router.get("/worktrees")
-async def list_worktrees(svc: ServicesDep) -> dict[str, Any]:
+class Report(BaseModel):
+    items: list[dict[str, Any]]
+
+
+@router.get("/worktrees", response_model=Report)
+async def list_worktrees(ops: OpsDep, caller: CallerDep) -> Report:
     """Each session worktree with its session, branch, dirty/unpushed counts and size."""
-    return {"items": await svc.worktrees.list()}
+    return Report(items=await ops.git.list_worktrees(caller))
 
 
 @router.post("/worktrees/gc")
-async def gc(body: GcBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+async def gc(body: GcBody, ops: OpsDep, caller: CallerDep) -> dict[str, Any]:
     """Remove the ended sessions' clean, fully pushed/merged worktrees; list the rest
     with the reason each is kept."""
-    if body.force and caller is not None:
-        wt = await svc.worktrees.find(body.force)
-        await svc.sessions.check_may_manage(caller, await svc.sessions.get(wt.session_id))
-    return await svc.worktrees.gc(body.force)
+    return await ops.git.gc(caller, body.force)
 
 
 @router.get("/worktrees/conflicts")
-async def conflicts(svc: ServicesDep) -> dict[str, Any]:
+async def conflicts(ops: OpsDep, caller: CallerDep) -> dict[str, Any]:
     """Predicted textual conflicts between live worktrees and with their bases."""
-    return await svc.worktrees.conflicts()
+    return await ops.git.conflicts(caller)
 
 
-@router.get("/sessions/{ref}/worktree")
-async def session_worktree(ref: str, svc: ServicesDep) -> dict[str, Any]:
-    rec = await svc.sessions.resolve(ref)
-    wt = await svc.store.git.worktree(rec.id)
-    pr = await svc.store.git.pr(rec.id)
-    return {
-        "worktree": await svc.worktrees.describe(wt) if wt else None,
-        "pr": pr.public() if pr else None,
-    }
+@router.get("/sessions/{ref}/worktree", response_model=SessionWorktreeOut)
+async def session_worktree(ref: str, ops: OpsDep, caller: CallerDep) -> SessionWorktreeOut:
+    return SessionWorktreeOut.of(await ops.git.session_worktree(caller, ref))
 
 
 @router.get("/sessions/{ref}/pr")
-async def pr_status(ref: str, svc: ServicesDep) -> dict[str, Any]:
+async def pr_status(ref: str, ops: OpsDep, caller: CallerDep) -> dict[str, Any]:
     """What ``sm pr`` would push: the branch and the uncommitted files."""
-    return await svc.prs.status(await svc.sessions.resolve(ref))
+    return await ops.git.pr_status(caller, ref)
 
 
 @router.post("/sessions/{ref}/pr")
-async def open_pr(ref: str, body: PrBody, svc: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+async def open_pr(ref: str, body: PrBody, ops: OpsDep, caller: CallerDep) -> dict[str, Any]:
     """Commit leftovers (``commit``), push the branch, open or reuse its PR."""
-    rec = await svc.sessions.resolve(ref)
-    await svc.sessions.check_may_manage(caller, rec)
-    return await svc.prs.open(rec, title=body.title, body=body.body, draft=body.draft,
-                              commit=body.commit)
+    return await ops.git.open_pr(caller, ref, title=body.title, body=body.body,
+                                 draft=body.draft, commit=body.commit)
 
 
-@router.get("/repos")
-async def list_repos(svc: ServicesDep) -> dict[str, Any]:
-    return {"items": [r.public() for r in await svc.repos.list()]}
+@router.get("/repos", response_model=RepoList)
+async def list_repos(ops: OpsDep, caller: CallerDep) -> RepoList:
+    return RepoList(items=[Repo.of(r) for r in await ops.git.repos_list(caller)])
 
 
-@router.post("/repos", status_code=201)
-async def add_repo(body: RepoBody, svc: ServicesDep) -> dict[str, Any]:
+@router.post("/repos", status_code=201, response_model=Repo)
+async def add_repo(body: RepoBody, ops: OpsDep, caller: CallerDep) -> Repo:
     """Register a repo; a remote one is mirrored (cloned bare) first."""
-    return (await svc.repos.add(body.spec, body.name, body.cwd)).public()
+    return Repo.of(await ops.git.repo_add(caller, body.spec, body.name, body.cwd))
 
 
-@router.post("/repos/{name}/remove")
-async def remove_repo(name: str, svc: ServicesDep, force: bool = False) -> dict[str, Any]:
-    return (await svc.repos.remove(name, force)).public()
+@router.post("/repos/{name}/remove", response_model=Repo)
+async def remove_repo(name: str, ops: OpsDep, caller: CallerDep, force: bool = False) -> Repo:
+    return Repo.of(await ops.git.repo_remove(caller, name, force))

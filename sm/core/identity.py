@@ -1,0 +1,129 @@
+"""Who calls: the kernel's word first, the session token second.
+
+A call on the Unix socket comes with its peer's pid (``SO_PEERCRED``). When that process
+descends from a live session's pane — by its parents, or by the kernel session
+(``setsid``) it belongs to — the caller *is* that session, whatever token it sends or
+drops; a token of another session is refused. A caller outside every session is the
+session its token proves, or without one the operator.
+
+The kernel's word holds against a confused agent and against one that drops or swaps its
+token. It is not a sandbox: a process that calls ``setsid`` and leaves its parents
+escapes the tree, and same-uid processes can read each other's files and memory
+(docs/security.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import Protocol
+
+from sm.core.caller import Caller
+from sm.errors import Refused, Unauthorized
+from sm.runtime.base import Runtime
+from sm.runtime.procs import Proc
+from sm.store import Store
+from sm.store.sessions import SessionRecord
+
+_MISSES = 1024  # kernel sessions known to be no pane's, remembered
+
+
+class ProcReader(Protocol):
+    def stat(self, pid: int) -> Proc | None: ...
+
+    def lineage(self, pid: int) -> list[Proc]: ...
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Identity:
+    """The pane of every live session (pid and start time), and the rules above."""
+
+    def __init__(self, store: Store, runtime: Runtime, procs: ProcReader) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.procs = procs
+        self._panes: dict[int, tuple[str, int]] = {}  # pane pid → (session id, start)
+        self._misses: OrderedDict[tuple[int, int], None] = OrderedDict()
+
+    def watch(self, session_id: str, pane_pid: int) -> None:
+        """Remember a session's pane process (after a spawn, a restore, a reconcile)."""
+        proc = self.procs.stat(pane_pid) if pane_pid > 0 else None
+        if proc is not None:
+            self._panes[pane_pid] = (session_id, proc.start)
+
+    async def refresh(self) -> None:
+        """Learn every live session's pane from the runtime (one round trip)."""
+        by_name = {rec.tmux_session: rec.id
+                   for rec in await self.store.sessions.list(live_only=True)}
+        self._panes.clear()
+        for pane in await self.runtime.panes():
+            if pane.session in by_name and not pane.dead:
+                self.watch(by_name[pane.session], pane.pid)
+
+    async def session_of(self, pid: int) -> SessionRecord | None:
+        """The live session whose pane ``pid`` descends from, or None."""
+        lineage = self.procs.lineage(pid)
+        if not lineage:
+            return None
+        found = self._match(lineage)
+        if found is None:
+            # a pane younger than what sm knows (its agent called before the spawn
+            # returned), or a process outside: ask the runtime once per kernel session
+            leader = self.procs.stat(lineage[0].sid)
+            key = (lineage[0].sid, leader.start if leader is not None else 0)
+            if key in self._misses:
+                return None
+            await self.refresh()
+            found = self._match(lineage)
+            if found is None:
+                self._misses[key] = None
+                while len(self._misses) > _MISSES:
+                    self._misses.popitem(last=False)
+                return None
+        rec = await self.store.sessions.get(found)
+        return rec if rec is not None and rec.is_live else None
+
+    def _match(self, lineage: list[Proc]) -> str | None:
+        for proc in lineage:
+            known = self._panes.get(proc.pid)
+            if known is not None and known[1] == proc.start:
+                return known[0]
+            # a pane's process leads its kernel session: its descendants keep the id
+            # even when orphaned, and the kernel never reuses it while one of them
+            # lives; the leader itself is the pane's process or gone
+            known = self._panes.get(proc.sid)
+            if known is not None:
+                leader = self.procs.stat(proc.sid)
+                if leader is None or leader.start == known[1]:
+                    return known[0]
+        return None
+
+    async def authenticate(self, peer: int | None, token: str = "", claimed_id: str = ""
+                           ) -> Caller:
+        """The caller: the session the kernel places ``peer`` in, else the session
+        ``token`` proves, else the operator. Raises Unauthorized for an unknown token,
+        Refused for a token or a claimed id that disagrees with the kernel or the token."""
+        by_token = None
+        if token:
+            by_token = await self.store.sessions.by_token_hash(token_hash(token))
+            if by_token is None:
+                raise Unauthorized("unknown session token")
+        kernel = await self.session_of(peer) if peer else None
+        if kernel is not None:
+            if by_token is not None and by_token.id != kernel.id:
+                raise Refused(f"this token belongs to session {by_token.id}, but the call "
+                              f"comes from inside session {kernel.id}")
+            if claimed_id and claimed_id != kernel.id:
+                raise Refused(f"a call from inside session {kernel.id} cannot speak for "
+                              f"session {claimed_id}")
+            return Caller.of(kernel)
+        if by_token is None:
+            if claimed_id:
+                raise Refused(f"a call claiming session {claimed_id} needs its token")
+            return Caller.operator()
+        if claimed_id and claimed_id != by_token.id:
+            raise Refused(f"this token belongs to session {by_token.id}, not {claimed_id}")
+        return Caller.of(by_token)

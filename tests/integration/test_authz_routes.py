@@ -1,0 +1,183 @@
+"""Authorization, route by route: every route of ``/openapi.json`` called as an unrelated
+session and as the target's own child, expecting what docs/protocol.md's "who" column
+says — a refusal (403) where only the operator, the target or its ancestors may, anything
+but a refusal where anyone (or any session) may — and nothing changed by a refusal."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sm.client import Client
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# who → refused for a stranger and for the target's child?
+ALLOWED = ("anyone", "a session", "the session")
+REFUSED = ("manager", "reader", "operator", "its sender", "the holder", "manager of")
+
+# route → (path parameters filled in, body); {T}: the target, {M}: a message to it,
+# {R}: a reminder of it, {A}: a question, {W}: its repo directory, {P}: a repo's name
+CALLS: dict[str, tuple[str, Any]] = {
+    "GET /health": ("/health", None),
+    "GET /me": ("/me", None),
+    "POST /sessions": ("/sessions", {"provider": "shell", "options": {"command": ["sleep", "60"]}}),
+    "GET /sessions": ("/sessions", None),
+    "GET /sessions/{ref}": ("/sessions/{T}", None),
+    "POST /sessions/{ref}/kill": ("/sessions/{T}/kill", None),
+    "POST /sessions/{ref}/name": ("/sessions/{T}/name", {"name": "hijacked"}),
+    "POST /sessions/{ref}/restore": ("/sessions/{T}/restore", None),
+    "POST /sessions/{ref}/answer": ("/sessions/{T}/answer", {"decision": "allow"}),
+    "GET /sessions/{ref}/output": ("/sessions/{T}/output", None),
+    "GET /sessions/{ref}/tail": ("/sessions/{T}/tail", None),
+    "POST /hooks/{event}": ("/hooks/Notification", {"id": "n1", "payload": {}}),
+    "POST /messages": ("/messages", {"targets": ["{T}"], "body": "hello"}),
+    "GET /messages": ("/messages", None),
+    "GET /messages/{message_id}": ("/messages/{M}", None),
+    "POST /messages/{message_id}/cancel": ("/messages/{M}/cancel", None),
+    "GET /events": ("/events", None),
+    "GET /events/stream": ("/events/stream", None),
+    "POST /locks": ("/locks", {"paths": ["mine.txt"], "cwd": "{W}"}),
+    "POST /locks/release": ("/locks/release", {"paths": ["held.txt"], "cwd": "{W}",
+                                               "force": True}),
+    "GET /locks": ("/locks", None),
+    "GET /sessions/{ref}/locks": ("/sessions/{T}/locks", None),
+    "POST /locks/check": ("/locks/check", {"paths": ["held.txt"], "cwd": "{W}"}),
+    "GET /worktrees": ("/worktrees", None),
+    "POST /worktrees/gc": ("/worktrees/gc", {}),
+    "GET /worktrees/conflicts": ("/worktrees/conflicts", None),
+    "GET /sessions/{ref}/worktree": ("/sessions/{T}/worktree", None),
+    "GET /sessions/{ref}/pr": ("/sessions/{T}/pr", None),
+    "POST /sessions/{ref}/pr": ("/sessions/{T}/pr", {}),
+    "GET /repos": ("/repos", None),
+    "POST /repos": ("/repos", {"spec": "{W}", "name": "again"}),
+    "POST /repos/{name}/remove": ("/repos/{P}/remove", None),
+    "POST /sessions/{ref}/wait": ("/sessions/{T}/wait", {"timeout": 0}),
+    "POST /me/status": ("/me/status", {"text": "busy"}),
+    "POST /me/task-complete": ("/me/task-complete", {"text": "done"}),
+    "POST /me/turn-complete": ("/me/turn-complete", None),
+    "POST /me/handoff": ("/me/handoff", {"text": "go on"}),
+    "POST /me/em": ("/me/em", {}),
+    "POST /sessions/{ref}/clear": ("/sessions/{T}/clear", {"prompt": "forget"}),
+    "POST /dispatch": ("/dispatch", {"agent": "{T}", "role": "engineer", "params": {}}),
+    "GET /sessions/{ref}/children": ("/sessions/{T}/children", None),
+    "GET /others": ("/others", None),
+    "POST /reminders": ("/reminders", {"delay": "1h", "text": "later"}),
+    "GET /reminders": ("/reminders", None),
+    "POST /reminders/{ref}/cancel": ("/reminders/{R}/cancel", None),
+    "POST /asks": ("/asks", {"id": "b0b0b0b{who}", "question": "may I?"}),
+    "GET /asks/{ask_id}": ("/asks/{A}", None),
+    "GET /asks": ("/asks", None),
+    "POST /asks/{ask_id}/answer": ("/asks/{A}/answer", {"answer": "no"}),
+}
+
+
+def documented_who() -> dict[str, str]:
+    """Route → its "who" cell in docs/protocol.md."""
+    rows = re.findall(r"^\| `([A-Z]+ /[^`]*)` \| .* \| ([^|]+) \|$",
+                      (ROOT / "docs" / "protocol.md").read_text(), re.M)
+    return {route: who.strip() for route, who in rows}
+
+
+def expected_refusal(who: str) -> bool:
+    head = who.split(";")[0].strip()
+    if head.startswith(ALLOWED):
+        return False
+    assert head.startswith(REFUSED), f"unknown who: {who!r}"
+    return True
+
+
+def test_every_route_is_called_and_documented() -> None:
+    from sm.config import load
+    from sm.daemon.app import create_app
+
+    app = create_app(load(environ={"SM_HOME": str(ROOT / ".no-such-home")}))
+    routes = {f"{m.upper()} {p}" for p, ops in app.openapi()["paths"].items() for m in ops}
+    assert routes == set(CALLS), (routes - set(CALLS), set(CALLS) - routes)
+    assert set(documented_who()) >= routes
+
+
+def _status(home: Path, token: str, method: str, path: str, body: Any) -> int:
+    if path.startswith("/events/stream"):  # a stream: read its status line only
+        sock = socket.socket(socket.AF_UNIX)
+        sock.settimeout(10)
+        sock.connect(str(home / "sm.sock"))
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: sm\r\nAuthorization: Bearer {token}"
+                     "\r\n\r\n".encode())
+        head = sock.recv(4096)
+        sock.close()
+        return int(head.split()[1])
+    client = Client(home=str(home), token=token, session_id="", timeout=60)
+    status, _ = client.send(method, path, None if body is None else json.dumps(body).encode())
+    return status
+
+
+@pytest.fixture
+def world(sm, sm_json, spawn, session_env, sm_home: Path) -> dict[str, Any]:
+    """The target (in a git repo, holding a lock, with a reminder, a question and a
+    message to it), its child, a stranger, and a registered repo."""
+    work = sm_home / "work"
+    work.mkdir()
+    subprocess.run(["git", "init", "-q", str(work)], check=True)
+    target = spawn("--name", "target", "--cwd", str(work))
+    t_env = session_env(target["id"])
+    child = spawn("--name", "kid", "--cwd", str(work), env=t_env)
+    stranger = spawn("--name", "stranger", "--cwd", str(work))
+    assert child["parent_id"] == target["id"] and stranger["parent_id"] is None
+    t_token = str(t_env["SM_SESSION_TOKEN"])
+    t = Client(home=str(sm_home), token=t_token, session_id="")
+    t.post("/locks", {"paths": ["held.txt"], "cwd": str(work)})
+    reminder = t.post("/reminders", {"delay": "1h", "text": "check"})
+    t.post("/asks", {"id": "a0a0a0a0", "question": "go?"})
+    sm("repo", "add", str(work), "--name", "reg")
+    sm("send", "target", "--urgent", "x")  # a message the others neither sent nor receive
+    message = sm_json("messages", "--to", "target")[-1]
+    return {
+        "home": sm_home, "T": "target", "M": message["id"], "R": reminder["id"],
+        "A": "a0a0a0a0", "W": str(work), "P": "reg",
+        "tokens": {"stranger": str(session_env(stranger["id"])["SM_SESSION_TOKEN"]),
+                   "child": str(session_env(child["id"])["SM_SESSION_TOKEN"])},
+    }
+
+
+def _fill(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        for key, sub in names.items():
+            value = value.replace("{" + key + "}", sub)
+        return value
+    if isinstance(value, dict):
+        return {k: _fill(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, names) for v in value]
+    return value
+
+
+def test_every_route_as_a_stranger_and_as_a_child(world: dict[str, Any], sm_json) -> None:
+    who = documented_who()
+    before = (sm_json("status", "target"), sm_json("locks"), sm_json("repo", "list"))
+    wrong = []
+    for caller in ("stranger", "child"):
+        names = {k: world[k] for k in ("T", "M", "R", "A", "W", "P")} | {
+            "who": "1" if caller == "child" else "2"}
+        for route, (path, body) in CALLS.items():
+            method = route.split()[0]
+            status = _status(world["home"], world["tokens"][caller], method,
+                             _fill(path, names), _fill(body, names))
+            refuse = expected_refusal(who[route])
+            if status >= 500 or (status == 403) != refuse:
+                wrong.append(f"{caller} {route}: {status} (who: {who[route]})")
+    assert not wrong, "\n".join(wrong)
+    after = (sm_json("status", "target"), sm_json("locks"), sm_json("repo", "list"))
+    # the messages anyone may send it keep it busy; nobody stopped or renamed it
+    assert after[0]["name"] == "target" and after[0]["state"] in ("idle", "running")
+    assert ("target", world["W"] + "/held.txt") in {
+        (i["holder"], i["path"]) for i in after[1]["items"]}
+    assert after[2] == before[2]
+    assert sm_json("message", world["M"])["state"] == "delivered"
+    assert [r["id"] for r in sm_json("reminders") if r["id"] == world["R"]]
