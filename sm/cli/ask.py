@@ -69,7 +69,11 @@ def _ask(client: Client, args: argparse.Namespace) -> int:
         return 0
     if args.default is not None and not args.json:
         sys.stdout.write(f"{args.default}\n")
-    print(f"sm: no answer within {args.timeout:g}s", file=sys.stderr)
+    if ask["state"] == "withdrawn":
+        print(f"sm: the question was withdrawn ({ask.get('answered_by') or 'sm'})",
+              file=sys.stderr)
+    else:
+        print(f"sm: no answer within {args.timeout:g}s", file=sys.stderr)
     return 1
 
 

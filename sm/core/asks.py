@@ -3,7 +3,8 @@ answer, given from any surface (Telegram buttons or text, the web, ``sm answer``
 
 A question is a row, written with an ``ask`` event before anyone sees it; a daemon
 restart neither loses it nor asks twice (the client retries with the same id). Its
-deadline is kept by the scheduler: past it, the question is ``expired``.
+deadline is kept by the scheduler: past it, the question is ``expired``. A question
+whose asker died is ``withdrawn`` (nobody is left to read the answer).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from sm.core.events import EventBus
 from sm.errors import Conflict, InvalidInput, NotFound
 from sm.store import Store
 from sm.store.asks import AskRecord
-from sm.vocab import EventKind
+from sm.store.events import EventRecord
+from sm.vocab import DEAD, EventKind
 
 _ID = re.compile(r"[0-9a-f]{8,32}")
 MAX_CHOICES = 12
@@ -37,6 +39,7 @@ class Asks:
         self.poke = poke
         self.clock = clock
         self._changed: dict[str, asyncio.Event] = {}
+        bus.listen(self._on_event, "asks")
 
     async def create(
         self, caller: Caller, ask_id: str, question: str, choices: list[str], timeout: float,
@@ -118,6 +121,14 @@ class Asks:
 
     async def pending(self) -> list[AskRecord]:
         return await self.store.asks.pending()
+
+    async def _on_event(self, ev: EventRecord) -> None:
+        """A session that died withdraws its open questions."""
+        if ev.kind != EventKind.STATE or ev.payload.get("to") not in DEAD:
+            return
+        for ask in await self.store.asks.pending():
+            if ask.session_id == ev.session_id:
+                await self._settle(ask, "withdrawn", None, f"sm: the asker is {ev.payload['to']}")
 
     # -- the scheduler's side ------------------------------------------------------------
     async def next_due(self) -> float | None:

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from typing import Protocol
 
 from sm.core.caller import Caller
-from sm.errors import Refused, Unauthorized
+from sm.errors import Refused, Unauthorized, Unavailable
 from sm.runtime.base import Runtime
 from sm.runtime.procs import Proc
 from sm.store import Store
@@ -55,11 +55,19 @@ class Identity:
             self._panes[pane_pid] = (session_id, proc.start)
 
     async def refresh(self) -> None:
-        """Learn every live session's pane from the runtime (one round trip)."""
+        """Learn every live session's pane from the runtime (one round trip; none when no
+        session is live). Without tmux (not installed, not started) there is no pane to
+        learn: nobody is placed in a session by the kernel then."""
         by_name = {rec.tmux_session: rec.id
                    for rec in await self.store.sessions.list(live_only=True)}
         self._panes.clear()
-        for pane in await self.runtime.panes():
+        if not by_name:
+            return
+        try:
+            panes = await self.runtime.panes()
+        except Unavailable:
+            return
+        for pane in panes:
             if pane.session in by_name and not pane.dead:
                 self.watch(by_name[pane.session], pane.pid)
 

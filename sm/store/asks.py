@@ -1,6 +1,6 @@
 """Question rows: ``sm ask`` — a question for the human, answered from any surface.
 
-    state   pending → answered | expired
+    state   pending → answered | expired | withdrawn
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class AskRecord:
     session_id: str | None  # None: the operator asked (a script outside any session)
     question: str
     choices: list[str]
-    state: str  # pending | answered | expired
+    state: str  # pending | answered | expired | withdrawn
     answer: str | None
     answered_by: str | None
     deadline: float
