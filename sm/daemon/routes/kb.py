@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from sm.api.models import EntriesAdded, Entry, EntryAdded, EntryList, Memory
@@ -19,6 +21,8 @@ from sm.ops.kb import (
 )
 
 router = APIRouter(tags=["kb"])
+# an entry id as SQLite stores it (a bigger number is bad input, not a server error)
+EntryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 class EntryBody(BaseModel):
@@ -87,12 +91,12 @@ async def memory(ops: OpsDep, caller: CallerDep, project: str, text: str) -> Mem
 
 
 @router.get("/kb/{entry_id:int}", response_model=Entry)
-async def get(entry_id: int, ops: OpsDep, caller: CallerDep) -> Entry:
+async def get(entry_id: EntryId, ops: OpsDep, caller: CallerDep) -> Entry:
     return Entry.of(await ops.kb.get(caller, EntryRef(entry_id)))
 
 
 @router.patch("/kb/{entry_id:int}", response_model=Entry)
-async def edit(entry_id: int, body: EditBody, ops: OpsDep, caller: CallerDep) -> Entry:
+async def edit(entry_id: EntryId, body: EditBody, ops: OpsDep, caller: CallerDep) -> Entry:
     req = EditEntry(entry_id, body.title, body.content,
                     tuple(body.tags) if body.tags is not None else None, body.scope,
                     body.project)
@@ -100,5 +104,5 @@ async def edit(entry_id: int, body: EditBody, ops: OpsDep, caller: CallerDep) ->
 
 
 @router.delete("/kb/{entry_id:int}", response_model=Entry)
-async def remove(entry_id: int, ops: OpsDep, caller: CallerDep) -> Entry:
+async def remove(entry_id: EntryId, ops: OpsDep, caller: CallerDep) -> Entry:
     return Entry.of(await ops.kb.remove(caller, EntryRef(entry_id)))
