@@ -41,11 +41,12 @@ def line(label: str, s: dict[str, float], unit: str = "ms", extra: str = "") -> 
 
 
 @contextmanager
-def daemon(probe: bool = False, **env_extra: str) -> Iterator[dict[str, str]]:
-    """A daemon on a fresh temp SM_HOME; stopped (by its pid) and its tmux server
-    killed on exit. ``probe``: run it with a loop-lag probe; the samples go to the file
-    ``env["SM_BENCH_LAG"]`` (see ``lag_since``)."""
-    home = tempfile.mkdtemp(prefix="smb-", dir="/tmp")
+def daemon(home: str | None = None, probe: bool = False,
+           **env_extra: str) -> Iterator[dict[str, str]]:
+    """A daemon on ``home`` (default: a fresh temp SM_HOME); stopped (by its pid), its
+    tmux server killed and ``home`` removed on exit. ``probe``: run it with a loop-lag
+    probe; the samples go to the file ``env["SM_BENCH_LAG"]`` (see ``lag_since``)."""
+    home = home or tempfile.mkdtemp(prefix="smb-", dir="/tmp")
     env = {**os.environ, "SM_HOME": home, **env_extra}
     env.pop("SM_SESSION_TOKEN", None)
     env.pop("SM_SESSION_ID", None)

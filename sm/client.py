@@ -39,7 +39,7 @@ class Client:
         home: str | None = None,
         token: str | None = None,
         session_id: str | None = None,
-        timeout: float = 60.0,
+        timeout: float | None = 60.0,  # None: a request may take as long as it needs
         autostart: bool = True,
     ) -> None:
         self.home = str(home) if home else sm_home()
@@ -75,9 +75,11 @@ class Client:
             raise from_payload(payload, status)
         return payload
 
-    def send(self, method: str, path: str, data: bytes | None) -> tuple[int, bytes]:
-        """One request with a ready JSON body; the status and the raw answer. Raises
-        Unavailable when no daemon can be reached (or started, with ``autostart``)."""
+    def send(self, method: str, path: str, data: bytes | None,
+             headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        """One request with a ready JSON body (and extra ``headers``); the status and
+        the raw answer. Raises Unavailable when no daemon can be reached (or started,
+        with ``autostart``)."""
         try:
             sock = self._connect()
         except OSError:
@@ -87,7 +89,7 @@ class Client:
             sock = self._connect()
         try:
             with _closing(sock):
-                _send(sock, method, path, data, self._headers())
+                _send(sock, method, path, data, {**self._headers(), **(headers or {})})
                 status, _headers, raw = _read_response(sock)
         except (ConnectionError, TimeoutError) as exc:
             raise Unavailable(

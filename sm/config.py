@@ -170,6 +170,24 @@ class KbSettings:
 
 
 @dataclass(frozen=True)
+class UsageSettings:
+    # model → {input, output, cache_write_5m, cache_write_1h, cache_read} in USD per million
+    # tokens, over the shipped table (docs/usage.md); a new model needs all five
+    prices: dict[str, Any] = field(default_factory=dict)
+    context_windows: dict[str, Any] = field(default_factory=dict)  # model → tokens
+    context_threshold: float = 0.8  # share of the window that raises a context event; 0: off
+    telemetry: bool = False  # receive Claude Code's OpenTelemetry events (side requests)
+    telemetry_port: int = 0  # the receiver's loopback port; 0: any free port
+
+
+@dataclass(frozen=True)
+class McpSettings:
+    # give every agent sm spawns sm's MCP server (Claude Code --mcp-config, Codex
+    # mcp_servers): its tools are sm's agent-facing operations (docs/mcp.md)
+    agents: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = field(default_factory=lambda: default_home())
     log_level: str = "info"
@@ -187,6 +205,8 @@ class Settings:
     worktree: WorktreeSettings = field(default_factory=WorktreeSettings)
     stream: StreamSettings = field(default_factory=StreamSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    usage: UsageSettings = field(default_factory=UsageSettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
     jobs: JobsSettings = field(default_factory=JobsSettings)
     notes: NotesSettings = field(default_factory=NotesSettings)
     kb: KbSettings = field(default_factory=KbSettings)
@@ -340,13 +360,23 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             number = None
         if isinstance(number, int) or (kind is float and isinstance(number, float)):
             return kind(number)
+    elif kind is dict:
+        if isinstance(value, str):  # from the environment: JSON
+            import contextlib
+            import json
+
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        if isinstance(value, dict):
+            return {str(k): v for k, v in value.items()}
     elif kind is tuple:
         items = value.split(",") if isinstance(value, str) else value
         if isinstance(items, list | tuple) and all(isinstance(v, str | int) for v in items):
             return tuple(str(v).strip() for v in items if str(v).strip())
     elif isinstance(value, str | int | float) and not isinstance(value, bool):
         return str(value)
-    expected = {tuple: "list of strings"}.get(kind, kind.__name__)
+    names: dict[type, str] = {tuple: "list of strings", dict: "mapping"}
+    expected = names.get(kind, kind.__name__)
     raise InvalidInput(f"config key {key}: {value!r} is not a valid {expected}")
 
 

@@ -116,6 +116,7 @@ class EventKind(StrEnum):
     PR = "pr"
     WORKTREE = "worktree"
     ASK = "ask"
+    CONTEXT = "context"  # a session's context window filled past usage.context_threshold
     NOTE = "note"
     KB = "kb"
     JOB = "job"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from sm.agents.base import Launch, LaunchSpec, Provider
+from sm.agents.base import Launch, LaunchSpec, Provider, Telemetry
+from sm.agents.usage import TranscriptReader
 from sm.errors import NotFound
 
 if TYPE_CHECKING:
@@ -14,17 +15,30 @@ if TYPE_CHECKING:
 NAMES = ("claude", "codex", "shell", "scripted")
 
 
-def providers(settings: Settings) -> dict[str, Provider]:
+def providers(settings: Settings, telemetry: Telemetry | None = None) -> dict[str, Provider]:
+    """Every provider; ``telemetry``: where Claude Code exports its OpenTelemetry events."""
     from sm.agents.claude import Claude
     from sm.agents.codex import Codex
     from sm.agents.scripted import Scripted
     from sm.agents.shell import Shell
 
     return {
-        "claude": Claude(settings.claude),
+        "claude": Claude(settings.claude, telemetry),
         "codex": Codex(settings.codex),
         "shell": Shell(),
         "scripted": Scripted(settings.scripted),
+    }
+
+
+def usage_readers() -> dict[str, TranscriptReader]:
+    """Per provider, the reader of its own usage records (shell has none)."""
+    from sm.agents.claude_usage import ClaudeTranscripts
+    from sm.agents.codex_usage import CodexRollouts
+
+    return {
+        "claude": ClaudeTranscripts(),
+        "codex": CodexRollouts(),
+        "scripted": ClaudeTranscripts(root="transcripts", patterns=("*.jsonl",)),
     }
 
 
@@ -37,4 +51,5 @@ def get(registry: Mapping[str, Provider], name: str) -> Provider:
         ) from None
 
 
-__all__ = ["Launch", "LaunchSpec", "Provider", "providers", "get", "NAMES"]
+__all__ = ["Launch", "LaunchSpec", "Provider", "Telemetry", "providers", "usage_readers", "get",
+           "NAMES"]

@@ -27,6 +27,30 @@ class LaunchSpec:
     resume: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)  # what the agent inherits (read-only)
+    # the command line of sm's stdio MCP server (``sm mcp``); empty: give the agent none
+    mcp_command: tuple[str, ...] = ()
+
+
+def mcp_server(spec: LaunchSpec) -> dict[str, Any] | None:
+    """sm's MCP server as an agent's config names a stdio server (command, args, env),
+    or None when it is off. The environment is spelled out: an agent CLI may start its
+    MCP servers with less than its own (Codex passes only a few variables on)."""
+    if not spec.mcp_command:
+        return None
+    env = {"SM_SESSION_ID": spec.session_id,
+           "SM_SESSION_TOKEN_FILE": str(spec.session_dir.absolute() / "token")}
+    if spec.env.get("SM_HOME"):
+        env["SM_HOME"] = spec.env["SM_HOME"]
+    return {"command": spec.mcp_command[0], "args": list(spec.mcp_command[1:]), "env": env}
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """Where an agent exports its OpenTelemetry log events (sm's receiver), and the
+    bearer secret it sends."""
+
+    endpoint: str
+    secret: str
 
 
 @dataclass(frozen=True)
@@ -180,6 +204,12 @@ def hook_script() -> Path:
 def hook_command() -> str:
     """The shell command line agents run for a hook (stdlib only, no site: fast)."""
     return shlex.join([sys.executable, "-I", "-S", str(hook_script())])
+
+
+def mcp_command() -> tuple[str, ...]:
+    """The command line agents run for sm's stdio MCP server: this interpreter, isolated
+    (the agent's cwd or PYTHONPATH never shadow sm), running ``sm mcp``."""
+    return (sys.executable, "-I", "-m", "sm", "mcp")
 
 
 def find_binary(binary: str, what: str, key: str) -> str:

@@ -11,7 +11,8 @@ rewrites ``.claude.json`` while it runs. sm points ``CLAUDE_CONFIG_DIR`` at
   session's cwd trusted, the ``ANTHROPIC_API_KEY`` it inherits approved;
 * the user's credentials, settings, ``CLAUDE.md``, agents, commands and skills are
   symlinked in, so the agent logs in and behaves as the user's own Claude does;
-* hooks and the permission mode come from a per-session ``--settings`` file.
+* hooks and the permission mode come from a per-session ``--settings`` file, sm's MCP
+  server (``sm mcp``, unless ``mcp.agents`` is off) from a per-session ``--mcp-config``.
 
 The model endpoint comes from the daemon's environment, of which the agent gets
 Claude Code's own variables (``ANTHROPIC_*`` such as ``ANTHROPIC_API_KEY`` and
@@ -30,7 +31,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sm.agents.base import Agent, Launch, LaunchSpec, Screen, find_binary, interrupted_above
+from sm.agents.base import (
+    Agent,
+    Launch,
+    LaunchSpec,
+    Screen,
+    Telemetry,
+    find_binary,
+    interrupted_above,
+    mcp_server,
+)
+from sm.agents.claude_usage import SESSION_ATTRIBUTE
 from sm.agents.screen import StyledLine, parse
 from sm.config import ClaudeSettings
 
@@ -58,6 +69,29 @@ def hook_settings(hook_command: str, timeout: int = 10) -> dict[str, Any]:
             entry["matcher"] = "*"
         hooks[event] = [entry]
     return {"hooks": hooks}
+
+
+def telemetry_env(
+    telemetry: Telemetry, session_id: str, inherited: Mapping[str, str]
+) -> dict[str, str]:
+    """Claude Code's OpenTelemetry logs export to sm's receiver, tagged with the sm
+    session. Only the logs signal is redirected: the user's own metrics exporter and
+    resource attributes are kept."""
+    attributes = f"{SESSION_ATTRIBUTE}={session_id}"
+    if inherited.get("OTEL_RESOURCE_ATTRIBUTES"):
+        attributes = f"{inherited['OTEL_RESOURCE_ATTRIBUTES']},{attributes}"
+    env = {
+        "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
+        "OTEL_LOGS_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/json",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": telemetry.endpoint,
+        "OTEL_EXPORTER_OTLP_LOGS_HEADERS": f"authorization=Bearer {telemetry.secret}",
+        "OTEL_LOGS_EXPORT_INTERVAL": "1000",
+        "OTEL_RESOURCE_ATTRIBUTES": attributes,
+    }
+    if not inherited.get("OTEL_METRICS_EXPORTER"):
+        env["OTEL_METRICS_EXPORTER"] = "none"
+    return env
 
 
 def user_config_dir(env: Mapping[str, str]) -> Path | None:
@@ -148,8 +182,9 @@ class Claude(Agent):
         "BASH_DEFAULT_TIMEOUT_MS", "BASH_MAX_TIMEOUT_MS", "MCP_TIMEOUT",
     )
 
-    def __init__(self, settings: ClaudeSettings) -> None:
+    def __init__(self, settings: ClaudeSettings, telemetry: Telemetry | None = None) -> None:
         self.settings = settings
+        self.telemetry = telemetry
 
     def launch(self, spec: LaunchSpec) -> Launch:
         binary = find_binary(self.settings.binary, "Claude Code CLI", "claude.binary")
@@ -163,6 +198,12 @@ class Claude(Agent):
         settings_file = spec.session_dir / "claude-settings.json"
         settings_file.write_text(json.dumps(settings, indent=2))
         argv = [binary, "--settings", str(settings_file)]
+        server = mcp_server(spec)
+        if server is not None:  # before other flags: --mcp-config takes several values
+            mcp_file = spec.session_dir / "claude-mcp.json"
+            mcp_file.write_text(json.dumps({"mcpServers": {"sm": {"type": "stdio", **server}}},
+                                           indent=2))
+            argv += ["--mcp-config", str(mcp_file)]
         if spec.resume:
             argv += ["--resume", spec.conversation_id]
         else:
@@ -173,7 +214,10 @@ class Claude(Agent):
         if mode:
             argv += ["--permission-mode", mode]
         argv += shlex.split(self.settings.args)
-        return Launch(argv=argv, env={"CLAUDE_CONFIG_DIR": str(config_dir)})
+        env = {"CLAUDE_CONFIG_DIR": str(config_dir)}
+        if self.telemetry is not None:
+            env.update(telemetry_env(self.telemetry, spec.session_id, spec.env))
+        return Launch(argv=argv, env=env)
 
     def submitted_text(self, prompt: str) -> str:
         """Claude Code wraps a pasted block: ``<pasted_content id="…">\nTEXT\n</…>``."""

@@ -7,7 +7,8 @@ its own ``CODEX_HOME`` (``<session dir>/codex``) and never writes the user's:
 * ``config.toml`` is the user's (parsed, so their providers, MCP servers and answered
   notices come along) with sm's keys set over it: ``notify``, the cwd trusted, no
   update check, no login shell for commands (it would reset ``PATH`` and lose ``sm``),
-  the model, provider and permissions sm was told to use, and a
+  the model, provider and permissions sm was told to use, sm's MCP server
+  (``mcp_servers.sm``, unless ``mcp.agents`` is off), and a
   ``trusted_hash`` for each of sm's hooks — untrusted hooks open a "Hooks need
   review" dialog at start;
 * ``hooks.json`` routes every hook event to sm's hook entry point;
@@ -31,7 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sm.agents.base import Agent, Launch, LaunchSpec, Screen, find_binary
+from sm.agents.base import Agent, Launch, LaunchSpec, Screen, find_binary, mcp_server
 from sm.agents.screen import parse
 from sm.config import CodexSettings
 
@@ -189,6 +190,9 @@ class Codex(Agent):
                                    "trust_level": "trusted"}
         cfg["projects"] = projects
         cfg["tui"] = {**dict(cfg.get("tui") or {}), "screen_reader_detection_done": True}
+        server = mcp_server(spec)
+        if server is not None:
+            cfg["mcp_servers"] = {**dict(cfg.get("mcp_servers") or {}), "sm": server}
         path = str(hooks_file.resolve())
         cfg["hooks"] = {"state": {
             f"{path}:{_snake(event)}:0:0": {"trusted_hash": trusted_hash(event, groups[0])}

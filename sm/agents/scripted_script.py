@@ -14,6 +14,7 @@ A script is YAML::
           - permission: Bash
           - crash: 3
           - exit: 0
+          - usage: {model: claude-sonnet-4-5, input: 100, output: 20}
 
 ``load_script`` validates everything up front and raises ``ScriptError`` whose message
 names the source, the rule and the bad value. ``Script.plan`` picks the actions for a
@@ -60,6 +61,21 @@ class Permission:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """One API response's usage, written to the transcript the way Claude Code does: one
+    line per content block (``blocks``), each with the same usage, the last with the
+    final ``output`` (the others with a partial count)."""
+
+    model: str
+    input: int = 0
+    output: int = 0
+    cache_write_5m: int = 0
+    cache_write_1h: int = 0
+    cache_read: int = 0
+    blocks: int = 1
+
+
+@dataclass(frozen=True)
 class Crash:
     code: int
 
@@ -69,7 +85,7 @@ class Exit:
     code: int
 
 
-Action = Say | Sleep | Run | Write | Permission | Crash | Exit
+Action = Say | Sleep | Run | Write | Permission | Usage | Crash | Exit
 
 
 @dataclass(frozen=True)
@@ -234,12 +250,29 @@ def _write(value: object) -> Write:
     return Write(_text(value.get("path")), _text(value.get("content", "")))
 
 
+def _usage(value: object) -> Usage:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a mapping with 'model' and token counts, got {value!r}")
+    known = [f.name for f in fields(Usage)]
+    extra = sorted(str(k) for k in value if k not in known)
+    if extra:
+        raise ValueError(f"unknown key {extra[0]!r} (expected: {', '.join(sorted(known))})")
+    counts = {}
+    for name in known[1:]:
+        number = value.get(name, 1 if name == "blocks" else 0)
+        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+            raise ValueError(f"{name}: expected a non-negative integer, got {number!r}")
+        counts[name] = number
+    return Usage(_text(value.get("model")), **counts)
+
+
 _BUILDERS: Mapping[str, Callable[[Any], Action]] = {
     "say": lambda v: Say(_text(v)),
     "sleep": lambda v: Sleep(_seconds(v)),
     "run": lambda v: Run(_text(v)),
     "write": _write,
     "permission": lambda v: Permission(_text(v)),
+    "usage": _usage,
     "crash": lambda v: Crash(_code(v)),
     "exit": lambda v: Exit(_code(v)),
 }

@@ -7,13 +7,25 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn, Protocol
 
 from sm.agents.scripted_hooks import HookResult, hook_decision, run_shell
 from sm.agents.scripted_screen import summary
-from sm.agents.scripted_script import Action, Crash, Exit, Permission, Run, Say, Sleep, Write
+from sm.agents.scripted_script import (
+    Action,
+    Crash,
+    Exit,
+    Permission,
+    Run,
+    Say,
+    Sleep,
+    Usage,
+    Write,
+)
 
 Outcome = Literal["next", "done", "cancelled", "exit"]
 
@@ -55,6 +67,32 @@ class Stage(Protocol):
     def crash(self, code: int) -> NoReturn: ...
 
 
+def usage_records(usage: Usage, now: float) -> list[dict[str, Any]]:
+    """Transcript lines of one API response, in Claude Code's shape."""
+    message_id, request_id = f"msg_{uuid.uuid4().hex}", f"req_{uuid.uuid4().hex}"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    out = []
+    for block in range(usage.blocks):
+        final = block == usage.blocks - 1
+        out.append({
+            "type": "assistant", "timestamp": stamp, "requestId": request_id,
+            "uuid": str(uuid.uuid4()), "isSidechain": False,
+            "message": {
+                "id": message_id, "type": "message", "role": "assistant", "model": usage.model,
+                "content": [{"type": "text", "text": f"block {block + 1}"}],
+                "usage": {
+                    "input_tokens": usage.input,
+                    "output_tokens": usage.output if final else min(1, usage.output),
+                    "cache_creation_input_tokens": usage.cache_write_5m + usage.cache_write_1h,
+                    "cache_read_input_tokens": usage.cache_read,
+                    "cache_creation": {"ephemeral_5m_input_tokens": usage.cache_write_5m,
+                                       "ephemeral_1h_input_tokens": usage.cache_write_1h},
+                },
+            },
+        })
+    return out
+
+
 class Player:
     """Plays turns on ``stage``: tools run in ``cwd``, sleeps last ``speed`` times as long."""
 
@@ -94,6 +132,9 @@ class Player:
             if not allowed:
                 stage.emit(turn, ["  ⎿  Denied"])
                 return "done"
+        elif isinstance(action, Usage):
+            for record in usage_records(action, time.time()):
+                stage.record(record)
         elif isinstance(action, Crash):
             stage.crash(action.code)
         elif isinstance(action, Exit):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sm.core.kb import Added
 from sm.core.notes import Watched
+from sm.core.usage import ContextUse, Line
 from sm.ops.coordination import Waited
 from sm.ops.git import SessionWorktree
 from sm.ops.jobs import JobDetail, JobPage, ProjectView
@@ -19,6 +20,8 @@ from sm.ops.jobs import Waited as JobsWaited
 from sm.ops.kb import EntryPage, Hit
 from sm.ops.locks import Held
 from sm.ops.notes import NotePage
+from sm.ops.usage import SessionUsage as SessionUsageRecord
+from sm.ops.usage import UsageReport as UsageReportRecord
 from sm.store.asks import AskRecord
 from sm.store.events import EventRecord
 from sm.store.git import PrRecord, RepoRecord
@@ -293,6 +296,102 @@ class AskList(BaseModel):
 
 class Ok(BaseModel):
     ok: bool = True
+
+
+class UsageLine(BaseModel):
+    """Tokens and cost of one group (a model, a session, a UTC day; "" for a total).
+    ``unpriced_models`` are counted in the tokens but have no price: not in the cost."""
+
+    key: str
+    responses: int
+    input_tokens: int
+    output_tokens: int
+    reasoning_output_tokens: int
+    cache_creation_input_tokens: int
+    cache_creation_5m_input_tokens: int
+    cache_creation_1h_input_tokens: int
+    cache_read_input_tokens: int
+    cost_micros: int
+    unpriced_models: list[str]
+
+    @classmethod
+    def of(cls, line: Line) -> UsageLine:
+        t = line.tokens
+        return cls(key=line.key, responses=line.responses, input_tokens=t.input,
+                   output_tokens=t.output, reasoning_output_tokens=t.reasoning,
+                   cache_creation_input_tokens=t.cache_write,
+                   cache_creation_5m_input_tokens=t.cache_write_5m,
+                   cache_creation_1h_input_tokens=t.cache_write_1h,
+                   cache_read_input_tokens=t.cache_read, cost_micros=line.cost_micros,
+                   unpriced_models=list(line.unpriced))
+
+
+class ContextWindow(BaseModel):
+    """The last request's prompt (input + cache tokens) against the model's window."""
+
+    tokens: int
+    window: int | None
+    model: str
+    percent: float | None
+    ts: float
+
+    @classmethod
+    def of(cls, ctx: ContextUse) -> ContextWindow:
+        share = ctx.share
+        return cls(tokens=ctx.tokens, window=ctx.window, model=ctx.model,
+                   percent=None if share is None else round(share * 100, 1), ts=ctx.ts)
+
+
+class UsageSessionRef(BaseModel):
+    id: str
+    name: str | None
+
+
+class UsageSide(BaseModel):
+    total: UsageLine
+    groups: list[UsageLine]
+
+
+class UsageReport(BaseModel):
+    session: UsageSessionRef | None
+    labels: dict[str, str]
+    since: float | None
+    by: str | None
+    total: UsageLine
+    groups: list[UsageLine]
+    side: UsageSide | None  # None: telemetry is off, side requests are not counted
+    context: ContextWindow | None
+    skipped_lines: int
+    errors: dict[str, int]
+    prices_as_of: str
+
+    @classmethod
+    def of(cls, r: UsageReportRecord) -> UsageReport:
+        return cls(
+            session=None if r.session is None else UsageSessionRef(id=r.session[0],
+                                                                   name=r.session[1]),
+            labels=r.labels, since=r.since, by=r.by, total=UsageLine.of(r.total),
+            groups=[UsageLine.of(line) for line in r.lines],
+            side=None if r.side is None else UsageSide(
+                total=UsageLine.of(r.side), groups=[UsageLine.of(x) for x in r.side_lines]),
+            context=None if r.context is None else ContextWindow.of(r.context),
+            skipped_lines=r.skipped_lines, errors=r.errors, prices_as_of=r.prices_as_of,
+        )
+
+
+class SessionUsage(BaseModel):
+    cost_micros: int
+    unpriced_models: list[str]
+    context: ContextWindow | None
+
+    @classmethod
+    def of(cls, u: SessionUsageRecord) -> SessionUsage:
+        return cls(cost_micros=u.cost_micros, unpriced_models=list(u.unpriced),
+                   context=None if u.context is None else ContextWindow.of(u.context))
+
+
+class SessionUsages(BaseModel):
+    items: dict[str, SessionUsage]  # session id → its cost and context as last read
 
 
 # -- notes ------------------------------------------------------------------------------

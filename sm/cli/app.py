@@ -8,11 +8,13 @@ import typer
 
 from sm.cli import (
     completion,
+    costs,
     daemon,
     demo,
     events,
     jobs,
     kb,
+    mcp,
     repo,
     sessions,
     watch,
@@ -25,7 +27,7 @@ from sm.cli.typer_help import run as run_group
 # how ``sm --help`` lists the commands
 SECTIONS = {
     "Sessions": ["spawn", "list", "status", "me", "show", "attach", "output", "tail", "kill",
-                 "name", "restore", "events", "watch", "demo"],
+                 "name", "restore", "events", "usage", "watch", "demo"],
     "Messages": ["send", "messages", "message"],
     "Coordination": ["wait", "remind", "reminders", "task-complete", "turn-complete", "clear",
                      "handoff", "dispatch", "em", "children", "alone", "others"],
@@ -33,7 +35,7 @@ SECTIONS = {
     "Locks, worktrees, repos": ["lock", "unlock", "locks", "guard", "worktree", "conflicts",
                                 "pr", "repo"],
     "Jobs, notes, knowledge": ["job", "note", "kb"],
-    "The daemon and the shell": ["daemon", "web", "completion"],
+    "The daemon and the shell": ["daemon", "web", "mcp", "completion"],
 }
 ALIASES = {"ls": "list", "all": "list", "logs": "output"}  # listed under their command
 
@@ -68,7 +70,9 @@ def build() -> typer.Typer:
     repo.register(app)
     completion.register(app)
     web.register(app)
+    mcp.register(app)
     watch.register(app)
+    costs.register(app)
     app.add_typer(daemon.app, name="daemon")
     app.add_typer(jobs.app, name="job")
     app.add_typer(kb.app, name="kb")

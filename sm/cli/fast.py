@@ -179,6 +179,9 @@ def all_sessions(client: Client, live: bool = False) -> list[dict[str, Any]]:
 
 def _list(client: Client, args: argparse.Namespace) -> int:
     everyone = all_sessions(client)
+    spent = client.get("/usage/sessions")["items"]
+    for item in everyone:
+        item.update(spent.get(item["id"]) or {})
     items = [s for s in everyone if s["state"] not in _DEAD] if args.live else everyone
     if args.json:
         print_result(items, True, "")

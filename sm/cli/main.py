@@ -25,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
             code = quick_send.run(args[1:])
             if code is not None:
                 return code
+        if args == ["mcp"]:  # an agent's CLI starts it: the stdlib relay, no typer
+            from sm.cli import mcp_relay
+
+            return mcp_relay.run()
         if args and (args[0] in FAST or (len(args) > 1 and args[1] in FAST_SUB.get(args[0], ()))):
             from sm.cli import fast
 

@@ -17,18 +17,20 @@ _COLORS = {  # SGR colours of states, as the rich console used to show them
 class Column:
     """One column: its header; the narrowest it may be cut to (0: never cut); which
     shrinks first when a line is too wide (the lowest ``order``); where a cell loses
-    characters (``end``, ``start`` for paths, ``middle`` for names). A plain class:
-    dataclasses would cost the fast path ~60 imports."""
+    characters (``end``, ``start`` for paths, ``middle`` for names); ``drop``: when even
+    every column at its narrowest is too wide, the columns with a ``drop`` go, the lowest
+    first (0: never). A plain class: dataclasses would cost the fast path ~60 imports."""
 
-    __slots__ = ("header", "min", "order", "cut", "right_align")
+    __slots__ = ("header", "min", "order", "cut", "right_align", "drop")
 
     def __init__(self, header: str, min: int = 0, order: int = 9, cut: str = "end",
-                 right_align: bool = False) -> None:
+                 right_align: bool = False, drop: int = 0) -> None:
         self.header = header
         self.min = min
         self.order = order
         self.cut = cut
         self.right_align = right_align
+        self.drop = drop
 
 
 def width() -> int:
@@ -66,6 +68,7 @@ def table(
     minimum widths alone are wider). Cells are one line; ``color`` paints states."""
     cols = cols or width()
     rows = [[" ".join(cell.split()) for cell in row] for row in rows]
+    columns, rows = _dropped(columns, rows, cols)
     widths = [max([len(c.header)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
     total = sum(widths) + len(_GAP) * (len(columns) - 1)
     least = [max(c.min, len(c.header)) if c.min else 0 for c in columns]  # headers stay whole
@@ -80,6 +83,25 @@ def table(
     lines = [_line([c.header for c in columns], columns, widths, False)]
     lines += [_line(row, columns, widths, color) for row in rows]
     return "\n".join(lines)
+
+
+def _dropped(
+    columns: list[Column], rows: list[list[str]], cols: int
+) -> tuple[list[Column], list[list[str]]]:
+    """The columns (and cells) left once droppable ones went, lowest ``drop`` first,
+    until every column at its narrowest fits ``cols``."""
+    def narrowest(i: int) -> int:
+        c = columns[i]
+        full = max([len(c.header)] + [len(r[i]) for r in rows])
+        return min(full, max(c.min, len(c.header))) if c.min else full
+
+    keep = list(range(len(columns)))
+    order = sorted((c.drop, i) for i, c in enumerate(columns) if c.drop)
+    while order and sum(narrowest(i) for i in keep) + len(_GAP) * (len(keep) - 1) > cols:
+        keep.remove(order.pop(0)[1])
+    if len(keep) == len(columns):
+        return columns, rows
+    return [columns[i] for i in keep], [[r[i] for i in keep] for r in rows]
 
 
 def _line(cells: list[str], columns: list[Column], widths: list[int], color: bool) -> str:

@@ -39,22 +39,54 @@ def first_line(text: str | None) -> str:
     return lines[0] if lines else ""
 
 
+def cost_text(micros: int | None, unpriced: list[str] | tuple[str, ...] | None = None) -> str:
+    """``$0.42``; ``+?`` when some models had no price; "" for nothing spent."""
+    mark = "+?" if unpriced else ""
+    if not micros:
+        return "?" if unpriced else ""
+    usd = micros / 1_000_000
+    text = f"${usd:.2f}" if usd < 100 else f"${usd:,.0f}"
+    return text + mark
+
+
+def context_text(ctx: dict[str, Any] | None) -> str:
+    """``45%`` of the window, or ``120k`` tokens when the window is unknown."""
+    if not ctx:
+        return ""
+    if ctx.get("percent") is not None:
+        return f"{ctx['percent']:.0f}%"
+    return f"{ctx['tokens'] / 1000:.0f}k"
+
+
 def format_sessions(
     items: list[dict[str, Any]], names: dict[str, str] | None = None,
     now: float | None = None, cols: int | None = None, color: bool = False,
 ) -> str:
-    """NAME ID PROVIDER STATE AGE PARENT LAST, one session a line."""
+    """NAME ID PROVIDER STATE AGE [COST CTX] PARENT LAST, one session a line. COST and
+    CTX when any session has spent something or has a context; then, in a narrow
+    terminal, PROVIDER and then AGE give way before the names are cut below 8."""
     names = names or names_of(items)
+    spent = any(s.get("cost_micros") or s.get("unpriced_models") or s.get("context")
+                for s in items)
+    least = 8 if spent else 10
     columns = [
-        Column("NAME", min=10, order=4, cut="middle"), Column("ID"),
-        Column("PROVIDER", min=5, order=3), Column("STATE"), Column("AGE"),
-        Column("PARENT", min=10, order=2, cut="middle"), Column("LAST", min=8, order=1),
+        Column("NAME", min=least, order=4, cut="middle"), Column("ID"),
+        Column("PROVIDER", min=5, order=3, drop=1 if spent else 0), Column("STATE"),
+        Column("AGE", drop=2 if spent else 0),
     ]
-    rows = [[
-        s["name"] or "-", s["id"], s["provider"], s["state"], ago(s["created_at"], now),
-        names.get(s.get("parent_id") or "", s.get("parent_id") or ""),
-        first_line(s.get("status_text") or s.get("last_message")),
-    ] for s in items]
+    if spent:
+        columns += [Column("COST", right_align=True), Column("CTX", right_align=True)]
+    columns += [Column("PARENT", min=least, order=2, cut="middle"),
+                Column("LAST", min=8, order=1)]
+    rows = []
+    for s in items:
+        row = [s["name"] or "-", s["id"], s["provider"], s["state"], ago(s["created_at"], now)]
+        if spent:
+            row += [cost_text(s.get("cost_micros"), s.get("unpriced_models")),
+                    context_text(s.get("context"))]
+        row += [names.get(s.get("parent_id") or "", s.get("parent_id") or ""),
+                first_line(s.get("status_text") or s.get("last_message"))]
+        rows.append(row)
     return table(columns, rows, cols, color)
 
 
@@ -172,3 +204,56 @@ def format_worktrees(items: list[dict[str, Any]], cols: int | None = None) -> st
              size(w["size"]), w["path"]] for w in items]
     return table(columns, rows, cols)
 
+
+
+_USAGE_COLUMNS = (("RESPONSES", "responses"), ("INPUT", "input_tokens"),
+                  ("CACHE WRITE", "cache_creation_input_tokens"),
+                  ("CACHE READ", "cache_read_input_tokens"), ("OUTPUT", "output_tokens"))
+
+
+def format_usage(report: dict[str, Any], cols: int | None = None) -> str:
+    """``sm usage``: a line per group (``by``), the total, the side requests apart."""
+    by = report.get("by")
+    columns = [Column((by or "").upper() or "USAGE", min=10, order=1, cut="middle")]
+    columns += [Column(title, right_align=True) for title, _ in _USAGE_COLUMNS]
+    columns.append(Column("COST", right_align=True))
+    labels = report.get("labels") or {}
+    rows = []
+    for line in report.get("groups") or []:
+        key = line["key"] or "-"
+        rows.append([f"{labels[key]} ({key})" if key in labels else key, *_usage_cells(line)])
+    rows.append(["total", *_usage_cells(report["total"])])
+    side = report.get("side")
+    if side is not None:
+        rows.append(["side requests", *_usage_cells(side["total"])])
+    return table(columns, rows, cols)
+
+
+def format_usage_notes(report: dict[str, Any]) -> list[str]:
+    """What the table cannot say: the context, models without a price, what is not
+    counted, skipped lines and errors, the prices' date."""
+    notes = []
+    ctx = report.get("context")
+    if ctx:
+        notes.append(f"context: {ctx['tokens']:,} tokens"
+                     + (f" of {ctx['window']:,} ({ctx['percent']}%)" if ctx.get("window") else "")
+                     + f" · {ctx['model']}")
+    unpriced = report["total"].get("unpriced_models") or []
+    if unpriced:
+        notes.append(f"no price for {', '.join(unpriced)}: its tokens are counted, its cost "
+                     "is not (usage.prices in config.yaml)")
+    if report.get("side") is None:
+        notes.append("side requests (titles, …): not counted (usage.telemetry is off)")
+    errors = report.get("errors") or {}
+    if report.get("skipped_lines") or errors:
+        counted = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(errors.items()))
+        notes.append(f"{report.get('skipped_lines', 0)} malformed record lines skipped"
+                     + (f"; errors: {counted}" if counted else ""))
+    notes.append(f"prices as of {report['prices_as_of']}; costs exclude discounts and "
+                 "long-prompt rates")
+    return notes
+
+
+def _usage_cells(line: dict[str, Any]) -> list[str]:
+    return [f"{line[key]:,}" for _, key in _USAGE_COLUMNS] + [
+        cost_text(line["cost_micros"], line.get("unpriced_models"))]

@@ -106,6 +106,7 @@ class Sessions:
         *,
         sessions_dir: Path,
         hook_command: str,
+        mcp_command: Sequence[str] = (),
         base_env: Mapping[str, str],
         agent_env: Mapping[str, str],
         max_prompt_bytes: int,
@@ -121,6 +122,7 @@ class Sessions:
         self.bus = bus
         self.sessions_dir = sessions_dir
         self.hook_command = hook_command
+        self.mcp_command = tuple(mcp_command)  # sm's stdio MCP server for agents; () = none
         self.base_env = dict(base_env)
         # what providers may read to prepare a launch (an API key to pre-approve, the
         # user's config dirs); agents themselves get only what sm/agents/env.py allows
@@ -189,7 +191,7 @@ class Sessions:
         spec = LaunchSpec(
             session_id=sid, cwd=cwd.resolve(), session_dir=session_dir,
             hook_command=self.hook_command, conversation_id=str(uuid.uuid4()),
-            options=dict(req.options), env=self.agent_env,
+            options=dict(req.options), env=self.agent_env, mcp_command=self.mcp_command,
         )
         launch = await asyncio.to_thread(provider.launch, spec)  # writes its files
         now = self.clock()
@@ -243,6 +245,7 @@ class Sessions:
             hook_command=self.hook_command,
             conversation_id=rec.conversation_id or str(uuid.uuid4()),
             resume=has_history, options=rec.options, env=self.agent_env,
+            mcp_command=self.mcp_command,
         )
         spec.session_dir.mkdir(parents=True, exist_ok=True)
         launch = await asyncio.to_thread(provider.launch, spec)  # writes its files

@@ -6,21 +6,26 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 
 import sm
+from sm.api.validation import validation_message
 from sm.config import Settings
 from sm.daemon.edge import Edge
 from sm.daemon.services import Services
 from sm.errors import InvalidInput, SmError
+from sm.mcp.http import PATH as MCP_PATH
+from sm.mcp.http import Endpoint as McpEndpoint
 
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the app. Nothing is opened until the lifespan starts."""
+
+    mcp = McpEndpoint()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
@@ -36,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield {"services": services}
         finally:
+            await mcp.close()
             await services.close()
 
     # the docs page is served from local assets (no CDN): see routes/web.py
@@ -68,34 +74,15 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (health, sessions, hooks, events, stream, messages, locks, worktrees,
                    coordination, reminders):
         app.include_router(module.router)
-    from sm.daemon.routes import ask, web
+    from sm.daemon.routes import ask, usage, web
 
     app.include_router(ask.router)
+    app.include_router(usage.router)
     app.include_router(web.router)
     from sm.daemon.routes import jobs, kb, notes
 
     for module in (notes, kb, jobs):
         app.include_router(module.router)
+    # MCP over streamable HTTP: an ASGI app of its own (so not in /openapi.json)
+    app.router.routes.append(Route(MCP_PATH, mcp, methods=["POST"]))
     return app
-
-
-def validation_message(errors: list[dict[str, Any]]) -> str:
-    """One line naming the field, what was expected and the value given, e.g.
-    ``mode: input should be 'sequential', 'important' or 'urgent'; got 'loud'``."""
-    if not errors:
-        return "invalid request"
-    first = errors[0]
-    loc = [str(p) for p in first.get("loc", ())]
-    where = ".".join(loc[1:] if loc and loc[0] in ("body", "query", "path") else loc)
-    msg = str(first.get("msg", "invalid"))
-    msg = msg[:1].lower() + msg[1:]
-    if first.get("type") == "missing":
-        text = f"{where or 'request body'}: a required field is missing"
-    elif first.get("type") == "json_invalid":
-        text = f"request body is not valid JSON: {first.get('ctx', {}).get('error', msg)}"
-    else:
-        got = repr(first.get("input"))
-        got = got if len(got) <= 60 else got[:57] + "..."
-        text = f"{where or 'request body'}: {msg}; got {got}"
-    more = len(errors) - 1
-    return text + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sm import agents
 from sm.agents import env as agent_env
-from sm.agents.base import hook_command
+from sm.agents.base import hook_command, mcp_command
 from sm.config import Settings
 from sm.core.activity import ActivityWatch
 from sm.core.caller import Caller
@@ -30,12 +30,14 @@ from sm.core.identity import Identity
 from sm.core.job_sessions import SessionAgents
 from sm.core.leases import Leases
 from sm.core.notices import Notices
+from sm.core.prices import PriceTable
 from sm.core.readiness import ReadyWatch
 from sm.core.sessions import Sessions
 from sm.core.stream import EventStream
+from sm.core.usage import Meter
 from sm.daemon import spool
 from sm.daemon.work import Work
-from sm.errors import Refused, SmError, StorageFull, Unauthorized
+from sm.errors import Refused, SmError, StorageFull, Unauthorized, Unavailable
 from sm.git.prs import Prs
 from sm.git.repos import Repos
 from sm.git.worktrees import Worktrees
@@ -49,11 +51,13 @@ from sm.ops.hooks import PANE_DIED, HookOps
 from sm.ops.locks import LockOps
 from sm.ops.messages import MessageOps
 from sm.ops.sessions import SessionOps
+from sm.ops.usage import UsageOps
 from sm.runtime.procs import Procs
 from sm.runtime.tmux import Tmux
 from sm.store import Store
 
 if TYPE_CHECKING:
+    from sm.daemon.telemetry import TelemetryReceiver
     from sm.telegram.bridge import Bridge
     from sm.web.server import WebServer
 
@@ -75,8 +79,10 @@ class Services:
     evidence: ScreenEvidence
     ops: Ops
     identity: Identity
+    meter: Meter
     work: Work  # jobs, notes, the knowledge base
     telegram: Bridge | None = None  # only when telegram.token is set
+    telemetry: TelemetryReceiver | None = None  # only when usage.telemetry is on
     stream: EventStream = field(init=False)
     web: WebServer | None = None  # the dashboard, once asked for (or web.enabled)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -89,17 +95,28 @@ class Services:
         except SmError as exc:  # said on stderr too: the CLI that started us shows it
             log.error("daemon start failed: %s", exc.message)
             raise
+        bus = EventBus(settings.stream.buffer)
+        meter = Meter(store, bus, agents.usage_readers(), sessions_dir=settings.sessions_dir,
+                      prices=PriceTable(settings.usage.prices, settings.usage.context_windows),
+                      threshold=settings.usage.context_threshold)
+        receiver = None
         try:
-            services = await cls._build(settings, store)
+            receiver = await _telemetry_receiver(settings, meter)
+            services = await cls._build(settings, store, bus, meter, receiver)
             await services._start()
         except BaseException as exc:
             log.error("daemon start failed: %s", exc)
+            if receiver is not None:
+                await receiver.close()
             await store.close()
             raise
         return services
 
     @classmethod
-    async def _build(cls, settings: Settings, store: Store) -> Services:
+    async def _build(
+        cls, settings: Settings, store: Store, bus: EventBus, meter: Meter,
+        receiver: TelemetryReceiver | None,
+    ) -> Services:
         bin_dir = str(Path(sys.executable).parent)
         base_env = {
             "SM_HOME": str(settings.home),
@@ -110,15 +127,18 @@ class Services:
                       **base_env}
         runtime = Tmux(settings.tmux_socket, settings.tmux.binary, settings.tmux.history_limit,
                        env=server_env)
-        bus = EventBus(settings.stream.buffer)
-        providers = agents.providers(settings)
+        providers = agents.providers(settings, receiver.telemetry if receiver else None)
+        # usage is read by a listener after a turn's hook committed, never inside its
+        # transaction: reading the agent's files is I/O
+        bus.listen(meter.on_event, "usage")
         identity = Identity(store, runtime, Procs())
         queue = Queue(store, bus, max_bytes=settings.limits.max_prompt_bytes)
         receipts = Receipts(store, queue, providers)
         notices = Notices(store, queue)
         sessions = Sessions(
             store, runtime, providers, bus,
-            sessions_dir=settings.sessions_dir, hook_command=hook_command(), base_env=base_env,
+            sessions_dir=settings.sessions_dir, hook_command=hook_command(),
+            mcp_command=mcp_command() if settings.mcp.agents else (), base_env=base_env,
             agent_env=dict(os.environ), max_prompt_bytes=settings.limits.max_prompt_bytes,
             identity=identity, env_patterns=settings.agents.env,
             consequences=(receipts.on_fact, notices.on_fact),
@@ -155,14 +175,16 @@ class Services:
             git=GitOps(store, worktrees, repos, prs, authz),
             hooks=HookOps(sessions, WriteGuard(leases) if settings.locks.enforce else None),
             asks=AskOps(coordination.asks, authz),
+            usage=UsageOps(store, meter, telemetry=receiver is not None),
             notes=work.notes,
             kb=work.kb,
             jobs=work.jobs,
         )
         evidence = ScreenEvidence(sessions, runtime, providers, workers, bus)
         services = cls(settings, store, runtime, bus, sessions, queue, workers, leases,
-                       coordination, ReadyWatch(sessions, bus), evidence, ops, identity, work,
-                       telegram=await _telegram(settings, store, bus, ops))
+                       coordination, ReadyWatch(sessions, bus), evidence, ops, identity,
+                       meter, work, telegram=await _telegram(settings, store, bus, ops),
+                       telemetry=receiver)
         services.stream = EventStream(store, bus, keepalive=settings.stream.keepalive)
         return services
 
@@ -186,6 +208,7 @@ class Services:
         await self.workers.start()
         await self.leases.start()
         await self.coordination.start()
+        await self.meter.start()
         await self.work.start()
 
     def start_background(self) -> None:
@@ -217,6 +240,9 @@ class Services:
         await self.workers.close()
         await self.queue.close()
         await self.leases.close()
+        await self.meter.close()
+        if self.telemetry is not None:
+            await self.telemetry.close()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -300,6 +326,24 @@ class Services:
                 continue
             except Exception:  # the watch outlives anything one drain meets
                 log.exception("hook spool drain failed")
+
+
+async def _telemetry_receiver(settings: Settings, meter: Meter) -> TelemetryReceiver | None:
+    """The OpenTelemetry receiver, listening, when ``usage.telemetry`` is on. Raises
+    Unavailable when its port is taken."""
+    if not settings.usage.telemetry:
+        return None
+    from sm.daemon.telemetry import TelemetryReceiver, secret_for
+
+    receiver = TelemetryReceiver(meter, secret=secret_for(settings.home),
+                                 port=settings.usage.telemetry_port)
+    try:
+        await receiver.start()
+    except OSError as exc:
+        raise Unavailable(f"the telemetry receiver cannot listen on 127.0.0.1:"
+                          f"{settings.usage.telemetry_port} (usage.telemetry_port): {exc}"
+                          ) from exc
+    return receiver
 
 
 async def _telegram(settings: Settings, store: Store, bus: EventBus, ops: Ops) -> Bridge | None:

@@ -24,6 +24,7 @@ from sm.ops.locks import LockOps
 from sm.ops.messages import MessageOps
 from sm.ops.notes import NotesOps
 from sm.ops.sessions import SessionOps
+from sm.ops.usage import UsageOps
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Ops:
     git: GitOps
     hooks: HookOps
     asks: AskOps
+    usage: UsageOps
     notes: NotesOps
     kb: KbOps
     jobs: JobsOps

@@ -39,6 +39,7 @@ class Store:
         from sm.store.notes import Notes
         from sm.store.reminders import Reminders
         from sm.store.sessions import Sessions
+        from sm.store.usage import Usage
         from sm.store.watchers import Watchers
 
         self.sessions = Sessions(self)
@@ -49,6 +50,7 @@ class Store:
         self.locks = Locks(self)
         self.git = Git(self)
         self.asks = Asks(self)
+        self.usage = Usage(self)
         self.notes = Notes(self)
         self.kb = Kb(self)
         self.jobs = Jobs(self)

@@ -384,4 +384,138 @@ MIGRATIONS: list[str] = [
     CREATE INDEX job_runs_job ON job_runs(job_id, id);
     CREATE INDEX job_runs_template ON job_runs(template);
     """,
+    # 9: usage read from the agents' own records: one row per API response (the key
+    #    dedupes it), running totals per session and model and per UTC hour and model
+    #    kept by triggers, where each record file was read up to, the context window in
+    #    use, API errors, and the requests only telemetry saw
+    """
+    CREATE TABLE usage_responses (
+        key                   TEXT PRIMARY KEY,
+        session_id            TEXT NOT NULL REFERENCES sessions(id),
+        ts                    REAL NOT NULL,
+        model                 TEXT NOT NULL,
+        agent                 TEXT NOT NULL DEFAULT '',
+        request_id            TEXT NOT NULL DEFAULT '',
+        project               TEXT,
+        job_id                TEXT,
+        input_tokens          INTEGER NOT NULL,
+        output_tokens         INTEGER NOT NULL,
+        reasoning_tokens      INTEGER NOT NULL,
+        cache_write_5m_tokens INTEGER NOT NULL,
+        cache_write_1h_tokens INTEGER NOT NULL,
+        cache_read_tokens     INTEGER NOT NULL,
+        recorded_at           REAL NOT NULL
+    );
+    CREATE INDEX usage_responses_session ON usage_responses(session_id, ts);
+    CREATE INDEX usage_responses_ts ON usage_responses(ts);
+    CREATE INDEX usage_responses_request ON usage_responses(request_id) WHERE request_id != '';
+    CREATE TABLE usage_totals (
+        session_id            TEXT NOT NULL REFERENCES sessions(id),
+        model                 TEXT NOT NULL,
+        responses             INTEGER NOT NULL DEFAULT 0,
+        input_tokens          INTEGER NOT NULL DEFAULT 0,
+        output_tokens         INTEGER NOT NULL DEFAULT 0,
+        reasoning_tokens      INTEGER NOT NULL DEFAULT 0,
+        cache_write_5m_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_read_tokens     INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (session_id, model)
+    );
+    CREATE TABLE usage_hours (
+        hour                  INTEGER NOT NULL,
+        model                 TEXT NOT NULL,
+        responses             INTEGER NOT NULL DEFAULT 0,
+        input_tokens          INTEGER NOT NULL DEFAULT 0,
+        output_tokens         INTEGER NOT NULL DEFAULT 0,
+        reasoning_tokens      INTEGER NOT NULL DEFAULT 0,
+        cache_write_5m_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_read_tokens     INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (hour, model)
+    );
+    CREATE TRIGGER usage_responses_added AFTER INSERT ON usage_responses BEGIN
+        INSERT OR IGNORE INTO usage_hours (hour, model)
+            VALUES (CAST(NEW.ts / 3600 AS INTEGER), NEW.model);
+        UPDATE usage_hours SET
+            responses = responses + 1,
+            input_tokens = input_tokens + NEW.input_tokens,
+            output_tokens = output_tokens + NEW.output_tokens,
+            reasoning_tokens = reasoning_tokens + NEW.reasoning_tokens,
+            cache_write_5m_tokens = cache_write_5m_tokens + NEW.cache_write_5m_tokens,
+            cache_write_1h_tokens = cache_write_1h_tokens + NEW.cache_write_1h_tokens,
+            cache_read_tokens = cache_read_tokens + NEW.cache_read_tokens
+        WHERE hour = CAST(NEW.ts / 3600 AS INTEGER) AND model = NEW.model;
+        INSERT OR IGNORE INTO usage_totals (session_id, model) VALUES (NEW.session_id, NEW.model);
+        UPDATE usage_totals SET
+            responses = responses + 1,
+            input_tokens = input_tokens + NEW.input_tokens,
+            output_tokens = output_tokens + NEW.output_tokens,
+            reasoning_tokens = reasoning_tokens + NEW.reasoning_tokens,
+            cache_write_5m_tokens = cache_write_5m_tokens + NEW.cache_write_5m_tokens,
+            cache_write_1h_tokens = cache_write_1h_tokens + NEW.cache_write_1h_tokens,
+            cache_read_tokens = cache_read_tokens + NEW.cache_read_tokens
+        WHERE session_id = NEW.session_id AND model = NEW.model;
+    END;
+    CREATE TRIGGER usage_responses_changed AFTER UPDATE ON usage_responses BEGIN
+        UPDATE usage_hours SET
+            input_tokens = input_tokens + NEW.input_tokens - OLD.input_tokens,
+            output_tokens = output_tokens + NEW.output_tokens - OLD.output_tokens,
+            reasoning_tokens = reasoning_tokens + NEW.reasoning_tokens - OLD.reasoning_tokens,
+            cache_write_5m_tokens =
+                cache_write_5m_tokens + NEW.cache_write_5m_tokens - OLD.cache_write_5m_tokens,
+            cache_write_1h_tokens =
+                cache_write_1h_tokens + NEW.cache_write_1h_tokens - OLD.cache_write_1h_tokens,
+            cache_read_tokens = cache_read_tokens + NEW.cache_read_tokens - OLD.cache_read_tokens
+        WHERE hour = CAST(OLD.ts / 3600 AS INTEGER) AND model = OLD.model;
+        UPDATE usage_totals SET
+            input_tokens = input_tokens + NEW.input_tokens - OLD.input_tokens,
+            output_tokens = output_tokens + NEW.output_tokens - OLD.output_tokens,
+            reasoning_tokens = reasoning_tokens + NEW.reasoning_tokens - OLD.reasoning_tokens,
+            cache_write_5m_tokens =
+                cache_write_5m_tokens + NEW.cache_write_5m_tokens - OLD.cache_write_5m_tokens,
+            cache_write_1h_tokens =
+                cache_write_1h_tokens + NEW.cache_write_1h_tokens - OLD.cache_write_1h_tokens,
+            cache_read_tokens = cache_read_tokens + NEW.cache_read_tokens - OLD.cache_read_tokens
+        WHERE session_id = OLD.session_id AND model = OLD.model;
+    END;
+    CREATE TABLE usage_sources (
+        session_id  TEXT NOT NULL REFERENCES sessions(id),
+        path        TEXT NOT NULL,
+        offset      INTEGER NOT NULL DEFAULT 0,
+        skipped     INTEGER NOT NULL DEFAULT 0,
+        state       TEXT NOT NULL DEFAULT '{}',
+        updated_at  REAL NOT NULL,
+        PRIMARY KEY (session_id, path)
+    );
+    CREATE TABLE usage_context (
+        session_id     TEXT PRIMARY KEY REFERENCES sessions(id),
+        model          TEXT NOT NULL,
+        tokens         INTEGER NOT NULL,
+        context_window INTEGER,
+        ts             REAL NOT NULL,
+        alerted        INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE usage_errors (
+        key         TEXT PRIMARY KEY,
+        session_id  TEXT NOT NULL REFERENCES sessions(id),
+        ts          REAL NOT NULL,
+        kind        TEXT NOT NULL,
+        message     TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX usage_errors_session ON usage_errors(session_id, ts);
+    CREATE TABLE usage_telemetry (
+        request_id            TEXT PRIMARY KEY,
+        session_id            TEXT NOT NULL REFERENCES sessions(id),
+        ts                    REAL NOT NULL,
+        model                 TEXT NOT NULL,
+        query_source          TEXT NOT NULL DEFAULT '',
+        input_tokens          INTEGER NOT NULL,
+        output_tokens         INTEGER NOT NULL,
+        cache_write_5m_tokens INTEGER NOT NULL,
+        cache_write_1h_tokens INTEGER NOT NULL,
+        cache_read_tokens     INTEGER NOT NULL,
+        agent_cost_micros     INTEGER
+    );
+    CREATE INDEX usage_telemetry_session ON usage_telemetry(session_id, ts);
+    """,
 ]

@@ -17,7 +17,8 @@ prompt contains ``Turn.match``; its ``reply`` is a list of items:
 * :class:`Write` — write a file (Claude ``Write {file_path, content}``; Codex has no write tool,
   so it becomes an ``exec_command`` that writes the file);
 * :class:`Tool` — any other tool call, given by name and input, sent verbatim;
-* :class:`Sleep` — pause the stream here (the agent looks busy meanwhile).
+* :class:`Sleep` — pause the stream here (the agent looks busy meanwhile);
+* :class:`Fail` — answer this request with an HTTP error instead (no usage).
 
 One model response carries the items up to and including the first tool call. The agent runs
 the tool and sends its result; that request continues the same turn with the next items. The
@@ -45,6 +46,13 @@ Every request is recorded in :attr:`requests` (method, path, headers, parsed JSO
 was classified, the prompt) so a test can assert what the model saw; :meth:`wait_for` blocks
 until a matching request arrives. ``port=`` pins the port (e.g. to restart a server under a
 running agent).
+
+**Usage.** Every model response reports known, varied token counts — the *n*-th response's
+come from :func:`anthropic_usage` / :func:`openai_usage` (input, cache writes of both
+lifetimes, cache reads, output, reasoning; streamed the way the APIs do: a partial
+``output_tokens`` first, the final one at the end) — and records them on its request
+(:attr:`RecordedRequest.usage`). :meth:`usage_sum` is the server's own total for any set of
+requests: the ground truth a usage meter must reproduce token for token.
 """
 
 from __future__ import annotations
@@ -64,6 +72,9 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 __all__ = [
+    "Fail",
+    "anthropic_usage",
+    "openai_usage",
     "Text",
     "Bash",
     "Write",
@@ -121,8 +132,46 @@ class Sleep:
     seconds: float
 
 
-Item = Text | Bash | Write | Tool | Sleep
+@dataclass(frozen=True)
+class Fail:
+    """Answer the request with this HTTP error (the API's error shape) instead of a
+    response, and its next ``repeat - 1`` retries (same prompt) too. The turn ends there:
+    the items after it are never sent."""
+
+    status: int = 400
+    type: str = "invalid_request_error"
+    message: str = "scripted failure"
+    repeat: int = 1
+
+
+Item = Text | Bash | Write | Tool | Sleep | Fail
 TOOL_ITEMS = (Bash, Write, Tool)
+
+
+def anthropic_usage(n: int) -> dict[str, int]:
+    """The n-th response's usage (Anthropic names): every kind of token, varied, often 0."""
+    write_5m = 1000 + 11 * n if n % 3 == 0 else 0
+    write_1h = 2000 + 7 * n if n % 4 == 1 else 0
+    return {
+        "input_tokens": 100 + (37 * n) % 400,
+        "cache_creation_input_tokens": write_5m + write_1h,
+        "ephemeral_5m_input_tokens": write_5m,
+        "ephemeral_1h_input_tokens": write_1h,
+        "cache_read_input_tokens": 3000 + 13 * n if n % 2 == 0 else 0,
+        "output_tokens": 20 + (29 * n) % 300,
+    }
+
+
+def openai_usage(n: int) -> dict[str, int]:
+    """The n-th response's usage (Responses API names; input includes the cached part)."""
+    input_tokens = 2000 + (37 * n) % 500
+    output = 20 + (29 * n) % 300
+    return {
+        "input_tokens": input_tokens,
+        "cached_tokens": min(input_tokens, 1500 + 13 * n) if n % 2 == 0 else 0,
+        "output_tokens": output,
+        "reasoning_tokens": output // 2 if n % 3 == 0 else 0,
+    }
 
 
 @dataclass
@@ -156,10 +205,14 @@ class RecordedRequest:
     query: str
     headers: dict[str, str]
     body: Any  # parsed JSON, or raw text when not JSON, or None
-    kind: str = ""  # "turn", "continue", "default", "side", "count_tokens", "models", "other"
+    # "turn", "continue", "default", "retry" (of a scripted failure), "side", "count_tokens",
+    # "models", "other"
+    kind: str = ""
     prompt: str = ""  # latest user prompt text (for message requests)
     turn: Turn | None = None
     t: float = 0.0  # time.monotonic() at arrival
+    usage: dict[str, int] = field(default_factory=dict)  # what its response reported
+    failed: int = 0  # the HTTP status of a scripted failure, else 0
 
     @property
     def raw_json(self) -> str:
@@ -307,10 +360,12 @@ class _ScriptedServer:
         self.verbose = verbose
         self.requests: list[RecordedRequest] = []
         self._cursors: dict[str, _Cursor] = {}  # tool call id -> where the turn continues
+        self._failing: dict[str, tuple[Fail, int]] = {}  # prompt -> failure, retries left
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._ids = itertools.count(1)
+        self._responses = itertools.count(1)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -372,6 +427,11 @@ class _ScriptedServer:
         out: list[Item] = []
         while cur.index < len(cur.items):
             item = cur.items[cur.index]
+            if isinstance(item, Fail):
+                if not out:  # a failure is a segment of its own
+                    cur.index += 1
+                    return [item], False
+                return out, False
             cur.index += 1
             out.append(item)
             if isinstance(item, TOOL_ITEMS):
@@ -395,6 +455,40 @@ class _ScriptedServer:
     def conversation_requests(self) -> list[RecordedRequest]:
         """Requests of the main conversation (script turns, continuations, defaults)."""
         return [r for r in self.requests if r.kind in ("turn", "continue", "default")]
+
+    def usage_sum(
+        self, kinds: Iterable[str] = ("turn", "continue", "default"),
+        where: Callable[[RecordedRequest], bool] = lambda r: True,
+    ) -> dict[str, int]:
+        """The server's own total of the usage it reported, over the requests of ``kinds``
+        that satisfy ``where``; ``responses`` counts them."""
+        total: dict[str, int] = {"responses": 0}
+        kinds = set(kinds)
+        with self._lock:
+            for r in self.requests:
+                if r.kind in kinds and r.usage and where(r):
+                    total["responses"] += 1
+                    for k, v in r.usage.items():
+                        total[k] = total.get(k, 0) + v
+        return total
+
+    def _next_usage(self) -> int:
+        return next(self._responses)
+
+    def _retry_failure(self, prompt: str) -> Fail | None:
+        """A scripted failure still owed to a retry of ``prompt`` (lock held)."""
+        fail, left = self._failing.get(prompt, (None, 0))
+        if fail is None or left <= 0:
+            return None
+        self._failing[prompt] = (fail, left - 1)
+        return fail
+
+    def _failure(self, req: RecordedRequest, segment: list[Item]) -> Fail | None:
+        """The failure this request gets, if any; usage for it otherwise (lock held)."""
+        fail = segment[0] if segment and isinstance(segment[0], Fail) else None
+        if fail is not None and req.kind != "retry":
+            self._failing[req.prompt] = (fail, fail.repeat - 1)
+        return fail
 
     def prompts(self) -> list[str]:
         """Latest-user-prompt texts of the requests that started a turn."""
@@ -542,14 +636,25 @@ class AnthropicServer(_ScriptedServer):
                 else:
                     cur = self._start_turn(req.prompt)
                     req.kind = "turn" if cur.turn is not None else "default"
+            retry = None if req.kind == "side" else self._retry_failure(req.prompt)
+            if retry is not None:
+                req.kind, cur = "retry", _Cursor(None, [retry], 0)
             req.turn = cur.turn
             segment, _done = self._next_segment(cur)
             blocks = self._blocks(segment, cur)
+            fail = self._failure(req, segment)
+            if fail is None:
+                req.usage = anthropic_usage(self._next_usage())
+            else:
+                req.failed = fail.status
         self._record(req)
-        if body.get("stream"):
-            self._stream(h, body, segment, blocks)
+        if fail is not None:
+            h.send_json(fail.status, {"type": "error",
+                                      "error": {"type": fail.type, "message": fail.message}})
+        elif body.get("stream"):
+            self._stream(h, body, segment, blocks, req.usage)
         else:
-            self._plain(h, body, segment, blocks)
+            self._plain(h, body, segment, blocks, req.usage)
 
     def _blocks(self, segment: list[Item], cur: _Cursor) -> list[dict[str, Any]]:
         """Content blocks for a segment (lock held; registers tool ids for continuation)."""
@@ -578,7 +683,7 @@ class AnthropicServer(_ScriptedServer):
         return item.name, dict(item.input)
 
     def _message(
-        self, body: dict[str, Any], content: list[Any], stop: str | None
+        self, body: dict[str, Any], content: list[Any], stop: str | None, usage: dict[str, int]
     ) -> dict[str, Any]:
         return {
             "id": self._new_id("msg_"),
@@ -589,27 +694,36 @@ class AnthropicServer(_ScriptedServer):
             "stop_reason": stop,
             "stop_sequence": None,
             "usage": {
-                "input_tokens": max(1, len(json.dumps(body.get("messages", []))) // 4),
-                "output_tokens": 0 if stop is None else 10,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
+                "input_tokens": usage["input_tokens"],
+                # streamed: a partial count first, the final one in message_delta
+                "output_tokens": 1 if stop is None else usage["output_tokens"],
+                "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
+                "cache_read_input_tokens": usage["cache_read_input_tokens"],
+                "cache_creation": {
+                    "ephemeral_5m_input_tokens": usage["ephemeral_5m_input_tokens"],
+                    "ephemeral_1h_input_tokens": usage["ephemeral_1h_input_tokens"],
+                },
             },
         }
 
     def _plain(
-        self, h: _Handler, body: dict[str, Any], segment: list[Item], blocks: list[dict[str, Any]]
+        self, h: _Handler, body: dict[str, Any], segment: list[Item],
+        blocks: list[dict[str, Any]], usage: dict[str, int],
     ) -> None:
         for item in segment:
             if isinstance(item, Sleep):
                 self._sleep(item.seconds)
         stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
-        h.send_json(200, self._message(body, blocks, stop))
+        h.send_json(200, self._message(body, blocks, stop, usage),
+                    {"request-id": self._new_id("req_")})
 
     def _stream(
-        self, h: _Handler, body: dict[str, Any], segment: list[Item], blocks: list[dict[str, Any]]
+        self, h: _Handler, body: dict[str, Any], segment: list[Item],
+        blocks: list[dict[str, Any]], usage: dict[str, int],
     ) -> None:
         h.start_sse({"request-id": self._new_id("req_")})
-        h.sse("message_start", {"type": "message_start", "message": self._message(body, [], None)})
+        h.sse("message_start",
+              {"type": "message_start", "message": self._message(body, [], None, usage)})
         stop = "end_turn"
         index = 0
         block_iter = iter(blocks)
@@ -668,7 +782,7 @@ class AnthropicServer(_ScriptedServer):
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": stop, "stop_sequence": None},
-                "usage": {"output_tokens": 10},
+                "usage": {"output_tokens": usage["output_tokens"]},
             },
         )
         h.sse("message_stop", {"type": "message_stop"})
@@ -809,11 +923,23 @@ class OpenAIResponsesServer(_ScriptedServer):
                 else:
                     cur = self._start_turn(req.prompt)
                     req.kind = "turn" if cur.turn is not None else "default"
+            retry = None if req.kind == "side" else self._retry_failure(req.prompt)
+            if retry is not None:
+                req.kind, cur = "retry", _Cursor(None, [retry], 0)
             req.turn = cur.turn
             segment, _done = self._next_segment(cur)
             items = self._output_items(segment, cur)
+            fail = self._failure(req, segment)
+            if fail is None:
+                req.usage = openai_usage(self._next_usage())
+            else:
+                req.failed = fail.status
         self._record(req)
-        self._stream(h, body, segment, items)
+        if fail is not None:
+            h.send_json(fail.status, {"error": {"message": fail.message, "type": fail.type,
+                                                "code": None}})
+        else:
+            self._stream(h, body, segment, items, req.usage)
 
     @staticmethod
     def tool_call(item: Item) -> tuple[str, dict[str, Any]]:
@@ -859,7 +985,8 @@ class OpenAIResponsesServer(_ScriptedServer):
         return out
 
     def _stream(
-        self, h: _Handler, body: dict[str, Any], segment: list[Item], items: list[dict[str, Any]]
+        self, h: _Handler, body: dict[str, Any], segment: list[Item],
+        items: list[dict[str, Any]], usage: dict[str, int],
     ) -> None:
         seq = itertools.count()
         rid = self._new_id("resp_")
@@ -942,7 +1069,6 @@ class OpenAIResponsesServer(_ScriptedServer):
                 )
             ev("response.output_item.done", output_index=out_index, item=item)
             out_index += 1
-        in_tokens = max(1, len(json.dumps(body.get("input", []))) // 4)
         ev(
             "response.completed",
             response={
@@ -950,11 +1076,11 @@ class OpenAIResponsesServer(_ScriptedServer):
                 "status": "completed",
                 "output": items,
                 "usage": {
-                    "input_tokens": in_tokens,
-                    "input_tokens_details": {"cached_tokens": 0},
-                    "output_tokens": 10,
-                    "output_tokens_details": {"reasoning_tokens": 0},
-                    "total_tokens": in_tokens + 10,
+                    "input_tokens": usage["input_tokens"],
+                    "input_tokens_details": {"cached_tokens": usage["cached_tokens"]},
+                    "output_tokens": usage["output_tokens"],
+                    "output_tokens_details": {"reasoning_tokens": usage["reasoning_tokens"]},
+                    "total_tokens": usage["input_tokens"] + usage["output_tokens"],
                 },
             },
         )

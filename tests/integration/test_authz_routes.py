@@ -81,6 +81,8 @@ CALLS: dict[str, tuple[str, Any]] = {
     "GET /asks/{ask_id}": ("/asks/{A}", None),
     "GET /asks": ("/asks", None),
     "POST /asks/{ask_id}/answer": ("/asks/{A}/answer", {"answer": "no"}),
+    "GET /usage": ("/usage?session={T}&by=model", None),
+    "GET /usage/sessions": ("/usage/sessions", None),
     "POST /jobs": ("/jobs", {"jobs": [{"task": "a job {who}", "provider": "scripted",
                                        "run_at": LATER}]}),
     "GET /jobs": ("/jobs", None),

@@ -70,7 +70,8 @@ def test_protocol_doc_lists_every_route():
 # -- the CLI as the docs show it ---------------------------------------------------------------
 # commands without --json, and why (docs/cli.md names them)
 NO_JSON = {"attach": "hands over the terminal", "demo": "a live view", "watch": "a live view",
-           "completion": "prints a script", "daemon run": "serves in the foreground"}
+           "completion": "prints a script", "daemon run": "serves in the foreground",
+           "mcp": "speaks MCP on stdin/stdout"}
 
 
 def _commands() -> dict[str, tuple[set[str], bool]]:

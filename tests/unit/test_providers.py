@@ -153,6 +153,27 @@ def test_claude_gets_a_config_dir_of_its_own(tmp_path: Path) -> None:
     assert _snapshot(home) == before
 
 
+def test_claude_exports_its_telemetry_to_sm_when_asked(tmp_path: Path) -> None:
+    from sm.agents.base import Telemetry
+
+    binary = _binary(tmp_path, "claude")
+    plain = Claude(ClaudeSettings(binary=binary)).launch(_spec(tmp_path, {}))
+    assert not any(k.startswith(("OTEL_", "CLAUDE_CODE_ENABLE")) for k in plain.env)
+    provider = Claude(ClaudeSettings(binary=binary),
+                      Telemetry("http://127.0.0.1:4999/v1/logs", "s3cret"))
+    env = provider.launch(_spec(tmp_path, {"OTEL_RESOURCE_ATTRIBUTES": "team=a",
+                                           "OTEL_METRICS_EXPORTER": "otlp"})).env
+    assert env["CLAUDE_CODE_ENABLE_TELEMETRY"] == "1"
+    assert env["OTEL_LOGS_EXPORTER"] == "otlp"
+    assert env["OTEL_EXPORTER_OTLP_LOGS_PROTOCOL"] == "http/json"
+    assert env["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"] == "http://127.0.0.1:4999/v1/logs"
+    assert env["OTEL_EXPORTER_OTLP_LOGS_HEADERS"] == "authorization=Bearer s3cret"
+    assert env["OTEL_RESOURCE_ATTRIBUTES"] == "team=a,sm.session=abc"  # theirs kept
+    assert "OTEL_METRICS_EXPORTER" not in env  # the user's metrics exporter is theirs
+    bare = provider.launch(_spec(tmp_path, {})).env
+    assert bare["OTEL_METRICS_EXPORTER"] == "none"
+
+
 def test_claude_without_a_user_config(tmp_path: Path) -> None:
     provider = Claude(ClaudeSettings(binary=_binary(tmp_path, "claude")))
     launch = provider.launch(_spec(tmp_path, {}))
@@ -209,6 +230,31 @@ def test_codex_gets_a_codex_home_of_its_own(tmp_path: Path) -> None:
     (rollout / f"rollout-2026-01-02T03-04-05-{spec.conversation_id}.jsonl").write_text("")
     resumed = provider.launch(_spec(tmp_path, {}, resume=True))
     assert resumed.argv[1:] == ["resume", spec.conversation_id, "--no-daemon"]
+
+
+MCP = ("/venv/bin/python", "-I", "-m", "sm", "mcp")
+
+
+def test_agents_get_sms_mcp_server_unless_it_is_off(tmp_path: Path) -> None:
+    env = {"SM_HOME": "/tmp/smhome"}
+    want = {"command": MCP[0], "args": list(MCP[1:]), "env": {
+        "SM_SESSION_ID": "abc", "SM_HOME": "/tmp/smhome",
+        "SM_SESSION_TOKEN_FILE": str((tmp_path / "sm" / "sessions" / "abc").absolute()
+                                     / "token")}}
+    claude = Claude(ClaudeSettings(binary=_binary(tmp_path, "claude")))
+    argv = claude.launch(_spec(tmp_path, env, mcp_command=MCP)).argv
+    # right after --settings: --mcp-config takes every value up to the next flag
+    assert argv[3] == "--mcp-config" and argv[5].startswith("--")
+    assert json.loads(Path(argv[4]).read_text()) == {
+        "mcpServers": {"sm": {"type": "stdio", **want}}}
+    assert "--mcp-config" not in claude.launch(_spec(tmp_path, env)).argv
+
+    codex = Codex(CodexSettings(binary=_binary(tmp_path, "codex")))
+    home = Path(codex.launch(_spec(tmp_path, env, mcp_command=MCP)).env["CODEX_HOME"])
+    assert tomllib.loads((home / "config.toml").read_text())["mcp_servers"] == {"sm": want}
+    (home / "config.toml").unlink()
+    codex.launch(_spec(tmp_path, env))
+    assert "mcp_servers" not in tomllib.loads((home / "config.toml").read_text())
 
 
 # what Codex 0.169.0 wrote into config.toml when "Trust all and continue" was chosen for

@@ -1,0 +1,335 @@
+"""Usage: what each session spent, read from the agents' own records, and how full its
+context window is.
+
+The agent's hooks say when to read: a turn ended (Stop, StopFailure, Codex's notify,
+Interrupt), a subagent stopped, the conversation is compacted or ends, the session
+died. ``Meter.on_event`` (a bus listener) only notes the session; a worker task reads
+every record file of the session that grew since the offset the store keeps, in a
+thread (never on the event loop), and writes the responses, the new offsets and the
+context in one transaction. Nothing polls the files. A query reads what is new first
+(``refresh``), so a report is exact as of the moment it is asked.
+
+When a session's context (its last request's prompt: input + cache writes + cache
+reads) reaches ``usage.context_threshold`` of the model's window, a ``context`` event
+is written once; it re-arms when the context falls below (a clear, a compaction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sm.agents.usage import ApiError, Chunk, Response, TelemetryRequest, Tokens, TranscriptReader
+from sm.core.events import EventBus
+from sm.core.prices import PriceTable, micros
+from sm.core.state import TURN_ENDS
+from sm.errors import SmError
+from sm.store import Store
+from sm.store.events import EventRecord
+from sm.store.usage import Context, Group, Source, Sum
+from sm.vocab import DEAD, EventKind
+
+log = logging.getLogger("sm.usage")
+
+# hooks after which an agent's records have grown
+READ_AFTER = TURN_ENDS | {"SessionEnd", "SubagentStop", "PreCompact", "PostCompact"}
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a report: a group (a model, a session, a UTC day, or "" for the
+    total) with its token counts and cost. ``unpriced`` names the models whose tokens
+    are counted here but which have no price: their cost is not in ``cost_micros``."""
+
+    key: str
+    responses: int
+    tokens: Tokens
+    cost_micros: int
+    unpriced: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContextUse:
+    tokens: int
+    window: int | None
+    model: str
+    ts: float
+
+    @property
+    def share(self) -> float | None:
+        return self.tokens / self.window if self.window else None
+
+
+def summarize(sums: Iterable[Sum], prices: PriceTable, by: Group | None) -> list[Line]:
+    """Lines per ``by`` (per model when ``by`` is "model"), sorted by key, each priced
+    per model and rounded once."""
+    acc: dict[str, _Acc] = {}
+    for s in sums:
+        key = s.model if by == "model" else s.key if by else ""
+        acc.setdefault(key, _Acc()).add(s, prices)
+    return [a.line(k) for k, a in sorted(acc.items())]
+
+
+def total(sums: Iterable[Sum], prices: PriceTable) -> Line:
+    """All ``sums`` as one line (priced per model, so equal to pricing them together)."""
+    acc = _Acc()
+    for s in sums:
+        acc.add(s, prices)
+    return acc.line("")
+
+
+@dataclass
+class _Acc:
+    responses: int = 0
+    counts: list[int] = field(default_factory=lambda: [0] * 6)
+    scaled: int = 0
+    unpriced: set[str] = field(default_factory=set)
+
+    def add(self, s: Sum, prices: PriceTable) -> None:
+        t = s.tokens
+        self.responses += s.responses
+        for i, v in enumerate((t.input, t.output, t.cache_write_5m, t.cache_write_1h,
+                               t.cache_read, t.reasoning)):
+            self.counts[i] += v
+        price = prices.price(s.model)
+        if price is None:
+            self.unpriced.add(s.model or "(unknown)")
+        else:
+            self.scaled += price.scaled(t)
+
+    def line(self, key: str) -> Line:
+        c = self.counts
+        tokens = Tokens(input=c[0], output=c[1], cache_write_5m=c[2], cache_write_1h=c[3],
+                        cache_read=c[4], reasoning=c[5])
+        return Line(key, self.responses, tokens, micros(self.scaled), tuple(sorted(self.unpriced)))
+
+
+class Meter:
+    """Reads usage when hooks say records grew; answers what was spent."""
+
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        readers: Mapping[str, TranscriptReader],
+        *,
+        sessions_dir: Path,
+        prices: PriceTable,
+        threshold: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.readers = dict(readers)
+        self.sessions_dir = sessions_dir
+        self.prices = prices
+        self.threshold = threshold
+        self.clock = clock
+        self._pending: set[str] = set()
+        self._failures: list[tuple[str, ApiError]] = []
+        self._wake = asyncio.Event()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._task: asyncio.Task[None] | None = None
+        # each session's total, derived from the store; a read marks its session stale
+        self._costs: dict[str, Line] | None = None
+        self._stale: set[str] = set()
+
+    # -- triggers -------------------------------------------------------------------------
+    async def on_event(self, event: EventRecord) -> None:
+        """Bus listener: note the session to read (returns at once)."""
+        sid = event.session_id
+        if sid is None:
+            return
+        if event.kind == EventKind.HOOK:
+            name = event.payload.get("event")
+            if name == "StopFailure":
+                self._failures.append((sid, _stop_failure(event)))
+            if name in READ_AFTER:
+                self.schedule(sid)
+        elif event.kind == EventKind.STATE and event.payload.get("to") in DEAD:
+            self.schedule(sid)
+
+    def schedule(self, session_id: str) -> None:
+        self._pending.add(session_id)
+        self._wake.set()
+
+    async def start(self) -> None:
+        """Start the reader task; sessions that were live when the daemon stopped are
+        read once (their agents may have gone on meanwhile)."""
+        for rec in await self.store.sessions.list(live_only=True):
+            if rec.provider in self.readers:
+                self._pending.add(rec.id)
+        self._wake.set()
+        self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._record_failures()
+            while self._pending:
+                sid = self._pending.pop()
+                try:
+                    await self.ingest(sid)
+                except (SmError, OSError, sqlite3.Error) as exc:
+                    log.warning("usage of session %s not read: %s", sid, exc)
+
+    async def _record_failures(self) -> None:
+        failures, self._failures = self._failures, []
+        for sid, error in failures:
+            try:
+                async with self.store.write() as conn:
+                    await self.store.usage.record_errors(conn, sid, [error])
+            except sqlite3.Error as exc:
+                log.warning("StopFailure of session %s not recorded: %s", sid, exc)
+
+    # -- reading --------------------------------------------------------------------------
+    async def refresh(self, session_ids: Iterable[str]) -> None:
+        """Read what is new in these sessions' records now."""
+        for sid in session_ids:
+            await self.ingest(sid)
+
+    async def ingest(self, session_id: str) -> int:
+        """Read every record file of the session that grew, in a thread; write the
+        responses, errors, offsets and context in one transaction, then publish a
+        ``context`` event if the threshold was crossed. Returns the responses read."""
+        lock = self._locks.setdefault(session_id, asyncio.Lock())
+        async with lock:
+            rec = await self.store.sessions.get(session_id)
+            reader = self.readers.get(rec.provider) if rec is not None else None
+            if rec is None or reader is None:
+                return 0
+            known = await self.store.usage.sources(session_id)
+            chunks = await asyncio.to_thread(
+                read_grown, reader, self.sessions_dir / session_id, known)
+            if not chunks:
+                return 0
+            now = self.clock()
+            responses = [r for _, c in chunks for r in c.responses]
+            async with self.store.write() as conn:
+                for path, chunk in chunks:
+                    await self.store.usage.record(conn, session_id, chunk.responses,
+                                                  project=rec.cwd, now=now)
+                    await self.store.usage.record_errors(conn, session_id, chunk.errors)
+                    skipped = (known[path].skipped if path in known else 0) + chunk.skipped
+                    await self.store.usage.set_source(
+                        conn, session_id, Source(path, chunk.offset, skipped, chunk.state), now)
+                event = await self._context(conn, session_id, responses)
+            if responses:
+                self._stale.add(session_id)
+            if event is not None:
+                await self.bus.publish([event])
+            return len(responses)
+
+    async def _context(
+        self, conn: Any, session_id: str, responses: list[Response]
+    ) -> EventRecord | None:
+        main = [r for r in responses if not r.agent]
+        if not main:
+            return None
+        latest = main[0]
+        for r in main:  # the last in record order among equal times
+            if r.ts >= latest.ts:
+                latest = r
+        old = await self.store.usage.context(session_id)
+        if old is not None and old.ts > latest.ts:
+            return None
+        window = latest.window or self.prices.window(latest.model)
+        tokens = latest.prompt
+        over = bool(window) and self.threshold > 0 and tokens >= self.threshold * (window or 0)
+        alerted = old.alerted if old is not None else False
+        event = None
+        if over and not alerted:
+            event = await self.store.events.append(conn, self.clock(), session_id,
+                                                   EventKind.CONTEXT, {
+                "tokens": tokens, "window": window, "model": latest.model,
+                "percent": round(100 * tokens / (window or 1), 1),
+                "threshold": self.threshold,
+            })
+        await self.store.usage.set_context(conn, Context(
+            session_id, latest.model, tokens, window, latest.ts, over))
+        return event
+
+    # -- telemetry --------------------------------------------------------------------------
+    async def record_telemetry(
+        self, session_id: str, requests: Sequence[TelemetryRequest],
+        errors: Sequence[ApiError] = (),
+    ) -> bool:
+        """Keep the agent's own per-request reports (requests outside its transcript
+        are told apart at query time). False when the session is unknown."""
+        if await self.store.sessions.get(session_id) is None:
+            return False
+        async with self.store.write() as conn:
+            await self.store.usage.record_telemetry(conn, session_id, requests)
+            await self.store.usage.record_errors(conn, session_id, errors)
+        return True
+
+    # -- answers --------------------------------------------------------------------------
+    async def lines(
+        self, by: Group | None, session_ids: Sequence[str] | None, since: float | None,
+        *, side: bool = False,
+    ) -> tuple[Line, list[Line]]:
+        """The total and the lines per ``by`` of the transcript-counted usage (or, with
+        ``side``, of the requests only telemetry saw)."""
+        fetch = self.store.usage.side_sums if side else self.store.usage.sums
+        sums = await fetch(None if by == "model" else by, session_ids, since)
+        return total(sums, self.prices), summarize(sums, self.prices, by)
+
+    async def contexts(self, session_ids: Sequence[str] | None = None) -> dict[str, ContextUse]:
+        found = await self.store.usage.contexts(session_ids)
+        return {sid: ContextUse(c.tokens, c.window, c.model, c.ts) for sid, c in found.items()}
+
+    async def costs(self) -> dict[str, Line]:
+        """Each session's total: from the running totals once, then only the sessions
+        read since (this is what ``sm list`` shows on the agents' fast path)."""
+        if self._costs is None:
+            self._stale.clear()
+            sums = await self.store.usage.sums("session")
+            self._costs = {line.key: line for line in summarize(sums, self.prices, "session")}
+        stale, self._stale = list(self._stale), set()
+        if stale:
+            sums = await self.store.usage.sums("session", stale)
+            self._costs.update((line.key, line) for line in summarize(sums, self.prices,
+                                                                       "session"))
+        return dict(self._costs)
+
+
+def read_grown(
+    reader: TranscriptReader, session_dir: Path, known: Mapping[str, Source]
+) -> list[tuple[str, Chunk]]:
+    """Blocking: parse every file of the session that grew past its stored offset."""
+    out = []
+    for path in reader.files(session_dir):
+        src = known.get(str(path))
+        try:
+            size = path.stat().st_size
+            if src is not None and size == src.offset:
+                continue
+            chunk = reader.parse(path, src.offset if src else 0, dict(src.state) if src else {})
+        except OSError:
+            continue  # gone between listing and reading
+        if src is None or chunk.offset != src.offset or chunk.skipped:
+            out.append((str(path), chunk))
+    return out
+
+
+def _stop_failure(event: EventRecord) -> ApiError:
+    data = event.payload.get("data") or {}
+    message = ""
+    if isinstance(data, dict):
+        # Claude Code 2.1.330: {"error": "unknown", "last_assistant_message": "API Error: …"}
+        found = [str(data[k]) for k in ("last_assistant_message", "error") if data.get(k)]
+        message = " · ".join(found)
+    return ApiError(key=f"hook:{event.seq}", ts=event.ts, kind="stop_failure",
+                    message=message[:500])

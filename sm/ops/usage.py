@@ -1,0 +1,104 @@
+"""Usage operations: what sessions spent, and how full their context windows are.
+
+Reading usage is open to every caller, like the session list whose cost and context
+columns it fills: it reveals token counts and costs, never content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import cast
+
+from sm.core import refs
+from sm.core.caller import Caller
+from sm.core.prices import AS_OF
+from sm.core.usage import ContextUse, Line, Meter
+from sm.errors import InvalidInput
+from sm.store import Store
+from sm.store.usage import Group
+
+GROUPS = ("model", "session", "day")
+_ALL = 1_000_000
+
+
+@dataclass(frozen=True)
+class UsageRequest:
+    session: str | None = None  # a session reference; None: every session
+    since: float | None = None  # only responses at or after this time (epoch seconds)
+    by: str | None = None  # "model", "session" or "day" (UTC)
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """``total`` and ``lines`` count what the agents' records hold; ``side`` the
+    requests only their telemetry reported (None when telemetry is off). ``lines`` and
+    ``side_lines`` are empty without ``by``."""
+
+    total: Line
+    lines: list[Line]
+    side: Line | None
+    side_lines: list[Line]
+    session: tuple[str, str | None] | None  # (id, name) of the one session asked about
+    context: ContextUse | None
+    skipped_lines: int
+    errors: dict[str, int]
+    since: float | None
+    by: str | None
+    labels: dict[str, str] = field(default_factory=dict)  # by session: id → name
+    prices_as_of: str = AS_OF
+
+
+@dataclass(frozen=True)
+class SessionUsage:
+    cost_micros: int
+    unpriced: tuple[str, ...]
+    context: ContextUse | None = None
+
+
+class UsageOps:
+    def __init__(self, store: Store, meter: Meter, *, telemetry: bool = False) -> None:
+        self.store = store
+        self.meter = meter
+        self.telemetry = telemetry
+
+    async def report(self, caller: Caller, req: UsageRequest) -> UsageReport:
+        """Totals (and lines per ``by``) of one session or of all, after reading what
+        the agents wrote since the last read (file reads in a thread; a transaction per
+        session that grew). Raises NotFound for an unknown session, InvalidInput for an
+        unknown ``by``."""
+        if req.by is not None and req.by not in GROUPS:
+            raise InvalidInput(f"usage by {req.by!r}: expected one of {', '.join(GROUPS)}")
+        by = cast(Group | None, req.by)
+        ids: list[str] | None = None
+        session = None
+        if req.session:
+            rec = await refs.session(self.store, req.session)
+            ids, session = [rec.id], (rec.id, rec.name)
+            await self.meter.refresh(ids)
+        else:
+            live = await self.store.sessions.list(live_only=True, limit=_ALL)
+            await self.meter.refresh(r.id for r in live if r.provider in self.meter.readers)
+        total, lines = await self.meter.lines(by, ids, req.since)
+        side, side_lines = (await self.meter.lines(by, ids, req.since, side=True)
+                            if self.telemetry else (None, []))
+        context = (await self.meter.contexts(ids)).get(ids[0]) if ids else None
+        health = await self.store.usage.health(ids)
+        labels = {}
+        if by == "session":
+            keys = {line.key for line in [*lines, *side_lines]}
+            labels = {r.id: r.name for r in await self.store.sessions.list(limit=_ALL)
+                      if r.id in keys and r.name}
+        return UsageReport(
+            total, lines if by else [], side, side_lines if by else [], session, context,
+            int(health["skipped_lines"]), dict(health["errors"]), req.since, req.by, labels)
+
+    async def by_session(self, caller: Caller) -> dict[str, SessionUsage]:
+        """Every session's cost and context as last read (no file is read: this is what
+        ``sm list`` shows, on the agents' fast path)."""
+        costs = await self.meter.costs()
+        contexts = await self.meter.contexts()
+        out = {sid: SessionUsage(line.cost_micros, line.unpriced, contexts.get(sid))
+               for sid, line in costs.items()}
+        for sid, ctx in contexts.items():
+            out.setdefault(sid, SessionUsage(0, (), ctx))
+        return out
