@@ -141,6 +141,35 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class JobsSettings:
+    provider: str = "claude"  # the agent of a job that names none (nor its template)
+    model: str = ""  # empty: the provider's own default
+    project: str = "default"  # the project of a job that names none
+    max_concurrent: int = 4  # agents working on jobs at once, over all projects (0: no cap)
+    project_max_concurrent: int = 0  # per project, unless set for it (0: only the global cap)
+    max_turns: int = 1  # turns a job may take before failed completion checks fail it
+    max_seconds: float = 0.0  # wall time of one attempt (0: none)
+    retry: str = "none"  # none | same | analyze
+    max_attempts: int = 3  # attempts per run under retry same or analyze
+    backoff: float = 30.0  # seconds before the first retry; doubles each time
+    check_timeout: float = 300.0  # seconds a command: completion check may run
+    analyze_seconds: float = 300.0  # seconds a diagnosis turn may take
+    memory: bool = True  # give each job's prompt a ## Memory from the knowledge base
+
+
+@dataclass(frozen=True)
+class NotesSettings:
+    max_value_bytes: int = 65536  # largest note value
+
+
+@dataclass(frozen=True)
+class KbSettings:
+    max_entry_bytes: int = 8192  # largest entry content
+    memory_entries: int = 5  # at most this many entries in a job's ## Memory
+    memory_bytes: int = 2000  # and at most this many bytes in the whole section
+
+
+@dataclass(frozen=True)
 class UsageSettings:
     # model → {input, output, cache_write_5m, cache_write_1h, cache_read} in USD per million
     # tokens, over the shipped table (docs/usage.md); a new model needs all five
@@ -188,6 +217,9 @@ class Settings:
     usage: UsageSettings = field(default_factory=UsageSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
     budgets: BudgetsSettings = field(default_factory=BudgetsSettings)
+    jobs: JobsSettings = field(default_factory=JobsSettings)
+    notes: NotesSettings = field(default_factory=NotesSettings)
+    kb: KbSettings = field(default_factory=KbSettings)
 
     @property
     def socket_path(self) -> Path:

@@ -7,6 +7,8 @@ CLI. Stdlib only: the client and the hook entry point may import it.
     MessageState   queued → delivering → delivered | failed | expired | cancelled
     DeliveryMode   sequential | important | urgent
     MessageKind    text | clear (the provider's clear command) | raw (typed as given)
+    JobState       queued → running → checking → succeeded | failed | cancelled
+                   (analyzing: a failed job's diagnosis turn before its retry)
     EventKind      every ``kind`` the event log holds
     StreamKind     the event stream's own frames (snapshot, resync), never in the log
 """
@@ -76,6 +78,24 @@ class MessageKind(StrEnum):
     RAW = "raw"
 
 
+class JobState(StrEnum):
+    QUEUED = "queued"  # waiting for its dependencies, its start time, capacity or a backoff
+    RUNNING = "running"  # an agent works on it
+    CHECKING = "checking"  # the agent's turn ended: completion checks (and its PR) run
+    ANALYZING = "analyzing"  # it failed; an agent diagnoses why before the retry
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in JOB_FINAL
+
+
+JOB_FINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+JOB_ACTIVE = frozenset({JobState.RUNNING, JobState.CHECKING, JobState.ANALYZING})
+
+
 class EventKind(StrEnum):
     """Every kind of row in the event log. A new kind is added here first."""
 
@@ -99,6 +119,9 @@ class EventKind(StrEnum):
     CONTEXT = "context"  # a session's context window filled past usage.context_threshold
     BUDGET = "budget"  # a budget warned, was exceeded, or was set, raised or removed
     INBOX = "inbox"  # a note to the operator's inbox: written, or read
+    NOTE = "note"
+    KB = "kb"
+    JOB = "job"
 
 
 class StreamKind(StrEnum):

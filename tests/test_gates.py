@@ -36,6 +36,7 @@ FORBIDDEN = {
 # the stdlib-only hot path: the client, the hook entry point, the fast CLI
 STDLIB_ONLY = ("sm.client", "sm.errors", "sm.vocab", "sm.cli.fast", "sm.cli.main",
                "sm.cli.plain", "sm.cli.coordination", "sm.cli.locks", "sm.cli.ask",
+               "sm.cli.notes", "sm.cli.finish",
                "sm.cli.mcp_relay")
 
 

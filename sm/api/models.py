@@ -11,17 +11,27 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sm.core.budgets import Standing as StandingRecord
+from sm.core.kb import Added
+from sm.core.notes import Watched
 from sm.core.usage import ContextUse, Line
 from sm.ops.coordination import Waited
 from sm.ops.git import SessionWorktree
+from sm.ops.jobs import JobDetail, JobPage, ProjectView
+from sm.ops.jobs import Waited as JobsWaited
+from sm.ops.kb import EntryPage, Hit
 from sm.ops.locks import Held
+from sm.ops.notes import NotePage
 from sm.ops.usage import SessionUsage as SessionUsageRecord
 from sm.ops.usage import UsageReport as UsageReportRecord
 from sm.store.asks import AskRecord
 from sm.store.events import EventRecord
 from sm.store.git import PrRecord, RepoRecord
-from sm.store.inbox import NoteRecord
+from sm.store.inbox import NoteRecord as InboxRecord
+from sm.store.job_templates import ProjectRecord, TemplateRecord, TemplateStats
+from sm.store.jobs import JobRecord, RunRecord
+from sm.store.kb import EntryRecord
 from sm.store.messages import MessageRecord
+from sm.store.notes import NoteRecord
 from sm.store.reminders import ReminderRecord
 from sm.store.sessions import SessionRecord
 from sm.store.watchers import WatcherRecord
@@ -286,7 +296,7 @@ class AskList(BaseModel):
     items: list[Ask]
 
 
-class Note(BaseModel):
+class InboxNote(BaseModel):
     """A note in the operator's inbox."""
 
     model_config = ConfigDict(populate_by_name=True)
@@ -301,7 +311,7 @@ class Note(BaseModel):
     read_by: str | None
 
     @classmethod
-    def of(cls, n: NoteRecord) -> Note:
+    def of(cls, n: InboxRecord) -> InboxNote:
         return cls.model_validate({
             "id": n.id, "from": n.sender_label, "sender_id": n.sender_id, "body": n.body,
             "created_at": n.created_at, "read": n.is_read, "read_at": n.read_at,
@@ -309,8 +319,8 @@ class Note(BaseModel):
         })
 
 
-class NoteList(BaseModel):
-    items: list[Note]
+class InboxNoteList(BaseModel):
+    items: list[InboxNote]
 
 
 class Ok(BaseModel):
@@ -441,3 +451,273 @@ class BudgetList(BaseModel):
 class BudgetRemoved(BaseModel):
     removed: bool
     default: BudgetStanding | None  # the config default in force now, if any
+# -- notes ------------------------------------------------------------------------------
+
+
+class Note(BaseModel):
+    key: str
+    version: int
+    seq: int  # the event seq of the last write
+    written_by: str | None
+    writer: str
+    size: int  # bytes of the value
+    created_at: float
+    updated_at: float
+    value: str | None = None  # left out where only the write is confirmed
+
+    @classmethod
+    def of(cls, n: NoteRecord, value: bool = True) -> Note:
+        return cls(key=n.key, version=n.version, seq=n.seq, written_by=n.written_by,
+                   writer=n.writer, size=len(n.value.encode()), created_at=n.created_at,
+                   updated_at=n.updated_at, value=n.value if value else None)
+
+
+class NoteList(BaseModel):
+    items: list[Note]
+    next: str | None
+    watching: int  # watches blocked right now
+
+    @classmethod
+    def of(cls, page: NotePage) -> NoteList:
+        return cls(items=[Note.of(n) for n in page.items], next=page.next,
+                   watching=page.watching)
+
+
+class NoteWatched(BaseModel):
+    outcome: Literal["written", "matched", "timeout"]
+    note: Note | None
+    seq: int  # the cursor (``after``) to ask again with
+
+    @classmethod
+    def of(cls, w: Watched) -> NoteWatched:
+        return cls(outcome=w.outcome, note=Note.of(w.note) if w.note else None, seq=w.seq)
+
+
+class NoteRemoved(BaseModel):
+    key: str
+    removed: bool = True
+
+
+# -- the knowledge base -----------------------------------------------------------------
+
+
+class Entry(BaseModel):
+    id: int
+    title: str
+    content: str
+    tags: list[str]
+    scope: str
+    project: str | None
+    job_id: str | None
+    session_id: str | None
+    agent: str
+    seen: int
+    created_at: float
+    updated_at: float
+    rank: float | None = None  # in search results: bm25, lower is better
+
+    @classmethod
+    def of(cls, e: EntryRecord, rank: float | None = None) -> Entry:
+        return cls(id=e.id, title=e.title, content=e.content, tags=e.tag_list, scope=e.scope,
+                   project=e.project, job_id=e.job_id, session_id=e.session_id,
+                   agent=e.agent, seen=e.seen, created_at=e.created_at,
+                   updated_at=e.updated_at, rank=rank)
+
+    @classmethod
+    def hit(cls, h: Hit) -> Entry:
+        return cls.of(h.entry, h.rank)
+
+
+class EntryList(BaseModel):
+    items: list[Entry]
+    next: int | None = None
+
+    @classmethod
+    def of(cls, page: EntryPage) -> EntryList:
+        return cls(items=[Entry.of(e) for e in page.items], next=page.next)
+
+
+class EntryAdded(BaseModel):
+    entry: Entry
+    merged: bool  # a duplicate: merged into ``entry``
+
+    @classmethod
+    def of(cls, a: Added) -> EntryAdded:
+        return cls(entry=Entry.of(a.entry), merged=a.merged)
+
+
+class EntriesAdded(BaseModel):
+    items: list[EntryAdded]
+
+
+class Memory(BaseModel):
+    text: str
+
+
+# -- jobs -------------------------------------------------------------------------------
+
+
+class Job(BaseModel):
+    id: str
+    name: str | None
+    title: str | None
+    task: str
+    template: str | None
+    context: dict[str, str]
+    project: str
+    provider: str
+    model: str | None
+    options: dict[str, Any]
+    cwd: str
+    worktree: bool
+    priority: int
+    state: str
+    run_at: float | None
+    cron: str | None
+    every: float | None
+    max_turns: int
+    max_seconds: float | None
+    checks: list[str]
+    retry: str
+    max_attempts: int
+    backoff: float
+    attempt: int
+    starts: int
+    runs: int
+    session_id: str | None
+    session_name: str | None
+    base_commit: str | None
+    turns: int
+    done_at: float | None
+    result: str | None
+    last_message: str | None
+    reason: str | None
+    cause: str | None
+    diagnosis: str | None
+    pr_url: str | None
+    created_by: str | None
+    creator: str
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    updated_at: float
+    depends_on: list[str]
+
+    @classmethod
+    def of(cls, j: JobRecord) -> Job:
+        return cls.model_validate({**{k: getattr(j, k) for k in cls.model_fields},
+                                   "depends_on": list(j.depends_on)})
+
+
+class JobList(BaseModel):
+    items: list[Job]
+    next: str | None = None
+
+    @classmethod
+    def of(cls, page: JobPage) -> JobList:
+        return cls(items=[Job.of(j) for j in page.items], next=page.next)
+
+    @classmethod
+    def of_jobs(cls, jobs: list[JobRecord]) -> JobList:
+        return cls(items=[Job.of(j) for j in jobs])
+
+
+class Run(BaseModel):
+    id: int
+    job_id: str
+    run: int
+    attempt: int
+    session_id: str | None
+    template: str | None
+    outcome: str
+    reason: str | None
+    result: str | None
+    turns: int
+    started_at: float
+    ended_at: float
+
+    @classmethod
+    def of(cls, r: RunRecord) -> Run:
+        return cls(id=r.id, job_id=r.job_id, run=r.run, attempt=r.attempt,
+                   session_id=r.session_id, template=r.template, outcome=r.outcome,
+                   reason=r.reason, result=r.result, turns=r.turns, started_at=r.started_at,
+                   ended_at=r.ended_at)
+
+
+class JobShown(BaseModel):
+    job: Job
+    runs: list[Run]  # its finished attempts
+    events: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, d: JobDetail) -> JobShown:
+        return cls(job=Job.of(d.job), runs=[Run.of(r) for r in d.runs], events=d.events)
+
+
+class JobsWaitedOut(BaseModel):
+    items: list[Job]
+    ended: bool
+    since: float  # ask again with it
+
+    @classmethod
+    def of(cls, w: JobsWaited) -> JobsWaitedOut:
+        return cls(items=[Job.of(j) for j in w.jobs], ended=w.ended, since=w.since)
+
+
+class TemplateStatsOut(BaseModel):
+    template: str
+    attempts: int
+    succeeded: int
+    success_rate: float | None
+    mean_turns: float | None
+    mean_seconds: float | None
+    cost: float | None
+
+    @classmethod
+    def of(cls, s: TemplateStats) -> TemplateStatsOut:
+        return cls(template=s.template, attempts=s.attempts, succeeded=s.succeeded,
+                   success_rate=s.success_rate, mean_turns=s.mean_turns,
+                   mean_seconds=s.mean_seconds, cost=s.cost)
+
+
+class Template(BaseModel):
+    name: str
+    guidelines: str
+    provider: str | None
+    model: str | None
+    cwd: str | None
+    options: dict[str, Any]
+    created_at: float
+    updated_at: float
+    stats: TemplateStatsOut | None = None  # in lists
+
+    @classmethod
+    def of(cls, t: TemplateRecord, stats: TemplateStats | None = None) -> Template:
+        return cls(name=t.name, guidelines=t.guidelines, provider=t.provider, model=t.model,
+                   cwd=t.cwd, options=t.options, created_at=t.created_at,
+                   updated_at=t.updated_at,
+                   stats=TemplateStatsOut.of(stats) if stats is not None else None)
+
+
+class TemplateList(BaseModel):
+    items: list[Template]
+
+
+class Project(BaseModel):
+    name: str
+    max_concurrent: int
+    created_at: float
+    jobs: dict[str, int] | None = None  # in lists: jobs per state
+
+    @classmethod
+    def of(cls, p: ProjectRecord, counts: dict[str, int] | None = None) -> Project:
+        return cls(name=p.name, max_concurrent=p.max_concurrent, created_at=p.created_at,
+                   jobs=counts)
+
+    @classmethod
+    def view(cls, v: ProjectView) -> Project:
+        return cls.of(v.project, v.counts)
+
+
+class ProjectList(BaseModel):
+    items: list[Project]

@@ -14,6 +14,8 @@ from sm.cli import (
     demo,
     events,
     inbox,
+    jobs,
+    kb,
     mcp,
     repo,
     sessions,
@@ -35,6 +37,7 @@ SECTIONS = {
     "The human": ["ask", "asks", "answer", "inbox"],
     "Locks, worktrees, repos": ["lock", "unlock", "locks", "guard", "worktree", "conflicts",
                                 "pr", "repo"],
+    "Jobs, notes, knowledge": ["job", "note", "kb"],
     "The daemon and the shell": ["daemon", "web", "mcp", "completion"],
 }
 ALIASES = {"ls": "list", "all": "list", "logs": "output"}  # listed under their command
@@ -76,6 +79,8 @@ def build() -> typer.Typer:
     costs.register(app)
     budget.register(app)
     app.add_typer(daemon.app, name="daemon")
+    app.add_typer(jobs.app, name="job")
+    app.add_typer(kb.app, name="kb")
     _register_fast(app)
     return app
 
@@ -86,8 +91,9 @@ def fast_help() -> dict[str, str]:
     from sm.cli.coordination import HELP as COORDINATION_HELP
     from sm.cli.fast import HELP
     from sm.cli.locks import HELP as LOCKS_HELP
+    from sm.cli.notes import HELP as NOTES_HELP
 
-    return {**HELP, **LOCKS_HELP, **COORDINATION_HELP, **ASK_HELP}
+    return {**HELP, **LOCKS_HELP, **COORDINATION_HELP, **ASK_HELP, **NOTES_HELP}
 
 
 def _register_fast(app: typer.Typer) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sm.cli import ask, coordination, locks
+from sm.cli import ask, coordination, finish, locks, notes
 from sm.cli.plain import print_result
 from sm.client import Client, quote_ref
 
@@ -102,6 +102,11 @@ def _parser(command: str) -> argparse.ArgumentParser:
     locks.add_parsers(sub)
     coordination.add_parsers(sub)
     ask.add_parsers(sub)
+    # these have subcommands of their own: the scratch parser must not get them
+    if command == "note":
+        notes.add_parsers(sub)
+    elif command in ("job", "kb"):
+        finish.add_parsers(sub)
     return p
 
 
@@ -257,3 +262,5 @@ _COMMANDS = {
 _COMMANDS.update(locks.COMMANDS)
 _COMMANDS.update(coordination.COMMANDS)
 _COMMANDS.update(ask.COMMANDS)
+_COMMANDS.update(notes.COMMANDS)
+_COMMANDS.update(finish.COMMANDS)

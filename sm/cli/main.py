@@ -9,7 +9,9 @@ FAST = frozenset({"me", "status", "list", "ls", "all", "send", "messages", "mess
                   "lock", "unlock", "locks",
                   "wait", "remind", "reminders", "task-complete", "turn-complete", "clear",
                   "handoff", "dispatch", "em", "children", "alone", "others",
-                  "ask", "asks", "answer"})
+                  "ask", "asks", "answer", "note"})
+# agent-facing subcommands of human command groups (sm job done, sm kb learn)
+FAST_SUB = {"job": frozenset({"done"}), "kb": frozenset({"learn"})}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
             from sm.cli import mcp_relay
 
             return mcp_relay.run()
-        if args and args[0] in FAST:
+        if args and (args[0] in FAST or (len(args) > 1 and args[1] in FAST_SUB.get(args[0], ()))):
             from sm.cli import fast
 
             return fast.run(args)

@@ -81,6 +81,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(usage.router)
     app.include_router(budgets.router)
     app.include_router(web.router)
+    from sm.daemon.routes import jobs, kb, notes
+
+    for module in (notes, kb, jobs):
+        app.include_router(module.router)
     # MCP over streamable HTTP: an ASGI app of its own (so not in /openapi.json)
     app.router.routes.append(Route(MCP_PATH, mcp, methods=["POST"]))
     return app

@@ -28,6 +28,7 @@ from sm.core.events import EventBus
 from sm.core.evidence import ScreenEvidence
 from sm.core.guard import WriteGuard
 from sm.core.identity import Identity
+from sm.core.job_sessions import SessionAgents
 from sm.core.leases import Leases
 from sm.core.notices import Notices
 from sm.core.prices import PriceTable
@@ -36,6 +37,7 @@ from sm.core.sessions import Sessions
 from sm.core.stream import EventStream
 from sm.core.usage import Meter
 from sm.daemon import spool
+from sm.daemon.work import Work
 from sm.errors import Refused, SmError, StorageFull, Unauthorized, Unavailable
 from sm.git.prs import Prs
 from sm.git.repos import Repos
@@ -81,6 +83,7 @@ class Services:
     ops: Ops
     identity: Identity
     meter: Meter
+    work: Work  # jobs, notes, the knowledge base
     telegram: Bridge | None = None  # only when telegram.token is set
     telemetry: TelemetryReceiver | None = None  # only when usage.telemetry is on
     stream: EventStream = field(init=False)
@@ -166,24 +169,31 @@ class Services:
         bus.listen(worktrees.on_event, "worktrees")
         coordination = Coordination(store, queue, bus, settings.remind, home=settings.home)
         authz = Authz(store)
+        prs = Prs(store)
+        session_ops = SessionOps(store, sessions, queue, authz, worktrees.prepare)
+        work = Work.build(settings, store, bus,
+                          SessionAgents(store, bus, sessions, queue, prs, session_ops.spawn))
         ops = Ops(
             authz=authz,
-            sessions=SessionOps(store, sessions, queue, authz, worktrees.prepare),
+            sessions=session_ops,
             messages=MessageOps(store, queue, authz),
             coordination=CoordinationOps(store, sessions, coordination, authz),
             events=EventOps(store, authz),
             locks=LockOps(store, leases, authz, settings.locks.roots),
-            git=GitOps(store, worktrees, repos, Prs(store), authz),
+            git=GitOps(store, worktrees, repos, prs, authz),
             hooks=HookOps(sessions, WriteGuard(leases) if settings.locks.enforce else None),
             asks=AskOps(coordination.asks, authz),
             usage=UsageOps(store, meter, telemetry=receiver is not None),
             budgets=BudgetOps(store, budgets, authz),
             inbox=InboxOps(store, queue, bus, authz),
+            notes=work.notes,
+            kb=work.kb,
+            jobs=work.jobs,
         )
         evidence = ScreenEvidence(sessions, runtime, providers, workers, bus)
         services = cls(settings, store, runtime, bus, sessions, queue, workers, leases,
                        coordination, ReadyWatch(sessions, bus), evidence, ops, identity,
-                       meter, telegram=await _telegram(settings, store, bus, ops),
+                       meter, work, telegram=await _telegram(settings, store, bus, ops),
                        telemetry=receiver)
         services.stream = EventStream(store, bus, keepalive=settings.stream.keepalive)
         return services
@@ -209,6 +219,7 @@ class Services:
         await self.leases.start()
         await self.coordination.start()
         await self.meter.start()
+        await self.work.start()
 
     def start_background(self) -> None:
         self.tasks.append(asyncio.create_task(self._watch_activity(), name="activity"))
@@ -228,6 +239,7 @@ class Services:
         return self.web
 
     async def close(self) -> None:
+        await self.work.close()
         if self.web is not None:
             await self.web.close()
         if self.telegram is not None:

@@ -55,8 +55,10 @@ class Prs:
         body: str | None = None,
         draft: bool = False,
         commit: bool = True,
+        pull_request: bool = True,
     ) -> dict[str, Any]:
-        """Commit leftovers (if ``commit``), push, open or reuse the PR; store its URL.
+        """Commit leftovers (if ``commit``), push, open or reuse the PR (unless
+        ``pull_request`` is False: then only push); store its URL.
         Raises InvalidInput (detached HEAD, on the base branch, no ``origin``), GitError
         (commit or push refused). A missing or logged-out gh is not an error: the
         answer's ``note`` says so and ``pr_url`` is None."""
@@ -75,7 +77,9 @@ class Prs:
                       cwd=cwd, env=await _identity(cwd))
             committed = await out("rev-parse", "HEAD", cwd=cwd)
         await git("push", "--quiet", "-u", "origin", f"HEAD:refs/heads/{branch}", cwd=cwd)
-        url, reused, note = await self._pr(cwd, branch, base, title, body, draft, rec)
+        url, reused, note = None, False, None
+        if pull_request:
+            url, reused, note = await self._pr(cwd, branch, base, title, body, draft, rec)
         async with self.store.write() as conn:
             await self.store.git.set_pr(conn, PrRecord(rec.id, url, branch, base, self.clock()))
             await self.store.events.append(conn, self.clock(), rec.id, "pr", {

@@ -20,8 +20,11 @@ from sm.ops.events import EventOps
 from sm.ops.git import GitOps
 from sm.ops.hooks import HookOps
 from sm.ops.inbox import InboxOps
+from sm.ops.jobs import JobsOps
+from sm.ops.kb import KbOps
 from sm.ops.locks import LockOps
 from sm.ops.messages import MessageOps
+from sm.ops.notes import NotesOps
 from sm.ops.sessions import SessionOps
 from sm.ops.usage import UsageOps
 
@@ -40,6 +43,9 @@ class Ops:
     usage: UsageOps
     budgets: BudgetOps
     inbox: InboxOps
+    notes: NotesOps
+    kb: KbOps
+    jobs: JobsOps
 
 
 __all__ = ["Ops"]

@@ -33,8 +33,12 @@ class Store:
         from sm.store.events import Events
         from sm.store.git import Git
         from sm.store.inbox import Inbox
+        from sm.store.job_templates import JobTemplates
+        from sm.store.jobs import Jobs
+        from sm.store.kb import Kb
         from sm.store.locks import Locks
         from sm.store.messages import Messages
+        from sm.store.notes import Notes
         from sm.store.reminders import Reminders
         from sm.store.sessions import Sessions
         from sm.store.usage import Usage
@@ -51,6 +55,10 @@ class Store:
         self.usage = Usage(self)
         self.budgets = Budgets(self)
         self.inbox = Inbox(self)
+        self.notes = Notes(self)
+        self.kb = Kb(self)
+        self.jobs = Jobs(self)
+        self.job_templates = JobTemplates(self)
 
     @classmethod
     async def open(cls, path: Path, max_bytes: int = 0) -> Store:

@@ -247,8 +247,143 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN turn_owed INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sessions ADD COLUMN tool_running INTEGER NOT NULL DEFAULT 0;
     """,
-    # 8: reserved (taken by another change; a no-op here)
-    "-- reserved",
+    # 8: notes (a key/value scratchpad), the knowledge base (FTS5 over its entries),
+    #    the job queue: jobs, their dependencies, one row per finished attempt,
+    #    projects (concurrency caps) and templates
+    """
+    CREATE TABLE notes (
+        key         TEXT PRIMARY KEY,
+        value       TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        seq         INTEGER NOT NULL,
+        written_by  TEXT,
+        writer      TEXT NOT NULL,
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    CREATE TABLE kb_entries (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        title       TEXT NOT NULL,
+        norm_title  TEXT NOT NULL,
+        content     TEXT NOT NULL,
+        tags        TEXT NOT NULL DEFAULT '',
+        scope       TEXT NOT NULL,
+        project     TEXT,
+        job_id      TEXT,
+        session_id  TEXT,
+        agent       TEXT NOT NULL,
+        seen        INTEGER NOT NULL DEFAULT 1,
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    CREATE INDEX kb_norm_title ON kb_entries(norm_title);
+    CREATE INDEX kb_scope ON kb_entries(scope, project);
+    CREATE VIRTUAL TABLE kb_fts USING fts5(
+        title, content, tags, content='kb_entries', content_rowid='id',
+        tokenize='porter unicode61'
+    );
+    CREATE TRIGGER kb_fts_insert AFTER INSERT ON kb_entries BEGIN
+        INSERT INTO kb_fts(rowid, title, content, tags)
+        VALUES (new.id, new.title, new.content, new.tags);
+    END;
+    CREATE TRIGGER kb_fts_delete AFTER DELETE ON kb_entries BEGIN
+        INSERT INTO kb_fts(kb_fts, rowid, title, content, tags)
+        VALUES ('delete', old.id, old.title, old.content, old.tags);
+    END;
+    CREATE TRIGGER kb_fts_update AFTER UPDATE OF title, content, tags ON kb_entries BEGIN
+        INSERT INTO kb_fts(kb_fts, rowid, title, content, tags)
+        VALUES ('delete', old.id, old.title, old.content, old.tags);
+        INSERT INTO kb_fts(rowid, title, content, tags)
+        VALUES (new.id, new.title, new.content, new.tags);
+    END;
+    CREATE TABLE job_projects (
+        name            TEXT PRIMARY KEY,
+        max_concurrent  INTEGER NOT NULL DEFAULT 0,
+        created_at      REAL NOT NULL
+    );
+    CREATE TABLE job_templates (
+        name        TEXT PRIMARY KEY,
+        guidelines  TEXT NOT NULL,
+        provider    TEXT,
+        model       TEXT,
+        cwd         TEXT,
+        options     TEXT NOT NULL DEFAULT '{}',
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    CREATE TABLE jobs (
+        id            TEXT PRIMARY KEY,
+        name          TEXT,
+        title         TEXT,
+        task          TEXT NOT NULL,
+        template      TEXT,
+        context       TEXT NOT NULL DEFAULT '{}',
+        project       TEXT NOT NULL,
+        provider      TEXT NOT NULL,
+        model         TEXT,
+        options       TEXT NOT NULL DEFAULT '{}',
+        cwd           TEXT NOT NULL,
+        worktree      INTEGER NOT NULL DEFAULT 0,
+        priority      INTEGER NOT NULL DEFAULT 0,
+        state         TEXT NOT NULL,
+        run_at        REAL,
+        cron          TEXT,
+        every         REAL,
+        max_turns     INTEGER NOT NULL,
+        max_seconds   REAL,
+        checks        TEXT NOT NULL DEFAULT '[]',
+        retry         TEXT NOT NULL,
+        max_attempts  INTEGER NOT NULL,
+        backoff       REAL NOT NULL,
+        attempt       INTEGER NOT NULL DEFAULT 0,
+        starts        INTEGER NOT NULL DEFAULT 0,
+        runs          INTEGER NOT NULL DEFAULT 0,
+        session_id    TEXT,
+        session_name  TEXT,
+        base_commit   TEXT,
+        turns         INTEGER NOT NULL DEFAULT 0,
+        done_at       REAL,
+        result        TEXT,
+        last_message  TEXT,
+        reason        TEXT,
+        cause         TEXT,
+        diagnosis     TEXT,
+        pr_url        TEXT,
+        created_by    TEXT,
+        creator       TEXT NOT NULL,
+        created_at    REAL NOT NULL,
+        started_at    REAL,
+        ended_at      REAL,
+        updated_at    REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX jobs_live_name ON jobs(name)
+        WHERE name IS NOT NULL AND state NOT IN ('succeeded', 'failed', 'cancelled');
+    CREATE INDEX jobs_state ON jobs(state, priority);
+    CREATE INDEX jobs_session ON jobs(session_id);
+    CREATE INDEX jobs_project ON jobs(project, state);
+    CREATE TABLE job_deps (
+        job_id      TEXT NOT NULL REFERENCES jobs(id),
+        depends_on  TEXT NOT NULL REFERENCES jobs(id),
+        PRIMARY KEY (job_id, depends_on)
+    );
+    CREATE INDEX job_deps_reverse ON job_deps(depends_on);
+    CREATE TABLE job_runs (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id      TEXT NOT NULL REFERENCES jobs(id),
+        run         INTEGER NOT NULL,
+        attempt     INTEGER NOT NULL,
+        session_id  TEXT,
+        template    TEXT,
+        outcome     TEXT NOT NULL,
+        reason      TEXT,
+        result      TEXT,
+        turns       INTEGER NOT NULL DEFAULT 0,
+        started_at  REAL NOT NULL,
+        ended_at    REAL NOT NULL
+    );
+    CREATE INDEX job_runs_job ON job_runs(job_id, id);
+    CREATE INDEX job_runs_template ON job_runs(template);
+    """,
     # 9: usage read from the agents' own records: one row per API response (the key
     #    dedupes it), running totals per session and model and per UTC hour and model
     #    kept by triggers, where each record file was read up to, the context window in

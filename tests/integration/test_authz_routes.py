@@ -17,13 +17,15 @@ import pytest
 from sm.client import Client
 
 ROOT = Path(__file__).resolve().parents[2]
+LATER = 4102444800.0  # 2100: the jobs added here never start
 
 # who → refused for a stranger and for the target's child?
 ALLOWED = ("anyone", "a session", "the session")
 REFUSED = ("manager", "reader", "operator", "its sender", "the holder", "manager of")
 
 # route → (path parameters filled in, body); {T}: the target, {M}: a message to it,
-# {R}: a reminder of it, {A}: a question, {W}: its repo directory, {P}: a repo's name
+# {R}: a reminder of it, {A}: a question, {W}: its repo directory, {P}: a repo's name,
+# {J}: a job it added, {K}: a knowledge-base entry it wrote
 CALLS: dict[str, tuple[str, Any]] = {
     "GET /health": ("/health", None),
     "GET /me": ("/me", None),
@@ -87,6 +89,34 @@ CALLS: dict[str, tuple[str, Any]] = {
     "POST /inbox": ("/inbox", {"body": "for the human"}),
     "GET /inbox": ("/inbox", None),
     "POST /inbox/ack": ("/inbox/ack", {"all": True}),
+    "POST /jobs": ("/jobs", {"jobs": [{"task": "a job {who}", "provider": "scripted",
+                                       "run_at": LATER}]}),
+    "GET /jobs": ("/jobs", None),
+    "GET /jobs/{ref}": ("/jobs/{J}", None),
+    "POST /jobs/cancel": ("/jobs/cancel", {"refs": ["{J}"]}),
+    "POST /jobs/{ref}/retry": ("/jobs/{J}/retry", None),
+    "POST /jobs/{ref}/requeue": ("/jobs/{J}/requeue", None),
+    "POST /jobs/done": ("/jobs/done", {"result": "finished"}),
+    "POST /jobs/wait": ("/jobs/wait", {"refs": ["{J}"], "timeout": 0}),
+    "GET /job-templates": ("/job-templates", None),
+    "PUT /job-templates/{name}": ("/job-templates/t{who}", {"guidelines": "be brief"}),
+    "DELETE /job-templates/{name}": ("/job-templates/t{who}", None),
+    "GET /projects": ("/projects", None),
+    "PUT /projects/{name}": ("/projects/default", {"max_concurrent": 1}),
+    "POST /kb": ("/kb", {"title": "a finding {who}", "content": "something learned"}),
+    "POST /kb/learn": ("/kb/learn", {"learnings": [{"title": "lesson {who}",
+                                                    "content": "learned the hard way"}]}),
+    "GET /kb": ("/kb", None),
+    "GET /kb/search": ("/kb/search?q=finding", None),
+    "GET /kb/memory": ("/kb/memory?project=default&text=finding", None),
+    "GET /kb/{entry_id}": ("/kb/{K}", None),
+    "PATCH /kb/{entry_id}": ("/kb/{K}", {"title": "hijacked"}),
+    "DELETE /kb/{entry_id}": ("/kb/{K}", None),
+    "GET /notes": ("/notes", None),
+    "GET /notes/{key}": ("/notes/t/x", None),
+    "PUT /notes/{key}": ("/notes/s/{who}", {"value": "mine"}),
+    "DELETE /notes/{key}": ("/notes/s/{who}", None),
+    "POST /notes/watch": ("/notes/watch", {"keys": ["t/x"], "timeout": 0}),
 }
 
 
@@ -147,12 +177,16 @@ def world(sm, sm_json, spawn, session_env, sm_home: Path) -> dict[str, Any]:
     t.post("/locks", {"paths": ["held.txt"], "cwd": str(work)})
     reminder = t.post("/reminders", {"delay": "1h", "text": "check"})
     t.post("/asks", {"id": "a0a0a0a0", "question": "go?"})
+    job = t.post("/jobs", {"jobs": [{"task": "the target's job", "provider": "scripted",
+                                     "run_at": LATER}]})["items"][0]
+    entry = t.post("/kb", {"title": "the target's entry", "content": "what it found"})["entry"]
+    t.request("PUT", "/notes/t/x", {"value": "the target's note"})
     sm("repo", "add", str(work), "--name", "reg")
     sm("send", "target", "--urgent", "x")  # a message the others neither sent nor receive
     message = sm_json("messages", "--to", "target")[-1]
     return {
         "home": sm_home, "T": "target", "M": message["id"], "R": reminder["id"],
-        "A": "a0a0a0a0", "W": str(work), "P": "reg",
+        "A": "a0a0a0a0", "W": str(work), "P": "reg", "J": job["id"], "K": str(entry["id"]),
         "tokens": {"stranger": str(session_env(stranger["id"])["SM_SESSION_TOKEN"]),
                    "child": str(session_env(child["id"])["SM_SESSION_TOKEN"])},
     }
@@ -175,7 +209,7 @@ def test_every_route_as_a_stranger_and_as_a_child(world: dict[str, Any], sm_json
     before = (sm_json("status", "target"), sm_json("locks"), sm_json("repo", "list"))
     wrong = []
     for caller in ("stranger", "child"):
-        names = {k: world[k] for k in ("T", "M", "R", "A", "W", "P")} | {
+        names = {k: world[k] for k in ("T", "M", "R", "A", "W", "P", "J", "K")} | {
             "who": "1" if caller == "child" else "2"}
         for route, (path, body) in CALLS.items():
             method = route.split()[0]
@@ -193,3 +227,7 @@ def test_every_route_as_a_stranger_and_as_a_child(world: dict[str, Any], sm_json
     assert after[2] == before[2]
     assert sm_json("message", world["M"])["state"] == "delivered"
     assert [r["id"] for r in sm_json("reminders") if r["id"] == world["R"]]
+    assert sm_json("job", "show", world["J"])["job"]["state"] == "queued"
+    assert sm_json("kb", "show", world["K"])["title"] == "the target's entry"
+    assert [p["max_concurrent"] for p in sm_json("job", "projects") if p["name"] == "default"
+            ] in ([], [0])

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from sm import config
-from sm.cli.main import FAST
+from sm.cli.main import FAST, FAST_SUB
 from sm.errors import ERRORS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,11 +98,20 @@ def _commands() -> dict[str, tuple[set[str], bool]]:
                 opts = {o for p in sub.params for o in (*p.opts, *p.secondary_opts)
                         if p.param_type_name == "option"}
                 out[full] = (opts | {"-h", "--help"}, False)
-    for name in FAST:
-        parser = fast._parser(name)
-        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        sub = action.choices[name]
-        out[name] = ({o for a in sub._actions for o in a.option_strings}, name == "dispatch")
+    def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        return next((a.choices for a in parser._actions
+                     if isinstance(a, argparse._SubParsersAction)), {})
+
+    for name in [*FAST, *FAST_SUB]:
+        sub = subcommands(fast._parser(name))[name]
+        nested = subcommands(sub)  # sm note write, sm job done: commands of their own
+        if name in FAST_SUB:
+            nested = {k: v for k, v in nested.items() if k in FAST_SUB[name]}
+        for action, parser in nested.items():
+            out[f"{name} {action}"] = ({o for a in parser._actions for o in a.option_strings},
+                                       False)
+        if not nested:
+            out[name] = ({o for a in sub._actions for o in a.option_strings}, name == "dispatch")
     for alias, target in ALIASES.items():
         out.setdefault(alias, out[target])
     return out
@@ -139,11 +148,13 @@ def test_every_sm_example_in_the_docs_is_a_real_command_with_real_options() -> N
     bad = []
     for where, line in _examples():
         try:
-            words = shlex.split(line.replace("…", ""), comments=True)
+            # a continued line (ending in a backslash) is checked as far as it goes
+            words = shlex.split(line.replace("…", "").rstrip().removesuffix("\\"),
+                                comments=True)
         except ValueError:
             words = line.split("#")[0].split()
         words = words[1:]
-        path = next((" ".join(words[:n]) for n in (2, 1) if " ".join(words[:n]) in commands),
+        path = next((" ".join(words[:n]) for n in (3, 2, 1) if " ".join(words[:n]) in commands),
                     None)
         if path is None:
             bad.append((where, line, "no such command"))
