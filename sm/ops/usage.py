@@ -6,6 +6,7 @@ columns it fills: it reveals token counts and costs, never content.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -18,6 +19,7 @@ from sm.store import Store
 from sm.store.usage import Group
 
 GROUPS = ("model", "session", "day")
+_LAST_TIME = 253402300799.0  # 9999-12-31T23:59:59Z
 _ALL = 1_000_000
 
 
@@ -65,7 +67,11 @@ class UsageOps:
         """Totals (and lines per ``by``) of one session or of all, after reading what
         the agents wrote since the last read (file reads in a thread; a transaction per
         session that grew). Raises NotFound for an unknown session, InvalidInput for an
-        unknown ``by``."""
+        unknown ``by`` or a ``since`` that is no time (not finite, before 1970 or past
+        year 9999)."""
+        if req.since is not None and not (math.isfinite(req.since)
+                                          and 0 <= req.since <= _LAST_TIME):
+            raise InvalidInput(f"since {req.since!r}: expected a Unix time in seconds")
         if req.by is not None and req.by not in GROUPS:
             raise InvalidInput(f"usage by {req.by!r}: expected one of {', '.join(GROUPS)}")
         by = cast(Group | None, req.by)

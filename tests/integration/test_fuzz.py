@@ -96,7 +96,10 @@ def test_no_request_answers_a_server_error(
                 cases += 1
                 kw = _bounded(case.as_transport_kwargs(base_url="http://sm"))
                 for who, credential in (("operator", ""), ("session", token)):
-                    status = _send(sm_home, credential, kw)
+                    try:
+                        status = _send(sm_home, credential, kw)
+                    except TimeoutError:
+                        status = 599  # no answer within 30 s: a hang is a failure too
                     if status >= 500:
                         errors.append(f"{status} as {who}: {kw['method']} {kw['url'][:200]} "
                                       f"{str(kw.get('json', kw.get('data')))[:200]}")
@@ -108,7 +111,8 @@ def test_no_request_answers_a_server_error(
     print(f"fuzz: {cases} generated cases, {2 * cases} requests, {len(errors)} server errors")
     assert not errors, f"{len(errors)} server errors:\n" + "\n".join(errors[:20])
     assert cases >= MIN_CASES, f"only {cases} cases generated"
-    assert sm_json("status", "fuzzer")["id"] == rec["id"]  # the daemon still serves
+    assert sm_json("status", rec["id"])["id"] == rec["id"]  # the daemon still serves (the
+    # fuzzer may have renamed the session: the operator may)
 
 
 def _openapi(home: Path) -> str:
