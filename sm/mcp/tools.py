@@ -31,9 +31,13 @@ import sm
 from sm.api import models as api
 from sm.api.validation import validation_message
 from sm.core.caller import Caller
+from sm.core.jobs import NewJob
 from sm.core.sessions import SpawnRequest
 from sm.errors import InvalidInput, SmError
 from sm.ops import Ops
+from sm.ops.jobs import AddJobs, FinishJob, WaitJobs
+from sm.ops.kb import Learn, Learning, SearchKb
+from sm.ops.notes import ListNotes, ReadNote, WatchNotes, WriteNote
 
 # what the HTTP endpoint puts in each request's ASGI scope
 CALLER = "sm.caller"
@@ -314,3 +318,104 @@ async def ask_result(ctx: Ctx, id: str, wait: float = 60.0) -> Result:
     seconds (at most 60)."""
     ops, caller = using(ctx)
     return dump(api.Ask.of(await ops.asks.wait(caller, id, wait)))
+
+
+# -- notes: a scratchpad shared by every session ------------------------------------------
+
+@tool("note_read")
+async def note_read(ctx: Ctx, key: str) -> Result:
+    """Read a note by its key (keys are /-separated words, e.g. build/status)."""
+    ops, caller = using(ctx)
+    return dump(api.Note.of(await ops.notes.read(caller, ReadNote(key))))
+
+
+@tool("note_write")
+async def note_write(ctx: Ctx, key: str, value: str) -> Result:
+    """Write a note: every session can read it, and note_watch wakes on it."""
+    ops, caller = using(ctx)
+    return dump(api.Note.of(await ops.notes.write(caller, WriteNote(key, value)), value=False))
+
+
+@tool("note_list")
+async def note_list(ctx: Ctx, prefix: str = "", after: str = "", limit: int = 100) -> Result:
+    """Notes under a key prefix, in key order, values included (after: the key to page
+    on from)."""
+    ops, caller = using(ctx)
+    return dump(api.NoteList.of(await ops.notes.list(caller, ListNotes(prefix, after, limit))))
+
+
+@tool("note_watch")
+async def note_watch(ctx: Ctx, keys: list[str] | None = None, prefix: str | None = None,
+                     until: str | None = None, after: int | None = None,
+                     timeout: float = 30.0) -> Result:
+    """Wait (at most 30 s a call) until a watched key is written after event seq after,
+    or holds the value until; call again with the seq it returns."""
+    ops, caller = using(ctx)
+    req = WatchNotes(tuple(keys or ()), prefix, until, after, timeout)
+    return dump(api.NoteWatched.of(await ops.notes.watch(caller, req)))
+
+
+# -- the knowledge base -------------------------------------------------------------------
+
+@tool("kb_search")
+async def kb_search(ctx: Ctx, query: str, project: str | None = None, limit: int = 20) -> Result:
+    """Entries of the knowledge base with all the words of query (any, when none has
+    all), best first: what sessions learned before."""
+    ops, caller = using(ctx)
+    hits = await ops.kb.search(caller, SearchKb(query, project, limit))
+    return dump(api.EntryList(items=[api.Entry.hit(h) for h in hits]))
+
+
+@tool("kb_learn")
+async def kb_learn(ctx: Ctx, learnings: list[dict[str, Any]], scope: str = "project",
+                   project: str | None = None) -> Result:
+    """Report up to five things learned, each {title, content, tags}: duplicates merge
+    into what is known."""
+    ops, caller = using(ctx)
+    items = []
+    for i, item in enumerate(learnings):
+        title, content, tags = item.get("title"), item.get("content"), item.get("tags", [])
+        if not isinstance(title, str) or not isinstance(content, str) or not isinstance(
+                tags, list) or not all(isinstance(t, str) for t in tags):
+            raise SmToolError(InvalidInput(
+                f"kb_learn: learnings[{i}]: expected {{title, content, tags}} with text "
+                "title and content and a list of text tags"))
+        items.append(Learning(title, content, tuple(tags)))
+    added = await ops.kb.learn(caller, Learn(tuple(items), scope, project))
+    return dump(api.EntriesAdded(items=[api.EntryAdded.of(a) for a in added]))
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+@tool("job_add")
+async def job_add(ctx: Ctx, task: str, title: str | None = None, project: str | None = None,
+                  provider: str | None = None, template: str | None = None,
+                  depends_on: list[str] | None = None, priority: int = 0,
+                  worktree: bool = False, checks: list[str] | None = None,
+                  name: str | None = None, cwd: str = "") -> Result:
+    """Queue a job: sm starts an agent for it when capacity allows (after the jobs it
+    depends on succeeded), checks its result and retries by its policy. cwd: this
+    session's by default."""
+    ops, caller = using(ctx)
+    job = NewJob(task=task, title=title, name=name, project=project, provider=provider,
+                 cwd=_here(caller, cwd) or None,
+                 template=template, depends_on=tuple(depends_on or ()), priority=priority,
+                 worktree=worktree, checks=tuple(checks or ()))
+    return dump(api.JobList.of_jobs(await ops.jobs.add(caller, AddJobs((job,)))))
+
+
+@tool("job_wait")
+async def job_wait(ctx: Ctx, refs: list[str], timeout: float = 30.0,
+                   since: float | None = None) -> Result:
+    """Wait (at most 30 s a call) until every named job ended; unended: call again with
+    the since it returns."""
+    ops, caller = using(ctx)
+    out = await ops.jobs.wait(caller, WaitJobs(tuple(refs), timeout, since))
+    return dump(api.JobsWaitedOut.of(out))
+
+
+@tool("job_done")
+async def job_done(ctx: Ctx, result: str = "") -> Result:
+    """This session's job is done, with its result (it completes when the turn ends)."""
+    ops, caller = using(ctx)
+    return dump(api.Job.of(await ops.jobs.done(caller, FinishJob(result, None))))

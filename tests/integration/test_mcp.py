@@ -20,7 +20,9 @@ from mcp.shared.exceptions import MCPError
 
 SM_BIN = Path(sys.executable).with_name("sm")
 TOOLS = {"send", "messages", "message", "spawn", "list", "session", "children", "status",
-         "wait", "dispatch", "remind", "lock", "unlock", "locks", "ask", "ask_result"}
+         "wait", "dispatch", "remind", "lock", "unlock", "locks", "ask", "ask_result",
+         "note_read", "note_write", "note_list", "note_watch", "kb_search", "kb_learn",
+         "job_add", "job_wait", "job_done"}
 
 
 @asynccontextmanager
@@ -113,6 +115,45 @@ def test_stdio_tools_act_as_the_session(
     table = sm_json("locks")
     assert [(item["path"], item["session_id"]) for item in table["items"]] == [
         (str(repo / "x.py"), a["id"])]
+
+
+def test_notes_knowledge_and_jobs_as_tools(
+    pair: Any, sm_env: dict[str, str], sm_home: Path, sm_json: Callable[..., Any],
+    sm: Callable[..., Any],
+) -> None:
+    a, _b, env_a = pair
+
+    async def go() -> dict[str, Any]:
+        async with stdio({**sm_env, **env_a}, sm_home) as client:
+            written = data(await client.call_tool("note_write", {"key": "build/status",
+                                                                 "value": "green"}))
+            read = data(await client.call_tool("note_read", {"key": "build/status"}))
+            listed = data(await client.call_tool("note_list", {"prefix": "build/"}))
+            seen = data(await client.call_tool("note_watch", {"keys": ["build/status"],
+                                                              "until": "green"}))
+            learned = data(await client.call_tool("kb_learn", {"learnings": [
+                {"title": "the parser needs a flag", "content": "pass --strict to parse",
+                 "tags": ["parser"]}]}))
+            found = data(await client.call_tool("kb_search", {"query": "parser flag"}))
+            bad = await client.call_tool("kb_learn", {"learnings": [{"title": 3}]})
+            added = data(await client.call_tool("job_add", {
+                "task": "tidy the docs", "provider": "scripted", "name": "tidy"}))
+            not_mine = await client.call_tool("job_done", {"result": "done"})
+            return {"written": written, "read": read, "listed": listed, "seen": seen,
+                    "learned": learned, "found": found, "bad": text(bad),
+                    "added": added, "not_mine": text(not_mine)}
+
+    out = run(go())
+    assert out["read"]["value"] == "green" and out["written"]["key"] == "build/status"
+    assert [n["key"] for n in out["listed"]["items"]] == ["build/status"]
+    assert out["seen"]["outcome"] == "matched"
+    assert sm("note", "read", "build/status").stdout.strip() == "green"
+    assert [e["title"] for e in out["found"]["items"]] == ["the parser needs a flag"]
+    assert out["bad"].startswith("invalid_input: kb_learn: learnings[0]")
+    [job] = out["added"]["items"]
+    shown = sm_json("job", "show", job["id"])
+    assert (shown.get("job") or shown)["id"] == job["id"]
+    assert out["not_mine"].startswith(("refused", "invalid_input", "not_found"))
 
 
 def test_http_on_the_socket_acts_as_the_token_holder(
