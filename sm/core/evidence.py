@@ -47,7 +47,7 @@ _ACTIVE = (SessionState.RUNNING, SessionState.WAITING_PERMISSION)
 class ScreenEvidence:
     def __init__(
         self, sessions: Sessions, runtime: Runtime, providers: Mapping[str, Provider],
-        workers: Workers, bus: EventBus, *, settle: float = 0.5, confirm: float = 1.5,
+        workers: Workers, bus: EventBus, *, settle: float = 0.25, confirm: float = 1.5,
     ) -> None:
         self.sessions = sessions
         self.runtime = runtime
