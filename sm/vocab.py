@@ -16,6 +16,7 @@ CLI. Stdlib only: the client and the hook entry point may import it.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeVar
 
 
 class SessionState(StrEnum):
@@ -132,6 +133,21 @@ class StreamKind(StrEnum):
     KEEPALIVE = "keepalive"  # nothing happened for a while (WebSocket readers only)
 
 
+E = TypeVar("E", bound=StrEnum)
+
+
 def choices(enum: type[StrEnum]) -> str:
     """``a, b, c``: the values of ``enum``, for error messages."""
     return ", ".join(member.value for member in enum)
+
+
+def parse(enum: type[E], value: str, what: str) -> E:
+    """``value`` as a member of ``enum``. Raises InvalidInput naming ``what`` and the
+    valid values."""
+    from sm.errors import InvalidInput
+
+    try:
+        return enum(value)
+    except ValueError:
+        raise InvalidInput(f"unknown {what} {value!r}; expected one of: "
+                           f"{choices(enum)}") from None

@@ -9,7 +9,7 @@ from sm.errors import InvalidInput, Refused
 from sm.ops.authz import Authz
 from sm.store import Store
 from sm.store.messages import MessageRecord
-from sm.vocab import MessageState, choices
+from sm.vocab import MessageState, parse
 
 MAX_TARGETS = 100
 MAX_TTL = 30 * 86400.0
@@ -82,8 +82,4 @@ class MessageOps:
 
 
 def _state(value: str) -> MessageState:
-    try:
-        return MessageState(value)
-    except ValueError:
-        raise InvalidInput(f"unknown message state {value!r}; expected one of: "
-                           f"{choices(MessageState)}") from None
+    return parse(MessageState, value, "message state")

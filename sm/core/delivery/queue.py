@@ -30,7 +30,7 @@ from sm.store import Store
 from sm.store.events import EventRecord
 from sm.store.messages import MessageRecord
 from sm.store.sessions import SessionRecord
-from sm.vocab import DeliveryMode, EventKind, MessageKind, MessageState, choices
+from sm.vocab import DeliveryMode, EventKind, MessageKind, MessageState, parse
 
 # (connection, the notice): runs in the notice's own transaction
 Then = Callable[[aiosqlite.Connection, MessageRecord], Awaitable[None]]
@@ -67,11 +67,7 @@ def clean_body(body: str) -> str:
 
 def mode_of(value: str) -> DeliveryMode:
     """Raises InvalidInput naming the valid modes."""
-    try:
-        return DeliveryMode(value)
-    except ValueError:
-        raise InvalidInput(f"unknown mode {value!r}; expected one of: "
-                           f"{choices(DeliveryMode)}") from None
+    return parse(DeliveryMode, value, "mode")
 
 
 class Queue:
