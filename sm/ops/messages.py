@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sm.agents.base import Intake
 from sm.core import refs
 from sm.core.caller import Caller
 from sm.core.delivery import Queue, mode_of
@@ -30,7 +31,9 @@ class MessageOps:
         a delivery that has not happened). A session speaks as itself; only the
         operator's clients name another sender (``human``). ``ttl``: seconds after
         which an undelivered message expires. ``raw``: typed as given, no header (the
-        caller must manage every target). Raises InvalidInput, NotFound, Refused."""
+        caller must manage every target). A target whose program takes a command line
+        (a shell) runs what it is sent: only its managers may send to it. Raises
+        InvalidInput, NotFound, Refused."""
         if sender and not caller.is_operator:
             raise Refused("a session speaks as itself; only the operator may set the sender")
         if len(targets) > MAX_TARGETS:
@@ -39,9 +42,11 @@ class MessageOps:
             raise InvalidInput(f"ttl {ttl}: expected more than 0 and at most {MAX_TTL:g} seconds")
         kind = mode_of(mode)
         resolved = [await refs.session(self.store, t) for t in targets]
-        if raw:
-            for target in resolved:
+        for target in resolved:
+            if raw:
                 await self.authz.check_manage(caller, target, "type raw text into")
+            elif self.queue.intake(target) == Intake.COMMAND_LINE:
+                await self.authz.check_manage(caller, target, "run commands in")
         expires = self.queue.clock() + ttl if ttl is not None else None
         return await self.queue.send(caller, resolved, body, kind, notify_on_stop=notify_on_stop,
                                      sender_label=sender, expires_at=expires, raw=raw)

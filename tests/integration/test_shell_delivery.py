@@ -111,3 +111,15 @@ def test_a_childs_task_complete_is_not_typed_into_its_shell_parent(
     msg, = [m for m in sm_json("messages", "--to", "sh") if m["sender_id"] == kid["id"]]
     assert msg["state"] == "cancelled" and "never types them" in msg["reason"]
     assert "task complete" not in _pane(tmux, shell)
+
+
+def test_only_its_managers_send_into_a_shell(
+    sm, shell, spawn, session_env, tmp_path: Path,
+) -> None:
+    """What reaches a shell runs there: another agent may not send it commands."""
+    stranger = spawn("--name", "stranger")
+    pwned = tmp_path / "PWNED"
+    proc = sm("send", "sh", f"touch {pwned}", env=session_env(stranger["id"]), check=False)
+    assert proc.returncode == 1 and "run commands in" in proc.stderr, proc
+    assert json.loads(sm("messages", "--to", "sh", "--json").stdout) == []
+    assert not pwned.exists()
