@@ -104,6 +104,7 @@ class EventKind(StrEnum):
     STATE = "state"
     HOOK = "hook"
     RENAMED = "renamed"
+    FORGOTTEN = "forgotten"  # a dead session left out of lists (sm forget, sm prune)
     MESSAGE = "message"
     STATUS = "status"
     TASK_COMPLETE = "task_complete"

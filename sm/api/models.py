@@ -56,6 +56,7 @@ class Session(BaseModel):
     role: str | None
     created_at: float
     updated_at: float
+    forgotten_at: float | None = None  # sm forget / sm prune: left out of lists
 
     @classmethod
     def of(cls, rec: SessionRecord) -> Session:
@@ -65,7 +66,7 @@ class Session(BaseModel):
             conversation_id=rec.conversation_id, transcript_path=rec.transcript_path,
             last_message=rec.last_message, exit_status=rec.exit_status,
             status_text=rec.status_text, role=rec.role, created_at=rec.created_at,
-            updated_at=rec.updated_at,
+            updated_at=rec.updated_at, forgotten_at=rec.forgotten_at,
         )
 
 

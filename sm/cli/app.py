@@ -29,8 +29,8 @@ from sm.cli.typer_help import run as run_group
 # how ``sm --help`` lists the commands
 SECTIONS = {
     "Sessions": ["spawn", "list", "status", "me", "show", "attach", "output", "tail", "kill",
-                 "name", "restore", "approve", "deny", "events", "usage", "budget", "watch",
-                 "demo"],
+                 "name", "restore", "forget", "prune", "approve", "deny", "events", "usage",
+                 "budget", "watch", "demo"],
     "Messages": ["send", "messages", "message"],
     "Coordination": ["wait", "remind", "reminders", "task-complete", "turn-complete", "clear",
                      "handoff", "dispatch", "em", "children", "alone", "others"],

@@ -268,6 +268,37 @@ def restore(session: SessionArg, as_json: JsonOpt = False) -> None:
         f"{data['name'] or data['id']} restored (conversation {data['conversation_id']})")
 
 
+def forget(
+    sessions: Annotated[list[str], typer.Argument(
+        metavar="SESSION", help="The dead sessions to forget.", show_default=False)],
+    as_json: JsonOpt = False,
+) -> None:
+    """Leave dead sessions out of sm list; their records, messages and events stay
+    (sm status ID still shows one; sm restore brings it back)."""
+    items = Client().post("/sessions/forget", {"refs": sessions})["items"]
+    if as_json:
+        emit_json(items)
+        return
+    for rec in items:
+        console().print(f"{rec['name'] or rec['id']} forgotten ({rec['state']})")
+
+
+def prune(
+    older_than: Annotated[str | None, typer.Option(
+        "--older-than", metavar="AGE",
+        help="Only sessions that ended longer ago (7d, 12h); default: every dead one.",
+        show_default=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Forget every dead session (exited, error, stopped): sm list shows the live ones
+    and the recent dead."""
+    items = Client().post("/sessions/prune", {"older_than": older_than})["items"]
+    if as_json:
+        emit_json(items)
+        return
+    console().print(f"{len(items)} session{'s' if len(items) != 1 else ''} forgotten")
+
+
 def approve(
     session: SessionArg,
     always: Annotated[bool, typer.Option(
@@ -311,7 +342,7 @@ def register(app: typer.Typer) -> None:
     from sm.cli.attach import attach
 
     command(app)(spawn)
-    for fn in (show, attach, output, tail, kill, name, restore, approve, deny):
+    for fn in (show, attach, output, tail, kill, name, restore, forget, prune, approve, deny):
         command(app)(fn)
     command(app, "logs", hidden=True, help="The session's recent screen output (alias of "
             "output).")(output)

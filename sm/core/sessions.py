@@ -236,6 +236,25 @@ class Sessions:
                 await self.runtime.rename_window(rec.tmux_session, name)
         return await self.get(rec.id)
 
+    async def forget(self, recs: Sequence[SessionRecord]) -> list[SessionRecord]:
+        """Leave dead sessions out of lists from now on; their records, messages and
+        events stay (``sm status ID`` still shows one). Raises Conflict for a live one,
+        before anything changes."""
+        live = [rec.label for rec in recs if rec.is_live]
+        if live:
+            raise Conflict(f"session {', '.join(live)} is live: sm kill it first; only a "
+                           "dead session is forgotten")
+        now, events = self.clock(), []
+        async with self.store.write() as conn:
+            for rec in recs:
+                if rec.forgotten_at is None:
+                    await self.store.sessions.update(conn, rec.id, rec.updated_at,
+                                                     forgotten_at=now)
+                    events.append(await self._event(conn, rec.id, EventKind.FORGOTTEN,
+                                                    {"state": rec.state}))
+        await self.bus.publish(events)
+        return [await self.get(rec.id) for rec in recs]
+
     async def restore(self, rec: SessionRecord) -> SessionRecord:
         """Relaunch a dead agent resuming its own conversation; the original prompt is
         never sent again. Raises Conflict when the session is live."""
@@ -257,7 +276,7 @@ class Sessions:
         token_file = write_token(spec.session_dir, token)
         async with self.store.write() as conn:
             await self.store.sessions.update(conn, rec.id, self.clock(),
-                                             token_hash=token_hash(token))
+                                             token_hash=token_hash(token), forgotten_at=None)
         await self.apply(rec.id, Signal("restore"), {"conversation_id": rec.conversation_id})
         if await self.runtime.has_session(rec.tmux_session):
             await self.runtime.kill_session(rec.tmux_session)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from sm.core import refs
 from sm.core.caller import Caller
 from sm.core.delivery import Queue
+from sm.core.reminders import parse_delay
 from sm.core.sessions import Sessions, SpawnRequest, new_session_id
 from sm.errors import Conflict, InvalidInput
 from sm.ops.authz import Authz
@@ -59,13 +60,14 @@ class SessionOps:
 
     async def list(
         self, caller: Caller, *, live: bool = False, parent: str | None = None,
-        after: str | None = None, limit: int = 500,
+        after: str | None = None, limit: int = 500, forgotten: bool = False,
     ) -> Page:
-        """Sessions in creation order, cursor-paginated by id. Anyone may list."""
+        """Sessions in creation order, cursor-paginated by id, without the forgotten ones
+        unless ``forgotten``. Anyone may list."""
         parent_id = (await refs.session(self.store, parent)).id if parent else None
         limit = max(1, min(limit, 1000))
         rows = await self.store.sessions.list(live_only=live, parent_id=parent_id, after=after,
-                                              limit=limit + 1)
+                                              limit=limit + 1, forgotten=forgotten)
         page = rows[:limit]
         return Page(page, page[-1].id if len(rows) > limit else None)
 
@@ -81,6 +83,28 @@ class SessionOps:
         rec = await refs.session(self.store, ref)
         await self.authz.check_manage(caller, rec, "kill")
         return await self.sessions.kill(rec, caller)
+
+    async def forget(self, caller: Caller, refs_: builtins.list[str]
+                     ) -> builtins.list[SessionRecord]:
+        """Leave dead sessions out of lists (records and history stay; ``sm restore``
+        brings one back). Raises Conflict for a live one, Refused for a session the
+        caller does not manage — before anything changes."""
+        if not refs_:
+            raise InvalidInput("name at least one session to forget")
+        recs = [await refs.session(self.store, ref) for ref in refs_]
+        for rec in recs:
+            await self.authz.check_manage(caller, rec, "forget")
+        return await self.sessions.forget(recs)
+
+    async def prune(self, caller: Caller, older_than: str | None = None
+                    ) -> builtins.list[SessionRecord]:
+        """Forget every dead session that ended more than ``older_than`` ago (``7d``,
+        ``12h``; none: every dead one). The operator only."""
+        await self.authz.check_operator(caller, "pruning sessions")
+        age = parse_delay(older_than) if older_than else 0.0
+        recs = await self.store.sessions.list(forgotten=False, limit=100_000,
+                                              ended_before=self.sessions.clock() - age)
+        return await self.sessions.forget(recs)
 
     async def rename(self, caller: Caller, ref: str, name: str) -> SessionRecord:
         rec = await refs.session(self.store, ref)

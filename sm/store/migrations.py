@@ -554,4 +554,8 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX inbox_created ON inbox(created_at);
     """,
+    # 12: a dead session can be forgotten: its record and history stay, lists leave it out
+    """
+    ALTER TABLE sessions ADD COLUMN forgotten_at REAL;
+    """,
 ]

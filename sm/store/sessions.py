@@ -40,6 +40,7 @@ class SessionRecord:
     token_hash: str = field(default="", repr=False)
     turn_owed: bool = False  # a prompt taken mid-turn waits for a turn of its own
     tool_running: bool = False  # a tool call is in flight
+    forgotten_at: float | None = None  # sm forget / sm prune: left out of lists
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, SessionState):
@@ -58,11 +59,12 @@ _COLUMNS = (
     "id", "name", "provider", "state", "cwd", "tmux_session", "parent_id", "options",
     "created_at", "updated_at", "conversation_id", "transcript_path", "last_message",
     "exit_status", "status_text", "role", "token_hash", "turn_owed", "tool_running",
+    "forgotten_at",
 )
 _UPDATABLE = (
     "name", "state", "conversation_id", "transcript_path", "last_message", "exit_status",
     "status_text", "role", "options", "cwd", "tmux_session", "token_hash", "updated_at",
-    "turn_owed", "tool_running",
+    "turn_owed", "tool_running", "forgotten_at",
 )
 
 
@@ -126,10 +128,19 @@ class Sessions:
         parent_id: str | None = None,
         after: str | None = None,
         limit: int = 1000,
+        forgotten: bool = True,
+        ended_before: float | None = None,
     ) -> builtins.list[SessionRecord]:
-        """Sessions in creation order, ``after`` an id (cursor) when given."""
+        """Sessions in creation order, ``after`` an id (cursor) when given; without the
+        forgotten ones unless ``forgotten``; ``ended_before``: dead ones last changed
+        before that time."""
         where: builtins.list[str] = ["1 = 1"]
         args: builtins.list[Any] = []
+        if not forgotten:
+            where.append("forgotten_at IS NULL")
+        if ended_before is not None:
+            where.append(f"state IN ({placeholders(_DEAD)}) AND updated_at < ?")
+            args.extend((*_DEAD, ended_before))
         if live_only:
             where.append(f"state NOT IN ({placeholders(_DEAD)})")
             args.extend(_DEAD)

@@ -35,6 +35,8 @@ CALLS: dict[str, tuple[str, Any]] = {
     "POST /sessions/{ref}/kill": ("/sessions/{T}/kill", None),
     "POST /sessions/{ref}/name": ("/sessions/{T}/name", {"name": "hijacked"}),
     "POST /sessions/{ref}/restore": ("/sessions/{T}/restore", None),
+    "POST /sessions/forget": ("/sessions/forget", {"refs": ["{T}"]}),
+    "POST /sessions/prune": ("/sessions/prune", {}),
     "POST /sessions/{ref}/answer": ("/sessions/{T}/answer", {"decision": "allow"}),
     "GET /sessions/{ref}/output": ("/sessions/{T}/output", None),
     "GET /sessions/{ref}/tail": ("/sessions/{T}/tail", None),

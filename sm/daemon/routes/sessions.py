@@ -27,6 +27,14 @@ class NameBody(BaseModel):
     name: str
 
 
+class ForgetBody(BaseModel):
+    refs: list[str] = Field(max_length=1000)
+
+
+class PruneBody(BaseModel):
+    older_than: str | None = None  # "7d", "12h": ended longer ago than that; none: all
+
+
 class AnswerBody(BaseModel):
     decision: Literal["allow", "always", "deny"]
 
@@ -50,11 +58,27 @@ async def spawn(body: SpawnBody, ops: OpsDep, caller: CallerDep) -> Session:
 @router.get("/sessions", response_model=SessionPage)
 async def list_sessions(
     ops: OpsDep, caller: CallerDep, live: bool = False, parent: str | None = None,
-    after: str | None = None, limit: int = 500,
+    after: str | None = None, limit: int = 500, forgotten: bool = False,
 ) -> SessionPage:
-    """Sessions in creation order, cursor-paginated by id."""
-    page = await ops.sessions.list(caller, live=live, parent=parent, after=after, limit=limit)
+    """Sessions in creation order, cursor-paginated by id (the forgotten ones too with
+    ``forgotten``)."""
+    page = await ops.sessions.list(caller, live=live, parent=parent, after=after, limit=limit,
+                                   forgotten=forgotten)
     return SessionPage(items=[Session.of(r) for r in page.items], next=page.next)
+
+
+@router.post("/sessions/forget", response_model=SessionPage)
+async def forget(body: ForgetBody, ops: OpsDep, caller: CallerDep) -> SessionPage:
+    """Leave dead sessions out of lists; their records and history stay."""
+    return SessionPage(items=[Session.of(r) for r in await ops.sessions.forget(caller,
+                                                                            body.refs)])
+
+
+@router.post("/sessions/prune", response_model=SessionPage)
+async def prune(body: PruneBody, ops: OpsDep, caller: CallerDep) -> SessionPage:
+    """Forget every dead session that ended longer ago than ``older_than``."""
+    return SessionPage(items=[Session.of(r) for r in await ops.sessions.prune(
+        caller, body.older_than)])
 
 
 @router.get("/me", response_model=Session | Operator)
