@@ -197,6 +197,12 @@ class BudgetsSettings:
 
 
 @dataclass(frozen=True)
+class HealthSettings:
+    # seconds a running session may go with no hook and no output before a stall warning
+    stalled_after: float = 600.0
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = field(default_factory=lambda: default_home())
     log_level: str = "info"
@@ -217,6 +223,7 @@ class Settings:
     usage: UsageSettings = field(default_factory=UsageSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
     budgets: BudgetsSettings = field(default_factory=BudgetsSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
     jobs: JobsSettings = field(default_factory=JobsSettings)
     notes: NotesSettings = field(default_factory=NotesSettings)
     kb: KbSettings = field(default_factory=KbSettings)

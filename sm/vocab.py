@@ -121,6 +121,7 @@ class EventKind(StrEnum):
     CONTEXT = "context"  # a session's context window filled past usage.context_threshold
     BUDGET = "budget"  # a budget warned, was exceeded, or was set, raised or removed
     INBOX = "inbox"  # a note to the operator's inbox: written, or read
+    HEALTH = "health"  # a failure (its class: rate_limit, crash, …) or a stall
     NOTE = "note"
     KB = "kb"
     JOB = "job"

@@ -311,7 +311,12 @@ class Agent:
                 if turn.cancelled.is_set():
                     return
                 turn.finishing = True
-            self.fire("Stop", {"stop_hook_active": False, "last_assistant_message": turn.last_say})
+            if turn.failure is not None:  # an API error ended it: no Stop
+                self.fire("StopFailure", {**turn.failure,
+                                          "last_assistant_message": turn.last_say})
+            else:
+                self.fire("Stop", {"stop_hook_active": False,
+                                   "last_assistant_message": turn.last_say})
             with self._lock:
                 if self._turn is not turn:
                     return

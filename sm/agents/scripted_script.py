@@ -15,6 +15,7 @@ A script is YAML::
           - crash: 3
           - exit: 0
           - usage: {model: claude-sonnet-4-5, input: 100, output: 20}
+          - fail: {error: rate_limit, reset_in: 3}
 
 ``load_script`` validates everything up front and raises ``ScriptError`` whose message
 names the source, the rule and the bad value. ``Script.plan`` picks the actions for a
@@ -76,6 +77,17 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class Fail:
+    """End the turn with an API error, as Claude Code does: StopFailure (``error``, the
+    message as ``error_details`` and ``last_assistant_message``) instead of Stop. With
+    ``reset_in`` the message ends ``|<epoch seconds>``, the reset of a usage limit."""
+
+    error: str = "rate_limit"
+    message: str = ""
+    reset_in: float | None = None
+
+
+@dataclass(frozen=True)
 class Crash:
     code: int
 
@@ -85,7 +97,7 @@ class Exit:
     code: int
 
 
-Action = Say | Sleep | Run | Write | Permission | Usage | Crash | Exit
+Action = Say | Sleep | Run | Write | Permission | Usage | Fail | Crash | Exit
 
 
 @dataclass(frozen=True)
@@ -266,6 +278,23 @@ def _usage(value: object) -> Usage:
     return Usage(_text(value.get("model")), **counts)
 
 
+def _fail(value: object) -> Fail:
+    if isinstance(value, str):
+        value = {"error": value}
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an error name or a mapping with 'error', 'message', "
+                        f"'reset_in', got {value!r}")
+    extra = sorted(str(k) for k in value if k not in ("error", "message", "reset_in"))
+    if extra:
+        raise ValueError(f"unknown key {extra[0]!r} (expected: error, message, reset_in)")
+    error = _text(value.get("error", "rate_limit"))
+    if not re.fullmatch(r"[a-z_]+", error):
+        raise ValueError(f"error: expected a name like rate_limit, got {error!r}")
+    reset = value.get("reset_in")
+    return Fail(error, _text(value.get("message", "")),
+                None if reset is None else _seconds(reset))
+
+
 _BUILDERS: Mapping[str, Callable[[Any], Action]] = {
     "say": lambda v: Say(_text(v)),
     "sleep": lambda v: Sleep(_seconds(v)),
@@ -273,6 +302,7 @@ _BUILDERS: Mapping[str, Callable[[Any], Action]] = {
     "write": _write,
     "permission": lambda v: Permission(_text(v)),
     "usage": _usage,
+    "fail": _fail,
     "crash": lambda v: Crash(_code(v)),
     "exit": lambda v: Exit(_code(v)),
 }

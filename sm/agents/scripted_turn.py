@@ -1,10 +1,11 @@
 """One turn of the scripted agent: the script's actions for a prompt, played in a worker
 thread — say, sleep, the Bash and Write tools between their PreToolUse and PostToolUse
-hooks, the permission dialog, crash and exit. What a turn shows, fires and records goes
-through its ``Stage``, the agent."""
+hooks, the permission dialog, an API error (fail), crash and exit. What a turn shows,
+fires and records goes through its ``Stage``, the agent."""
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -19,6 +20,7 @@ from sm.agents.scripted_script import (
     Action,
     Crash,
     Exit,
+    Fail,
     Permission,
     Run,
     Say,
@@ -27,7 +29,15 @@ from sm.agents.scripted_script import (
     Write,
 )
 
-Outcome = Literal["next", "done", "cancelled", "exit"]
+Outcome = Literal["next", "done", "failed", "cancelled", "exit"]
+# what each error says when the script gives no message (Claude Code's wording)
+_FAIL_TEXT = {
+    "rate_limit": "Claude AI usage limit reached",
+    "overloaded": "API Error: Repeated 529 Overloaded errors",
+    "authentication_failed": "API Error: 401 · Please run /login",
+    "invalid_request": "API Error: 400 Prompt is too long",
+    "server_error": "API Error: 500 Internal server error",
+}
 
 
 @dataclass
@@ -40,6 +50,7 @@ class Turn:
     output: bool = False  # something was shown: an interrupt no longer puts it back
     tool: bool = False  # a tool runs: a prompt submitted now rides along with its result
     joined: list[str] = field(default_factory=list)  # prompts that rode along, to answer
+    failure: dict[str, Any] | None = None  # an API error ended it: StopFailure's fields
 
 
 class Stage(Protocol):
@@ -135,6 +146,15 @@ class Player:
         elif isinstance(action, Usage):
             for record in usage_records(action, time.time()):
                 stage.record(record)
+        elif isinstance(action, Fail):
+            text = action.message or _FAIL_TEXT.get(action.error, f"API Error: {action.error}")
+            if action.reset_in is not None:
+                text += f"|{math.ceil(time.time() + action.reset_in)}"
+            if stage.emit(turn, [f"● {text}"]):
+                turn.last_say = text
+                stage.record({"type": "assistant", "text": text, "isApiErrorMessage": True})
+            turn.failure = {"error": action.error, "error_details": text}
+            return "failed"
         elif isinstance(action, Crash):
             stage.crash(action.code)
         elif isinstance(action, Exit):

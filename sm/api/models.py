@@ -57,6 +57,9 @@ class Session(BaseModel):
     created_at: float
     updated_at: float
     forgotten_at: float | None = None  # sm forget / sm prune: left out of lists
+    # the last failure: class (rate_limit, overloaded, auth, context_limit, crash, other),
+    # detail, reset_at (a rate limit's reset, when known), at
+    failure: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, rec: SessionRecord) -> Session:
@@ -66,7 +69,7 @@ class Session(BaseModel):
             conversation_id=rec.conversation_id, transcript_path=rec.transcript_path,
             last_message=rec.last_message, exit_status=rec.exit_status,
             status_text=rec.status_text, role=rec.role, created_at=rec.created_at,
-            updated_at=rec.updated_at, forgotten_at=rec.forgotten_at,
+            updated_at=rec.updated_at, forgotten_at=rec.forgotten_at, failure=rec.failure,
         )
 
 

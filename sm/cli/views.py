@@ -121,6 +121,8 @@ def format_session(
     ]
     if s.get("exit_status") is not None:
         rows.append(("exit status", str(s["exit_status"])))
+    if s.get("failure"):
+        rows.append(("last failure", format_failure(s["failure"], now)))
     if s.get("last_message"):
         rows.append(("last message", s["last_message"][:300]))
     indent = " " * 15
@@ -131,6 +133,20 @@ def format_session(
         out.append(f"{key:>13}: {lines[0]}")
         out += [indent + line for line in lines[1:]]
     return "\n".join(out)
+
+
+def format_failure(f: dict[str, Any], now: float | None = None) -> str:
+    """``rate_limit until 14:03:07 (2m ago): API Error: …``"""
+    now = time.time() if now is None else now
+    text = str(f.get("class") or "other")
+    reset = f.get("reset_at")
+    if isinstance(reset, int | float):
+        stamp = time.strftime("%H:%M:%S", time.localtime(reset))
+        text += f" until {stamp}" if reset > now and not f.get("lifted_at") else \
+            f" (reset {stamp})"
+    if isinstance(f.get("at"), int | float):
+        text += f" ({ago(f['at'], now)} ago)"
+    return f"{text}: {f['detail']}" if f.get("detail") else text
 
 
 def format_messages(

@@ -10,6 +10,8 @@
   (one round trip on the runtime's connection): a dead pane is recorded as an exit, and
   a pane that was there and is gone (the tmux server was killed, or the session was
   killed outside sm) as an exit with that reason.
+- Stalls (``Health.check_stalled``): on the same tick, a session ``running`` with no hook
+  and no output for ``health.stalled_after`` seconds is told once per stall.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from sm.core.health import Health
 from sm.core.sessions import Sessions
 from sm.core.state import Signal
 from sm.store.sessions import SessionRecord
@@ -28,9 +31,11 @@ _GONE = "tmux session gone: the tmux server exited or the session was killed out
 
 class ActivityWatch:
     def __init__(
-        self, sessions: Sessions, quiet_after: float, clock: Callable[[], float] = time.time
+        self, sessions: Sessions, quiet_after: float, health: Health | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.sessions = sessions
+        self.health = health
         self.quiet_after = quiet_after
         self.clock = clock
         self._seen: dict[str, float] = {}
@@ -46,11 +51,11 @@ class ActivityWatch:
         runtime = self.sessions.runtime
         now = self.clock()
         for rec in live:
-            provider = self.sessions.providers.get(rec.provider)
-            if provider is None or provider.has_hooks:
-                continue
             at = runtime.output_at(rec.tmux_session)
-            if at is None:
+            if self.health is not None and rec.state == SessionState.RUNNING:
+                await self.health.check_stalled(rec, at)
+            provider = self.sessions.providers.get(rec.provider)
+            if provider is None or provider.has_hooks or at is None:
                 continue
             before = self._seen.get(rec.id)
             self._seen[rec.id] = at
@@ -61,6 +66,8 @@ class ActivityWatch:
             else:
                 continue
             await self.sessions.apply(rec.id, signal, {"tmux": "output", "output_at": at})
+        if self.health is not None:
+            self.health.forget({rec.id for rec in live if rec.state == SessionState.RUNNING})
         if self._ticks % _REAP_EVERY == 0:
             await self._reap(live)
         return len(live)

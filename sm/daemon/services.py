@@ -27,6 +27,7 @@ from sm.core.delivery import Queue, Receipts, Workers
 from sm.core.events import EventBus
 from sm.core.evidence import ScreenEvidence
 from sm.core.guard import WriteGuard
+from sm.core.health import Health
 from sm.core.identity import Identity
 from sm.core.job_sessions import SessionAgents
 from sm.core.leases import Leases
@@ -84,6 +85,7 @@ class Services:
     identity: Identity
     meter: Meter
     work: Work  # jobs, notes, the knowledge base
+    health: Health  # failure classes, rate-limit holds, stalls
     telegram: Bridge | None = None  # only when telegram.token is set
     telemetry: TelemetryReceiver | None = None  # only when usage.telemetry is on
     stream: EventStream = field(init=False)
@@ -141,6 +143,7 @@ class Services:
         bus.listen(meter.on_event, "usage")
         identity = Identity(store, runtime, Procs())
         receipts = Receipts(store, queue, providers)
+        health = Health(store, bus, stalled_after=settings.health.stalled_after)
         notices = Notices(store, queue)
         sessions = Sessions(
             store, runtime, providers, bus,
@@ -148,11 +151,11 @@ class Services:
             mcp_command=mcp_command() if settings.mcp.agents else (), base_env=base_env,
             agent_env=dict(os.environ), max_prompt_bytes=settings.limits.max_prompt_bytes,
             identity=identity, env_patterns=settings.agents.env,
-            consequences=(receipts.on_fact, notices.on_fact),
+            consequences=(receipts.on_fact, notices.on_fact, health.on_fact),
             size=(settings.tmux.width, settings.tmux.height),
         )
         workers = Workers(store, runtime, providers, queue, bus, sessions.apply,
-                          paused=budgets.paused)
+                          holds=(budgets.paused, health.paused))
         leases = Leases(store, bus, auto_release_idle=settings.locks.auto_release_idle)
         repos = Repos(store, settings.repos_dir)
 
@@ -193,7 +196,7 @@ class Services:
         evidence = ScreenEvidence(sessions, runtime, providers, workers, bus)
         services = cls(settings, store, runtime, bus, sessions, queue, workers, leases,
                        coordination, ReadyWatch(sessions, bus), evidence, ops, identity,
-                       meter, work, telegram=await _telegram(settings, store, bus, ops),
+                       meter, work, health, telegram=await _telegram(settings, store, bus, ops),
                        telemetry=receiver)
         services.stream = EventStream(store, bus, keepalive=settings.stream.keepalive)
         return services
@@ -316,7 +319,7 @@ class Services:
         return Caller.of(rec), record
 
     async def _watch_activity(self) -> None:
-        watch = ActivityWatch(self.sessions, self.settings.shell.quiescence)
+        watch = ActivityWatch(self.sessions, self.settings.shell.quiescence, self.health)
         while True:
             try:
                 await watch.tick()

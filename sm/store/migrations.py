@@ -558,4 +558,8 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE sessions ADD COLUMN forgotten_at REAL;
     """,
+    # 13: a session's last failure (sm/core/health.py): its class, detail, reset time
+    """
+    ALTER TABLE sessions ADD COLUMN failure TEXT;
+    """,
 ]

@@ -41,6 +41,8 @@ class SessionRecord:
     turn_owed: bool = False  # a prompt taken mid-turn waits for a turn of its own
     tool_running: bool = False  # a tool call is in flight
     forgotten_at: float | None = None  # sm forget / sm prune: left out of lists
+    # the last failure (sm/core/health.py): {class, detail, reset_at?, at, lifted_at?}
+    failure: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, SessionState):
@@ -59,12 +61,12 @@ _COLUMNS = (
     "id", "name", "provider", "state", "cwd", "tmux_session", "parent_id", "options",
     "created_at", "updated_at", "conversation_id", "transcript_path", "last_message",
     "exit_status", "status_text", "role", "token_hash", "turn_owed", "tool_running",
-    "forgotten_at",
+    "forgotten_at", "failure",
 )
 _UPDATABLE = (
     "name", "state", "conversation_id", "transcript_path", "last_message", "exit_status",
     "status_text", "role", "options", "cwd", "tmux_session", "token_hash", "updated_at",
-    "turn_owed", "tool_running", "forgotten_at",
+    "turn_owed", "tool_running", "forgotten_at", "failure",
 )
 
 
@@ -76,7 +78,8 @@ def _load(**values: Any) -> SessionRecord:
 class Sessions:
     def __init__(self, store: Store) -> None:
         self._rows = Table(store, "sessions", _COLUMNS, _load, updatable=_UPDATABLE,
-                           json_columns=("options",), bool_columns=("turn_owed", "tool_running"))
+                           json_columns=("options", "failure"),
+                           bool_columns=("turn_owed", "tool_running"))
 
     async def insert(self, conn: aiosqlite.Connection, rec: SessionRecord) -> None:
         """Insert inside the caller's write transaction. Raises Conflict when the

@@ -65,7 +65,8 @@ def turn(label: str, text: str) -> list[Text]:
 
 def lifecycle(label: str, what: str, detail: str = "") -> Text:
     icons = {"spawned": "🟢", "stopped": "⏹", "crashed": "💥", "exited": "🏁",
-             "restored": "↩️", "cleared": "🧹", "renamed": "✏️"}
+             "restored": "↩️", "cleared": "🧹", "renamed": "✏️", "stalled": "⏳",
+             "turn failed": "⚠️"}
     icon = icons.get(what, "•")
     tail = f" — {detail}" if detail else ""
     return (f"{icon} {label} {what}{tail}",

@@ -175,6 +175,8 @@ class Mirror:
             return self._hook(ev, rec)
         if ev.kind == EventKind.MESSAGE:
             return await self._message(ev, rec)
+        if ev.kind == EventKind.HEALTH:
+            return _health(ev, rec)
         return []
 
     async def _ask(self, ev: EventRecord) -> list[Op]:
@@ -305,6 +307,26 @@ def _budget(ev: EventRecord) -> list[Op]:
                        f"({spent})")]
     then = "turns interrupted, deliveries paused" if p.get("stop") else "nothing stopped"
     return [_alert(f"budget: {what} is reached ({spent}): {then}")]
+
+
+def _health(ev: EventRecord, rec: SessionRecord) -> list[Op]:
+    """A stall, or a turn that failed (rate limit, overloaded, auth, context): a line in
+    the session's thread and an alert, as a crash is (a crash is told by its state, a
+    tool error only recorded)."""
+    p = ev.payload
+    if p.get("check") == "stalled":
+        what = f"{rec.label} stalled — {p.get('detail') or 'no hook and no output'}"
+        return [_line(rec, fmt.lifecycle(rec.label, "stalled", str(p.get("detail") or "")),
+                      silent=True), _alert(what, covered=True)]
+    cls = str(p.get("class") or "")
+    if p.get("check") != "failure" or cls in ("crash", "tool_error"):
+        return []
+    reset = p.get("reset_at")
+    until = f" until {time.strftime('%H:%M:%S', time.localtime(reset))}" \
+        if isinstance(reset, int | float) else ""
+    detail = f"{cls}{until}: {p.get('detail') or ''}".rstrip(": ")
+    return [_line(rec, fmt.lifecycle(rec.label, "turn failed", detail), silent=True),
+            _alert(f"{rec.label}'s turn failed — {detail}", covered=True)]
 
 
 def _line(rec: SessionRecord, text: fmt.Text, silent: bool = False) -> OutboxItem:

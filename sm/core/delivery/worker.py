@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from sm.agents.base import Provider, Screen
 from sm.core.delivery.decide import POLL, Action, Hold, Step, decide, put_back
@@ -32,7 +32,8 @@ log = logging.getLogger("sm.delivery")
 _FULL_RETRY = 1.0  # seconds between tries while the store is full
 # (session id, signal, evidence): record what the screen showed as a state signal
 ApplySignal = Callable[[str, Signal, dict[str, object]], Awaitable[object]]
-# a session's deliveries held by a rule outside its screen (a budget reached), or None
+# a session's deliveries held by a rule outside its screen (a budget reached, a rate
+# limit until its reset), or None
 Paused = Callable[[SessionRecord], Awaitable[Hold | None]]
 
 
@@ -49,7 +50,7 @@ class Workers:
         receipt_timeout: float = 3.0,
         enter_tries: int = 3,
         interrupt_timeout: float = 10.0,
-        paused: Paused | None = None,
+        holds: Sequence[Paused] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -60,7 +61,7 @@ class Workers:
         self.receipt_timeout = receipt_timeout
         self.enter_tries = enter_tries
         self.interrupt_timeout = interrupt_timeout
-        self.paused = paused
+        self.holds = tuple(holds)
         self.clock = clock
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._wakes: dict[str, asyncio.Event] = {}
@@ -137,7 +138,7 @@ class Workers:
 
     async def _step_locked(self, rec: SessionRecord, msg: MessageRecord) -> float | None:
         provider = self.providers[rec.provider]
-        hold = await self.paused(rec) if self.paused is not None else None
+        hold = await self._held(rec)
         step = self._decide(rec, msg, provider, hold=hold)
         if step.action == Action.SCREEN:
             screen = await self._screen(rec)
@@ -153,6 +154,14 @@ class Workers:
                 return 0
             step = self._decide(rec, msg, provider, Screen(composer=None, busy=False))
         return await self._act(rec, msg, provider, step)
+
+    async def _held(self, rec: SessionRecord) -> Hold | None:
+        """The first rule that holds ``rec``'s deliveries, or None."""
+        for paused in self.holds:
+            hold = await paused(rec)
+            if hold is not None:
+                return hold
+        return None
 
     def _decide(self, rec: SessionRecord, msg: MessageRecord, provider: Provider,
                 screen: Screen | None = None, hold: Hold | None = None) -> Step:
