@@ -147,3 +147,21 @@ def test_the_scripted_fail_action():
         load_script("default: [{fail: {reset: 3}}]", "s.yaml")
     with pytest.raises(ScriptError, match="expected a name like rate_limit"):
         load_script("default: [{fail: 'Rate Limit'}]", "s.yaml")
+
+
+def test_telegram_alerts_a_stall_and_a_failed_turn_not_a_tool_error():
+    from sm.store.events import EventRecord
+    from sm.telegram.mirror import _health
+
+    rec = _session(None)
+    stalled = _health(EventRecord(1, NOW, "s1", "health", {
+        "check": "stalled", "detail": "running with no hook and no output for 10m"}), rec)
+    assert [(o.op, o.silent) for o in stalled] == [("send", True), ("alert", False)]
+    assert stalled[1].text.endswith("a stalled — running with no hook and no output for 10m")
+    limited = _health(EventRecord(2, NOW, "s1", "health", {
+        "check": "failure", "class": "rate_limit", "reset_at": NOW + 90,
+        "detail": "rate_limit"}), rec)
+    assert "a's turn failed — rate_limit until 10:01:30" in limited[1].text
+    for cls in ("tool_error", "crash"):  # recorded only / alerted by its state change
+        assert _health(EventRecord(3, NOW, "s1", "health", {"check": "failure",
+                                                            "class": cls}), rec) == []
