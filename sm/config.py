@@ -107,7 +107,6 @@ class TelegramSettings:
     allowed_chat_ids: tuple[str, ...] = ()  # everyone in these chats is served
     base_url: str = "https://api.telegram.org/bot"  # a self-hosted Bot API server, or a fake
     permission_timeout: float = 300.0  # seconds before an unanswered prompt is denied
-    stuck_after: float = 600.0  # seconds running without a hook before an alert
     poll_timeout: float = 30.0  # long-poll seconds per getUpdates
     cwd: str = ""  # working directory of /spawn (empty: the home directory)
 

@@ -110,16 +110,6 @@ class Events:
         ]
         return records[::-1] if newest else records
 
-    async def running_since_last_hook(self) -> builtins.list[tuple[str, int, float]]:
-        """(session id, seq, ts) of the last hook of each running session."""
-        async with self._store.conn.execute(
-            "SELECT s.id, e.seq, e.ts FROM sessions s JOIN events e ON e.seq = ("
-            "SELECT MAX(seq) FROM events WHERE session_id = s.id AND kind = 'hook') "
-            "WHERE s.state = 'running'"
-        ) as cur:
-            rows = await cur.fetchall()
-        return [(str(r[0]), int(r[1]), float(r[2])) for r in rows]
-
     async def turn_ends(self, session_id: str, limit: int = 2) -> builtins.list[int]:
         """The seqs of the session's last ``limit`` turn ends, newest first."""
         out: builtins.list[int] = []

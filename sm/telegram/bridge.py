@@ -22,8 +22,7 @@ from sm.core.caller import Caller
 from sm.core.events import EventBus
 from sm.ops import Ops
 from sm.store import Store
-from sm.store.telegram import OutboxItem, TelegramRows
-from sm.telegram import format as fmt
+from sm.store.telegram import TelegramRows
 from sm.telegram.approvals import Approvals
 from sm.telegram.asks import Asks
 from sm.telegram.bot import Connection
@@ -77,27 +76,11 @@ class Bridge:
 
     # -- timers ---------------------------------------------------------------------------
     async def _timers(self) -> None:
-        """Once a second: deny prompts past their deadline, and alert on agents running
-        with no hook for ``stuck_after`` (two queries)."""
+        """Once a second: deny prompts past their deadline. (A stalled agent is alerted
+        from its ``health`` event: sm/core/health.py.)"""
         while True:
             await asyncio.sleep(1.0)
             await self.approvals.expire()
-            await self._stuck()
-
-    async def _stuck(self) -> None:
-        now = self.clock()
-        items = []
-        for session_id, seq, ts in await self.store.events.running_since_last_hook():
-            if now - ts < self.settings.stuck_after:
-                continue
-            rec = await self.store.sessions.get(session_id)
-            if rec is None:
-                continue
-            plain, html = fmt.alert(f"{rec.label} looks stuck: running, no hook for "
-                                    f"{int(now - ts)}s")
-            items.append(OutboxItem("alert", plain, html, dedupe_key=f"stuck:{session_id}:{seq}"))
-        if items:
-            await self.outbox.put(*items)
 
 
 async def _logged(name: str, job: Callable[[], Any]) -> None:
