@@ -26,6 +26,7 @@ from sm.store.sessions import SessionRecord
 from sm.vocab import SessionState
 
 _REAP_EVERY = 3  # ticks
+_STATUS_WAIT = 10.0  # seconds a dead pane may go without an exit status before it is 0
 _GONE = "tmux session gone: the tmux server exited or the session was killed outside sm"
 
 
@@ -40,6 +41,7 @@ class ActivityWatch:
         self.clock = clock
         self._seen: dict[str, float] = {}
         self._present: set[str] = set()  # tmux sessions the last pane listing showed
+        self._unreaped: dict[str, float] = {}  # dead panes with no exit status yet: since
         self._ticks = 0
 
     async def tick(self) -> int:
@@ -68,7 +70,7 @@ class ActivityWatch:
             await self.sessions.apply(rec.id, signal, {"tmux": "output", "output_at": at})
         if self.health is not None:
             self.health.forget({rec.id for rec in live if rec.state == SessionState.RUNNING})
-        if self._ticks % _REAP_EVERY == 0:
+        if self._ticks % _REAP_EVERY == 0 or self._unreaped:  # a status owed: look again soon
             await self._reap(live)
         return len(live)
 
@@ -86,5 +88,9 @@ class ActivityWatch:
                             "tmux": _GONE})
                 continue
             if pane.dead:
-                await self.sessions.pane_died(rec.tmux_session)
+                # tmux may not have reaped it yet: its status comes with a later look
+                first = self._unreaped.setdefault(rec.id, self.clock())
+                if await self.sessions.pane_died(
+                        rec.tmux_session, unknown_status=self.clock() - first >= _STATUS_WAIT):
+                    self._unreaped.pop(rec.id, None)
         self._present = set(panes)

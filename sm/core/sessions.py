@@ -350,20 +350,25 @@ class Sessions:
             for ev in recent if ev.payload.get("event") in ("Stop", "Interrupt")
         )
 
-    async def pane_died(self, tmux_session: str) -> None:
-        """The runtime says a pane died: check it there, then record the exit."""
+    async def pane_died(self, tmux_session: str, *, unknown_status: bool = False) -> bool:
+        """The runtime says a pane died: check it there, then record the exit. A pane
+        whose exit status tmux does not know yet is left for a later look (False), unless
+        ``unknown_status`` (then it is recorded as 0)."""
         rec = await self.store.sessions.by_tmux_session(tmux_session)
         if rec is None or not rec.is_live:
-            return
+            return True
         try:
             pane = await self.runtime.pane(tmux_session)
         except NotFound:
-            return
+            return True
+        if pane.dead and not pane.status_known and not unknown_status:
+            return False
         if pane.dead:
             status = pane.exit_status
             await self.apply(rec.id, Signal("pane-died", str(status)), {"tmux": "pane-died"},
                              fields={"exit_status": status})
             await self.runtime.end_processes(pane.pid, _marker(rec))  # its tools' orphans
+        return True
 
     async def reconcile(self) -> None:
         """After a daemon start: sessions whose pane died or vanished while no daemon

@@ -30,6 +30,12 @@ class Pane:
     dead_signal: int | None = None
 
     @property
+    def status_known(self) -> bool:
+        """Whether tmux has the dead pane's exit status yet: it marks a pane dead when its
+        terminal closes, and learns the status only once it reaps the process."""
+        return self.dead_status is not None or self.dead_signal is not None
+
+    @property
     def exit_status(self) -> int:
         """The shell convention: the exit status, or 128 + the signal that killed it."""
         if self.dead_signal:

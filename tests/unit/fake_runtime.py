@@ -20,6 +20,7 @@ class FakePane:
     screen: str = ""
     sent: list[tuple[str, str]] = field(default_factory=list)  # (keys|text|paste, what)
     dead: bool = False
+    dead_status: int | None = 0  # what tmux knows of a dead pane's exit (None: not reaped)
 
 
 class FakeRuntime:
@@ -57,7 +58,7 @@ class FakeRuntime:
 
     async def pane(self, name: str) -> Pane:
         p = self.pane_of(name)
-        return Pane(name, "%1", 1, p.dead, 0 if p.dead else None, 0)
+        return Pane(name, "%1", 1, p.dead, p.dead_status if p.dead else None, 0)
 
     async def capture(self, name: str, lines: int = 50, escapes: bool = False) -> str:
         return self.pane_of(name).screen

@@ -283,3 +283,26 @@ def test_an_urgent_message_reclaims_a_prompt_the_interrupt_put_back(tmp_path: Pa
         assert rig.sent().count(("paste", render(first))) == 1  # typed again only later
 
     with_rig(check, tmp_path)
+
+
+def test_a_dead_pane_is_recorded_only_once_tmux_knows_its_exit_status(tmp_path: Path) -> None:
+    """tmux marks a pane dead when its terminal closes and learns the exit status when it
+    reaps the process: a look in between must not record the crash as a clean exit."""
+    from sm.core.activity import ActivityWatch
+
+    async def test(rig: Rig) -> None:
+        pane = rig.runtime.pane_of(rig.target.tmux_session)
+        watch = ActivityWatch(rig.sessions, quiet_after=60)
+        await watch.tick()
+        await watch.tick()
+        await watch.tick()  # a reap sees it alive
+        pane.dead, pane.dead_status = True, None
+        for _ in range(3):  # the next reap: dead, status not known yet, not recorded
+            await watch.tick()
+        assert (await rig.sessions.get(rig.target.id)).is_live
+        pane.dead_status = 3
+        await watch.tick()  # a status is owed: the next tick looks again
+        rec = await rig.sessions.get(rig.target.id)
+        assert (rec.state, rec.exit_status) == (SessionState.ERROR, 3)
+
+    with_rig(test, tmp_path)
