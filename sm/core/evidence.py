@@ -13,7 +13,9 @@ output; when the output has been quiet for ``settle`` seconds it reads the scree
   pane stayed quiet and no hook came (a turn's last hooks may still be on their way).
   If the interrupt put one of sm's messages back into the composer, delivery takes it
   back (``Workers.reclaim``).
-- ``idle``, and the screen shows a turn running: a turn no hook announced (``busy``).
+- ``idle``, and the screen shows a turn running: a turn no hook announced (``busy``) —
+  once the screen still says so ``busy_confirm`` seconds later with no hook meanwhile (a
+  footer can lag a turn's Stop by a moment).
 
 No timer polls a screen: a read happens only after the pane wrote something, or once
 after the session entered ``running`` (its screen may already be at rest).
@@ -47,7 +49,8 @@ _ACTIVE = (SessionState.RUNNING, SessionState.WAITING_PERMISSION)
 class ScreenEvidence:
     def __init__(
         self, sessions: Sessions, runtime: Runtime, providers: Mapping[str, Provider],
-        workers: Workers, bus: EventBus, *, settle: float = 0.25, confirm: float = 1.5,
+        workers: Workers, bus: EventBus, *, settle: float = 0.15, confirm: float = 1.5,
+        busy_confirm: float = 0.5,
     ) -> None:
         self.sessions = sessions
         self.runtime = runtime
@@ -55,6 +58,7 @@ class ScreenEvidence:
         self.workers = workers
         self.settle = settle
         self.confirm = confirm
+        self.busy_confirm = busy_confirm
         self._heard: dict[str, int] = {}  # events per watched session, to see hooks come
         self._watches: dict[str, asyncio.Task[None]] = {}
         self._pokes: dict[str, asyncio.Queue[bool]] = {}  # True: look; False: pane ended
@@ -178,8 +182,22 @@ class ScreenEvidence:
             if screen.composer:
                 await self.workers.reclaim(await self.sessions.get(rec.id))
         elif rec.state == SessionState.IDLE and screen.busy:
-            await self.sessions.apply(rec.id, Signal("busy"), {
-                "screen": "a turn is running that no hook announced"})
+            # a footer may say "esc to interrupt" a moment after the turn's Stop: only a
+            # screen still busy after ``busy_confirm`` seconds with no hook is a turn
+            heard = self._heard.get(session_id, 0)
+            await asyncio.sleep(self.busy_confirm)
+            again = await self.sessions.store.sessions.get(session_id)
+            if (self._heard.get(session_id, 0) != heard or again is None
+                    or again.state != SessionState.IDLE):
+                return True
+            try:
+                screen = provider.read_screen(
+                    await self.runtime.capture(rec.tmux_session, escapes=True))
+            except NotFound:
+                return True
+            if screen.busy:
+                await self.sessions.apply(rec.id, Signal("busy"), {
+                    "screen": "a turn is running that no hook announced"})
         return True
 
 
