@@ -12,7 +12,8 @@ output; when the output has been quiet for ``settle`` seconds it reads the scree
   back into the composer; otherwise only after ``confirm`` more seconds in which the
   pane stayed quiet and no hook came (a turn's last hooks may still be on their way).
   If the interrupt put one of sm's messages back into the composer, delivery takes it
-  back (``Workers.reclaim``).
+  back (``Workers.reclaim``). An interrupt sm itself is making (an urgent message, a
+  clear) is left to the delivery worker, which records it with its reason.
 - ``idle``, and the screen shows a turn running: a turn no hook announced (``busy``) —
   once the screen still says so ``busy_confirm`` seconds later with no hook meanwhile (a
   footer can lag a turn's Stop by a moment).
@@ -169,6 +170,8 @@ class ScreenEvidence:
         except NotFound:
             return True
         if rec.state in _ACTIVE and screen.composer is not None and not screen.busy:
+            if self.workers.interrupting(rec.id):
+                return True  # sm's own interrupt (an urgent message, a clear): its to record
             if not (screen.interrupted or screen.composer):
                 heard = self._heard.get(session_id, 0)
                 await asyncio.sleep(self.confirm)

@@ -68,6 +68,7 @@ class Workers:
         self._receipts: dict[str, asyncio.Event] = {}
         self._panes: dict[str, asyncio.Lock] = {}  # one writer per pane at a time
         self._stops: set[asyncio.Task[None]] = set()  # turns being interrupted (a budget)
+        self._interrupting: set[str] = set()  # sessions whose turn sm is interrupting now
         bus.listen(self._on_event, "delivery")
 
     async def start(self) -> None:
@@ -276,8 +277,21 @@ class Workers:
             except SmError as exc:
                 log.warning("could not interrupt %s (%s): %s", rec.label, why, exc.message)
 
+    def interrupting(self, session_id: str) -> bool:
+        """Whether sm itself is interrupting the session's turn right now: the turn's end
+        is then the worker's to record (with why), not a watcher's."""
+        return session_id in self._interrupting
+
     async def _interrupt_turn(self, rec: SessionRecord, provider: Provider, why: str,
                               evidence: dict[str, object]) -> None:
+        self._interrupting.add(rec.id)
+        try:
+            await self._interrupt_turn_now(rec, provider, why, evidence)
+        finally:
+            self._interrupting.discard(rec.id)
+
+    async def _interrupt_turn_now(self, rec: SessionRecord, provider: Provider, why: str,
+                                  evidence: dict[str, object]) -> None:
         await self.runtime.send_keys(rec.tmux_session, provider.interrupt_key)
         deadline = self.clock() + self.interrupt_timeout
         while self.clock() < deadline:
