@@ -94,8 +94,10 @@ def _error(request_id: Any, code: str, message: str) -> dict[str, Any]:
 
 def run() -> int:
     """Serve until stdin ends. Blocking tools (``wait``, ``lock`` with a wait) hold a
-    request as long as they need: no client-side timeout."""
-    relay = Relay(Client(timeout=None), sys.stdout.buffer)
+    request as long as they need: no client-side timeout. The relay never starts a
+    daemon: it serves an agent the daemon started, so with no daemon a tool call fails
+    (like a hook, it must not bring one up while sm is being stopped)."""
+    relay = Relay(Client(timeout=None, autostart=False), sys.stdout.buffer)
     try:
         for line in sys.stdin.buffer:
             relay.handle(line)

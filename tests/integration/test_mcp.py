@@ -213,7 +213,9 @@ def test_bad_input_is_a_tool_error_naming_the_field(
 
 
 def test_the_operator_has_no_session_to_report_for(sm_env: dict[str, str],
-                                                   sm_home: Path) -> None:
+                                                   sm_home: Path, sm: Any) -> None:
+    sm("daemon", "start")  # the relay never starts one itself
+
     async def go() -> Any:
         async with stdio(sm_env, sm_home) as client:
             return await client.call_tool("status", {"text": "hi"})
@@ -221,6 +223,21 @@ def test_the_operator_has_no_session_to_report_for(sm_env: dict[str, str],
     result = run(go())
     assert result.is_error
     assert text(result).startswith("invalid_input: ")
+
+
+def test_the_relay_never_starts_a_daemon(sm_env: dict[str, str], sm_home: Path) -> None:
+    """An agent's MCP server talks to the daemon that started the agent: with none
+    running, a tool call fails and no daemon comes up (as with hooks)."""
+    async def go() -> Any:
+        async with stdio(sm_env, sm_home) as client:
+            return await client.call_tool("status", {"text": "hi"})
+
+    try:
+        outcome = text(run(go()))
+    except BaseException as exc:  # noqa: BLE001 - the client may fail the call itself
+        outcome = repr(exc)
+    assert "daemon" in outcome.lower() or "unavailable" in outcome.lower(), outcome
+    assert not (sm_home / "sm.sock").exists() and not (sm_home / "daemon.pid").exists()
 
 
 def test_a_wrong_token_is_refused_on_stdio(pair: Any, sm_env: dict[str, str],
