@@ -8,7 +8,7 @@ is for the operator and for the session that produced it.
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sm.core.caller import Caller
 from sm.core.job_queue import JobQueue
@@ -26,13 +26,7 @@ class Learning:
     tags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class AddEntry:
-    title: str
-    content: str
-    tags: tuple[str, ...] = ()
-    scope: str = "project"
-    project: str | None = None
+AddEntry = Draft  # an entry to add is the knowledge base's own draft
 
 
 @dataclass(frozen=True)
@@ -102,8 +96,7 @@ class KbOps:
     async def add(self, caller: Caller, req: AddEntry) -> Added:
         """Add an entry, or merge it into the one it duplicates. Raises InvalidInput."""
         origin, project = await self._origin(caller, req.project)
-        return await self.kb.add(Draft(req.title, req.content, req.tags, req.scope, project),
-                                 origin)
+        return await self.kb.add(replace(req, project=project), origin)
 
     async def learn(self, caller: Caller, req: Learn) -> builtins.list[Added]:
         """Add up to five learnings (each merged when a duplicate). Raises InvalidInput."""
