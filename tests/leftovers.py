@@ -60,6 +60,19 @@ def _cmdline(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:120]
 
 
+def _parent(pid: int) -> str:
+    try:
+        ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return "?"
+    return f"{ppid} ({_cmdline(ppid)[:60]})"
+
+
+def describe(pid: int) -> str:
+    """``process PID: CMDLINE [parent PPID (CMDLINE)]``."""
+    return f"process {pid}: {_cmdline(pid)} [parent {_parent(pid)}]"
+
+
 def processes(made: Made) -> list[int]:
     """Live processes (not this one) whose ``SM_HOME`` is a recorded home or below it."""
     roots = [str(h) for h in made.homes]
@@ -75,7 +88,7 @@ def processes(made: Made) -> list[int]:
 
 def find(made: Made) -> list[str]:
     """One line per thing left behind; empty when the run cleaned up after itself."""
-    left = [f"process {pid}: {_cmdline(pid)}" for pid in processes(made)]
+    left = [describe(pid) for pid in processes(made)]
     for name in made.all_sockets():
         if _server_up(name):
             left.append(f"tmux server -L {name}")

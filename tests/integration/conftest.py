@@ -99,6 +99,25 @@ def _teardown(home: Path) -> None:
     tmux_dir = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
     (tmux_dir / socket).unlink(missing_ok=True)
     shutil.rmtree(home, ignore_errors=True)
+    _no_strays(home)
+
+
+def _no_strays(home: Path) -> None:
+    """Whatever of this home still runs once the daemon, the tmux server and the agents
+    are gone was started behind the fixture's back: ended here, and a daemon or tmux
+    process among it fails the test that left it (sm must not revive or leak them)."""
+    import leftovers
+
+    mine = leftovers.Made(homes=[home])
+    deadline = time.monotonic() + 3.0
+    while (stray := leftovers.processes(mine)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not stray:
+        return
+    described = [leftovers.describe(pid) for pid in stray]
+    leftovers.clean(mine)
+    if any(" tmux " in f" {d} " or "daemon run" in d for d in described):
+        raise AssertionError("left behind by this test:\n  " + "\n  ".join(described))
 
 
 # -- fixtures --------------------------------------------------------------------------
