@@ -166,7 +166,8 @@ def test_crash_then_restore_resumes_the_conversation(spawn_agent, sm, sm_json, w
 
 
 def test_clear_leaves_nothing_of_the_old_task(spawn_agent, sm, sm_json, wait_state, models,
-                                              send, message_state, session_env, events):
+                                              send, message_state, session_env, events,
+                                              wait_until):
     models.anthropic.add(
         Turn("task A", [Text("A started"), Sleep(3), Text("A finished")]),
         Turn("task B", [Text("B finished")]),
@@ -180,6 +181,9 @@ def test_clear_leaves_nothing_of_the_old_task(spawn_agent, sm, sm_json, wait_sta
     old_conv = sm_json("status", "worker")["conversation_id"]
     a = send("worker", "do task A", "--notify-on-stop", env=boss)
     wait_state("worker", "running")
+    # interrupt a turn that has begun to stream: an Escape before that puts the prompt
+    # back into Claude Code's composer (docs/delivery.md)
+    wait_until(lambda: "A started" in sm("output", "worker").stdout, timeout=10)
     sm("clear", "worker", "--urgent", "do task B", env=boss)
     done = wait_state("worker", "idle", timeout=30,
                       where=lambda r: r["last_message"] == "B finished")
