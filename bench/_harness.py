@@ -35,6 +35,21 @@ def timed(fn: Callable[[], object], runs: int) -> dict[str, float]:
     return stats(samples)
 
 
+def timed_cpu(fn: Callable[[], object], runs: int) -> dict[str, float]:
+    """CPU time (user + system, ms) of the child processes ``fn`` runs and waits for:
+    steadier than wall time on a machine shared with other work."""
+    import resource
+
+    samples = []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        fn()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        samples.append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+                       * 1000)
+    return stats(samples)
+
+
 def line(label: str, s: dict[str, float], unit: str = "ms", extra: str = "") -> None:
     print(f"{label:<44} p50 {s['p50']:8.2f} {unit}   p95 {s['p95']:8.2f} {unit}   "
           f"(n={int(s['n'])}){extra}")

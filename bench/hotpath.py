@@ -24,6 +24,7 @@ from _harness import (  # noqa: E402
     sm_json,
     stats,
     timed,
+    timed_cpu,
     wait_until,
 )
 
@@ -89,6 +90,15 @@ def main() -> None:
         for cmd in (["me"], ["status"], ["send", "bench0", "ping", "--important"]):
             s = timed(lambda cmd=cmd: _run([SM, *cmd], senv), args.runs)
             line(f"sm {' '.join(cmd)}", s, extra=f"  = {s['p50'] / bare['p50']:.2f}x bare")
+        # CPU time of the process itself: steadier than wall time on a shared machine
+        bare_cpu = timed_cpu(lambda: _run([py, "-c", "pass"], env), args.runs)
+        line("CPU: bare python -c pass", bare_cpu)
+        s = timed_cpu(lambda: _run(hook, senv, payload), args.runs)
+        line("CPU: hook entry point", s, extra=f"  = {s['p50'] / bare_cpu['p50']:.2f}x bare")
+        for cmd in (["me"], ["send", "bench0", "ping", "--important"]):
+            s = timed_cpu(lambda cmd=cmd: _run([SM, *cmd], senv), args.runs)
+            line(f"CPU: sm {' '.join(cmd)}", s,
+                 extra=f"  = {s['p50'] / bare_cpu['p50']:.2f}x bare")
         line("GET /health, kept-alive client", _health_keepalive(env["SM_HOME"], 200))
 
         ready = []

@@ -12,7 +12,9 @@ that were in flight are then settled, never dropped: a read is sent again; a lin
 changes something carries a serial that it stores in the server (``@sm-serial``) as its
 last command, so after the reconnect a serial at or below the server's ran (all of it:
 tmux runs one line's commands back to back) and one above it never did and is sent
-again. A line in flight across a server restart fails with Unavailable.
+again. A line in flight across a server restart fails with Unavailable. A reconnect
+never starts a server: when the server is gone, what was in flight fails, and the next
+command that may start one (``run(..., start=True)``) does.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from sm.errors import NotFound, SmError, Unavailable
 log = logging.getLogger("sm.runtime")
 
 Notify = Callable[[bytes], None]
-Prepare = Callable[[], Awaitable[None]]
+Prepare = Callable[[bool], Awaitable[None]]
 
 _SAFE = re.compile(r"[A-Za-z0-9_./:=,+@-]+")
 _ESCAPE = re.compile(r'[\\"$\x00-\x1f\x7f]')
@@ -86,8 +88,9 @@ class _Line:
 
 
 class Control:
-    """The control client. ``prepare`` runs before each (re)connect: it makes sure the
-    server runs (started with no pipes for stdio) and ``session`` exists; ``notify``
+    """The control client. ``prepare(start)`` runs before each (re)connect: it makes
+    sure ``session`` exists and, with ``start``, that the server runs (started with no
+    pipes for stdio); without ``start`` it raises NotFound when no server runs. ``notify``
     gets every notification line, unparsed; ``on_connect`` runs after each connect;
     ``flags`` are the client flags (``attach-session -f``). Nothing here forks per
     command."""
@@ -121,12 +124,14 @@ class Control:
         """The control client's process id (None when not connected)."""
         return self._proc.pid if self._proc is not None and self._connected.is_set() else None
 
-    async def open(self) -> None:
-        """Connect (idempotent). Raises Unavailable when tmux cannot be reached."""
+    async def open(self, start: bool = True) -> None:
+        """Connect (idempotent); ``start``: start the server if none runs. Raises
+        Unavailable when tmux cannot be reached, NotFound when no server runs and
+        ``start`` is False."""
         self._closed = False
         async with self._lock:
             if not self._connected.is_set():
-                await self._connect()
+                await self._connect(start)
 
     async def close(self) -> None:
         """Detach: the client exits; the tmux server and its sessions keep running."""
@@ -148,15 +153,17 @@ class Control:
             await asyncio.gather(self._reader, return_exceptions=True)
         self._fail_all(Unavailable("the tmux control connection was closed"))
 
-    async def run(self, *commands: Sequence[str], changes: bool = False) -> list[str]:
+    async def run(
+        self, *commands: Sequence[str], changes: bool = False, start: bool = False,
+    ) -> list[str]:
         """Send one line of commands; return each command's output. ``changes``: the
-        line changes something and must run at most once across a reconnect. Raises
-        NotFound (no such session/pane/server) or Unavailable (tmux failed, or the
-        connection could not be re-established)."""
+        line changes something and must run at most once across a reconnect; ``start``:
+        start a server if none runs. Raises NotFound (no such session/pane/server) or
+        Unavailable (tmux failed, or the connection could not be re-established)."""
         if self._closed:
             raise Unavailable("the tmux runtime is closed")
         if not self._connected.is_set():
-            await self.open()
+            await self.open(start)
         loop = asyncio.get_running_loop()
         line = _Line([list(c) for c in commands], None, loop.create_future())
         if changes:
@@ -170,11 +177,11 @@ class Control:
             raise Unavailable(f"tmux {line.name}: no reply within {self.timeout:.0f}s") from None
 
     # -- the connection ---------------------------------------------------------------
-    async def _connect(self) -> None:
+    async def _connect(self, start: bool) -> None:
         lost = list(self._inflight)
         self._inflight.clear()
         try:
-            await self._attach()
+            await self._attach(start)
             pid, serial = await self._probe()
         except BaseException:
             self._inflight.extendleft(reversed(lost))
@@ -201,8 +208,8 @@ class Control:
                 line.outputs.clear()
                 self._send(line)
 
-    async def _attach(self) -> None:
-        await self.prepare()
+    async def _attach(self, start: bool) -> None:
+        await self.prepare(start)
         try:
             proc = await asyncio.create_subprocess_exec(
                 self.binary, "-L", self.socket_name, "-C", "attach-session",
@@ -344,9 +351,12 @@ class Control:
             if self._closed:
                 return
             try:
-                await self.open()
+                await self.open(start=False)
                 log.info("tmux control client reconnected (pid %s)", self.pid)
                 return
+            except NotFound:
+                reason = "the tmux server exited"
+                break
             except SmError as exc:
                 reason = exc.message
             await asyncio.sleep(delay)

@@ -105,7 +105,7 @@ class Tmux:
         attach the control client. ``#{@sm_session}`` in the hook is the agent's
         session name (``#{session_name}`` could name ``sm-control``)."""
         self._pane_died_command = pane_died_command
-        await self.control.open()
+        await self.control.open(start=True)
 
     async def close(self) -> None:
         """Detach the control client; the server and the agents keep running."""
@@ -116,7 +116,14 @@ class Tmux:
         for stream in self._streams.values():
             stream.end()
 
-    async def _prepare(self) -> None:
+    async def _prepare(self, start: bool) -> None:
+        """Before a (re)connect: with ``start``, start the server (idempotent) with sm's
+        options; then make sure ``sm-control`` exists. Without ``start`` a missing server
+        is NotFound: a reconnect never resurrects a server someone killed."""
+        if not start:
+            await self.run("list-sessions", "-F", "#{session_id}")  # NotFound: no server
+            await self._control_session()
+            return
         args = [
             "-f", "/dev/null", "start-server", ";",
             "set-option", "-s", "exit-empty", "off", ";",
@@ -133,6 +140,9 @@ class Tmux:
             names = {line.lstrip("-").split("=", 1)[0] for line in listed.splitlines() if line}
             for name in sorted(names - set(self.env)):
                 await self.run("set-environment", "-g", "-u", name)
+        await self._control_session()
+
+    async def _control_session(self) -> None:
         try:
             await self.run("has-session", "-t", f"={CONTROL_SESSION}")
         except NotFound:
@@ -163,7 +173,7 @@ class Tmux:
             args,
             ["set-option", "-w", "-t", f"={name}:", "@sm_session", name],
             ["link-window", "-d", "-s", f"={name}:", "-t", f"={CONTROL_SESSION}:"],
-            changes=True,
+            changes=True, start=True,
         )
         pane = _parse_pane(out.strip()) if out.strip() else await self.pane(name)
         self._track(name, pane.pane_id, width, height, current=True)
@@ -234,7 +244,8 @@ class Tmux:
 
     async def reap(self) -> None:
         """Have the server run a no-op child (the server forks it, not the daemon)."""
-        await self.control.run(["run-shell", "-b", "true"])
+        with contextlib.suppress(NotFound):  # no server: nothing to reap
+            await self.control.run(["run-shell", "-b", "true"])
 
     async def kill_server(self) -> None:
         """End the server and every session on it; remove its socket file, which

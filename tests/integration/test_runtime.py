@@ -270,20 +270,22 @@ def test_a_killed_control_client_is_replaced_and_nothing_runs_twice(
     run_runtime(body)
 
 
-def test_a_killed_server_is_replaced_on_the_next_command(
+def test_a_killed_server_stays_dead_until_a_session_is_created(
     run_runtime: Callable[[Body], None], socket_name: str,
 ) -> None:
     async def body(tmux: Tmux) -> None:
         await _cat(tmux, "s1")
+        first = tmux.control.pid
         _tmux(socket_name, "kill-server")
-
-        async def fresh() -> bool:
-            return await tmux.panes() == []
-
-        await _until_async(fresh)
+        await _until(lambda: tmux.control.pid is None)
+        # reads find nothing and do not bring a server back
+        assert await tmux.panes() == []
         assert not await tmux.has_session("s1")
-        await _cat(tmux, "s2")  # a new server, started with sm's options
+        await tmux.reap()
+        assert _tmux(socket_name, "list-sessions").returncode != 0
+        await _cat(tmux, "s2")  # creating a session starts a new server, with sm's options
         assert [p.session for p in await tmux.panes()] == ["s2"]
+        assert tmux.control.pid not in (None, first)
         assert _tmux(socket_name, "show-options", "-gv", "remain-on-exit").stdout.strip() == "on"
 
     run_runtime(body)

@@ -144,7 +144,8 @@ def test_agent_that_cannot_start_is_error(sm, sm_json, wait_state) -> None:
     # machine hits now and then with an echo right before an exit
     out = sm("spawn", "shell", "--name", "broken", "--",
              "sh", "-c", "echo no config; sleep 0.2; exit 2", check=False)
-    assert out.returncode == 1 and "broken failed at once (error, exit status 2): no config" in out.stderr
+    assert out.returncode == 1
+    assert "broken failed at once (error, exit status 2): no config" in out.stderr
     dead = wait_state("broken", "error")
     assert dead["exit_status"] == 2
     assert "no config" in sm("output", "broken").stdout
