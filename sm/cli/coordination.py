@@ -174,13 +174,6 @@ def _reminders(client: Client, args: argparse.Namespace) -> int:
 
 
 # -- reports -----------------------------------------------------------------------------------
-def set_status(client: Client, text: str, as_json: bool) -> int:
-    """``sm status "TEXT"``: set the calling session's status line."""
-    s = client.post("/me/status", {"text": text})
-    print_result(s, as_json, f"status: {s['status_text']}")
-    return 0
-
-
 def _task_complete(client: Client, args: argparse.Namespace) -> int:
     data = client.post("/me/task-complete", {"text": " ".join(args.text)})
     m = data["message"]

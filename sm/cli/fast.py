@@ -120,51 +120,16 @@ def run(argv: list[str]) -> int:
 
 
 
-def _session_lines(s: dict[str, Any]) -> str:
-    lines = [
-        f"{s['name'] or '-'} ({s['id']}) {s['provider']} {s['state']}",
-        f"cwd: {s['cwd']}",
-    ]
-    if s.get("status_text"):
-        lines.append(f"status: {s['status_text']}")
-    if s.get("parent_id"):
-        lines.append(f"parent: {s['parent_id']}")
-    if s.get("last_message"):
-        lines.append(f"last message: {s['last_message'][:200]}")
-    return "\n".join(lines)
-
-
 def _me(client: Client, args: argparse.Namespace) -> int:
-    data = client.get("/me")
-    text = "operator (no session token)" if data.get("operator") else _session_lines(data)
-    print_result(data, args.json, text)
-    return 0
+    from sm.cli.quick_me import me
+
+    return me(client, args.json)
 
 
 def _status(client: Client, args: argparse.Namespace) -> int:
-    words = args.session
-    if words and (args.set or len(words) > 1):
-        return coordination.set_status(client, " ".join(words), args.json)
-    if words:
-        from sm.errors import NotFound
+    from sm.cli.quick_me import status
 
-        try:
-            data = client.get(f"/sessions/{quote_ref(words[0])}")
-        except NotFound:
-            if not client.token:
-                raise
-            return coordination.set_status(client, words[0], args.json)
-    else:
-        data = client.get("/me")
-        if data.get("operator"):
-            data = client.get("/sessions", live=1)
-            from sm.cli.views import format_team
-
-            text = format_team(data["items"]) if data["items"] else "no live sessions"
-            print_result(data, args.json, text)
-            return 0
-    print_result(data, args.json, _session_lines(data))
-    return 0
+    return status(client, args.session, args.set, args.json)
 
 
 def all_sessions(client: Client, live: bool = False) -> list[dict[str, Any]]:

@@ -25,6 +25,12 @@ def main(argv: list[str] | None = None) -> int:
             code = quick_send.run(args[1:])
             if code is not None:
                 return code
+        if args and args[0] in ("me", "status"):
+            from sm.cli import quick_me
+
+            code = quick_me.run(args)
+            if code is not None:
+                return code
         if args == ["mcp"]:  # an agent's CLI starts it: the stdlib relay, no typer
             from sm.cli import mcp_relay
 

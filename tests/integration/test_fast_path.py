@@ -8,6 +8,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from sm.agents.base import hook_command
 
@@ -57,6 +58,29 @@ def test_agent_commands_import_only_the_stdlib(spawn, sm_env, sm_home: Path, ses
             assert "sm" in imported
             assert (args, imported & NAMED) == (args, set())
             assert (args, _foreign(imported)) == (args, set())
+
+
+def test_the_commonest_calls_skip_argparse(spawn, sm_env, sm_home: Path, session_env):
+    """``sm me``, ``sm status`` and ``sm send`` in their usual shapes are parsed by hand:
+    argparse (with re and gettext) and urllib cost more to import than the request."""
+    rec = spawn("--name", "quick")
+    env = {**sm_env, **session_env(rec["id"])}
+    for args in (["me"], ["me", "--json"], ["status"], ["status", "quick", "--json"],
+                 ["status", "--set", "reading the logs"], ["send", "quick", "hi", "--json"]):
+        out = subprocess.run([sys.executable, "-X", "importtime", "-m", "sm", *args],
+                             env=env, cwd=sm_home, capture_output=True, text=True,
+                             timeout=30, stdin=subprocess.DEVNULL)
+        assert out.returncode == 0, (args, out.stderr[-2000:])
+        lines = out.stderr.splitlines()
+        names = {x.rsplit("|", 1)[1].strip() for x in lines if x.startswith("import time:")}
+        assert (args, names & {"argparse", "urllib.parse", "gettext"}) == (args, set())
+    assert sm_json_of(env, sm_home, "status", "quick")["status_text"] == "reading the logs"
+
+
+def sm_json_of(env: dict[str, str], cwd: Path, *args: str) -> Any:
+    out = subprocess.run([sys.executable, "-m", "sm", *args, "--json"], env=env, cwd=cwd,
+                         capture_output=True, text=True, timeout=30, check=True)
+    return json.loads(out.stdout)
 
 
 def test_me_in_process_leaves_no_heavy_module(sm_env, sm_home: Path, sm) -> None:
