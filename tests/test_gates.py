@@ -37,7 +37,7 @@ FORBIDDEN = {
 STDLIB_ONLY = ("sm.client", "sm.errors", "sm.vocab", "sm.cli.fast", "sm.cli.main",
                "sm.cli.plain", "sm.cli.coordination", "sm.cli.locks", "sm.cli.ask",
                "sm.cli.notes", "sm.cli.finish",
-               "sm.cli.mcp_relay")
+               "sm.cli.mcp_relay", "sm.cli.quick_send", "sm.cli.quick_me", "sm.private")
 
 
 def _module(path: Path) -> str:

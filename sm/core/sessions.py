@@ -28,6 +28,7 @@ from sm.core.identity import Identity, token_hash
 from sm.core.names import check_name
 from sm.core.state import TURN_ENDS, Signal, Step, Turns, step
 from sm.errors import Conflict, InvalidInput, NotFound, SmError
+from sm.private import write_private
 from sm.runtime.base import Runtime
 from sm.store import Conn, Store
 from sm.store.events import EventRecord
@@ -66,15 +67,7 @@ class SpawnRequest:
 def write_token(session_dir: Path, token: str) -> Path:
     """Write the session's token to ``<session dir>/token`` (mode 0600, atomically);
     only the session's own processes are pointed to it."""
-    path = session_dir / "token"
-    tmp = session_dir / f".token-{secrets.token_hex(4)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, token.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    return path
+    return write_private(session_dir / "token", token.encode())
 
 
 def _detail(event: str, payload: Mapping[str, Any]) -> str:

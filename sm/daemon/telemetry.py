@@ -15,13 +15,13 @@ import asyncio
 import hmac
 import json
 import logging
-import os
 import secrets
 from pathlib import Path
 
 from sm.agents.base import Telemetry
 from sm.agents.claude_usage import telemetry as claude_telemetry
 from sm.core.usage import Meter
+from sm.private import private_secret
 
 log = logging.getLogger("sm.telemetry")
 
@@ -32,16 +32,9 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"
 
 def secret_for(home: Path) -> str:
     """The receiver's secret, created once per SM_HOME."""
-    path = home / "telemetry.secret"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    value = secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value)
-    return value
+    made = private_secret(home / "telemetry.secret",
+                          lambda: secrets.token_urlsafe(24).encode(), lambda b: bool(b.strip()))
+    return made.decode().strip()
 
 
 class TelemetryReceiver:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from sm.private import private_secret
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 COOKIE = "sm_web"
@@ -29,17 +30,7 @@ COOKIE = "sm_web"
 
 def load_key(path: Path) -> bytes:
     """The signing key, created (0600) on first use."""
-    try:
-        data = path.read_bytes()
-        if len(data) >= 32:
-            return data
-    except FileNotFoundError:
-        pass
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-    return key
+    return private_secret(path, lambda: secrets.token_bytes(32), lambda b: len(b) >= 32)
 
 
 class WebAuth:
