@@ -34,7 +34,7 @@ FORBIDDEN = {
     "sm.cli": ("sm.telegram", "sm.web", "sm.daemon.routes", "sm.ops", "sm.core", "sm.store"),
 }
 # the stdlib-only hot path: the client, the hook entry point, the fast CLI
-STDLIB_ONLY = ("sm.client", "sm.errors", "sm.vocab", "sm.cli.fast", "sm.cli.main",
+STDLIB_ONLY = ("sm.client", "sm.errors", "sm.vocab", "sm.durations", "sm.cli.fast", "sm.cli.main",
                "sm.cli.plain", "sm.cli.coordination", "sm.cli.locks", "sm.cli.ask",
                "sm.cli.notes", "sm.cli.finish",
                "sm.cli.mcp_relay", "sm.cli.quick_send", "sm.cli.quick_me", "sm.private")

@@ -17,6 +17,7 @@ from sm.cli.tables import Column, table
 from sm.cli.typer_help import JSON_HELP, command, group
 from sm.cli.views import ago
 from sm.client import Client, quote_ref
+from sm.durations import parse_duration
 from sm.errors import InvalidInput
 
 JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
@@ -24,8 +25,6 @@ app = group("Jobs: tasks queued for agents, with dependencies, priorities, sched
             "checks and retries.")
 template_app = group("Job templates: prompt skeletons with defaults.")
 app.add_typer(template_app, name="template")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _WAIT_SLICE = 30.0
 _JOB = "A job: its id, name or a unique id prefix."
 _JOBS = "Jobs: ids, names or unique id prefixes."
@@ -33,17 +32,6 @@ JobArg = Annotated[str, typer.Argument(metavar="JOB", help=_JOB)]
 
 
 # -- parsing (pure) -------------------------------------------------------------------------
-def parse_duration(text: str) -> float:
-    """``90``, ``30s``, ``5m``, ``1h30m``, ``2d`` → seconds. Raises InvalidInput."""
-    spec, pos, total = text.strip().lower(), 0, 0.0
-    while pos < len(spec) and (m := _DURATION.match(spec, pos)):
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if not spec or pos != len(spec) or total <= 0:
-        raise InvalidInput(f"invalid duration {text!r}: expected e.g. 30s, 5m, 1h or 1h30m")
-    return total
-
-
 def parse_when(text: str, now: datetime | None = None) -> float:
     """``2026-05-01T09:30`` (local), ``09:30`` (the next one) → a timestamp."""
     now = now or datetime.now()

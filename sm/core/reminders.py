@@ -15,7 +15,6 @@ sleep is recomputed.
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from sm.config import RemindSettings
 from sm.core.caller import Caller
 from sm.core.delivery import Queue, clean_body
 from sm.core.events import EventBus
+from sm.durations import format_duration, parse_duration
 from sm.errors import Conflict, InvalidInput, NotFound
 from sm.store import Conn, Store
 from sm.store.events import EventRecord
@@ -38,41 +38,14 @@ REMIND, STATUS_SOFT, STATUS_HARD, DIGEST = "remind", "status-soft", "status-hard
 STATUS_KINDS = (STATUS_SOFT, STATUS_HARD)
 TASK_KINDS = (REMIND, STATUS_SOFT, STATUS_HARD)  # what belongs to one task (a conversation)
 ALL_KINDS = (*TASK_KINDS, DIGEST)
-_DELAY = re.compile(r"(\d+(?:\.\d*)?)\s*([smhd]?)")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-MAX_DELAY = 366 * 86400.0
 
 
 def parse_delay(text: str) -> float:
     """Seconds in a delay like ``90``, ``30s``, ``5m``, ``1h``, ``1h30m`` or ``2d``.
     Raises InvalidInput naming the bad value."""
-    spec = text.strip().lower()
-    pos, total = 0, 0.0
-    while pos < len(spec):
-        match = _DELAY.match(spec, pos)
-        if match is None:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if not spec or pos != len(spec):
-        raise InvalidInput(f"invalid delay {text!r}: expected e.g. 30s, 5m, 1h or 1h30m")
-    if total <= 0:
-        raise InvalidInput(f"invalid delay {text!r}: it must be more than 0 seconds")
-    if total > MAX_DELAY:  # inf too: a thousand digits parse to it
-        raise InvalidInput(f"invalid delay {text[:40]!r}: at most {MAX_DELAY / 86400:g} days")
-    return total
-
-
-def format_duration(seconds: float) -> str:
-    """``90`` → ``1m30s``; whole units only."""
-    secs, out = int(round(seconds)), ""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if secs >= size:
-            out += f"{secs // size}{unit}"
-            secs %= size
-    return out + (f"{secs}s" if secs or not out else "")
+    return parse_duration(text, "delay")
 
 
 @dataclass(frozen=True)

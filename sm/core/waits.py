@@ -23,7 +23,7 @@ from typing import Any, Literal
 from sm.core.caller import Caller
 from sm.core.delivery import Queue
 from sm.core.events import EventBus
-from sm.core.reminders import format_duration
+from sm.durations import format_duration
 from sm.errors import InvalidInput, NotFound
 from sm.store import Conn, Store
 from sm.store.events import EventRecord
