@@ -175,7 +175,8 @@ class Services:
         prs = Prs(store)
         session_ops = SessionOps(store, sessions, queue, authz, worktrees.prepare)
         work = Work.build(settings, store, bus,
-                          SessionAgents(store, bus, sessions, queue, prs, session_ops.spawn))
+                          SessionAgents(store, bus, sessions, queue, prs, session_ops.spawn),
+                          authz)
         ops = Ops(
             authz=authz,
             sessions=session_ops,

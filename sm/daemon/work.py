@@ -14,6 +14,7 @@ from sm.core.jobs import RETRY, JobDefaults
 from sm.core.kb import KnowledgeBase, MemoryLimits
 from sm.core.notes import Notes
 from sm.errors import InvalidInput
+from sm.ops.authz import Authz
 from sm.ops.jobs import JobsOps
 from sm.ops.kb import KbOps
 from sm.ops.notes import NotesOps
@@ -28,7 +29,8 @@ class Work:
     queue: JobQueue
 
     @classmethod
-    def build(cls, settings: Settings, store: Store, bus: EventBus, agents: Agents) -> Work:
+    def build(cls, settings: Settings, store: Store, bus: EventBus, agents: Agents,
+              authz: Authz) -> Work:
         """Build the services (nothing runs yet: ``start`` does). Raises InvalidInput for
         a bad setting."""
         j = settings.jobs
@@ -49,7 +51,7 @@ class Work:
             kb=kb if j.memory else None, defaults=defaults, max_concurrent=j.max_concurrent,
             project_max_concurrent=j.project_max_concurrent,
             analyze_seconds=j.analyze_seconds, max_prompt_bytes=limit)
-        return cls(NotesOps(notes), KbOps(kb, queue, j.project), JobsOps(queue), queue)
+        return cls(NotesOps(notes), KbOps(kb, queue, j.project), JobsOps(queue, authz), queue)
 
     async def start(self) -> None:
         """Start the queue: it first reconciles the jobs that were running when the last

@@ -6,6 +6,8 @@
     anyone                list sessions and see their state (names, states, status lines)
 
 A message is readable by its sender, its target, and whoever may read either of them.
+A job is managed (cancelled, retried, requeued) by the operator and whoever added it; a
+session may cancel the job it works on.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from sm.core.caller import Caller
 from sm.errors import Refused
 from sm.store import Store
+from sm.store.jobs import JobRecord
 from sm.store.messages import MessageRecord
 from sm.store.sessions import SessionRecord
 
@@ -71,3 +74,14 @@ class Authz:
             return
         raise Refused(f"session {caller.label} may not cancel message {msg.id}: only its "
                       "sender, the operator or the target's ancestors may")
+
+    def check_job(self, caller: Caller, job: JobRecord, verb: str,
+                  own_session: bool = False) -> None:
+        """Raises Refused unless ``caller`` is the operator or added ``job`` (or, with
+        ``own_session``, is the session working on it)."""
+        if caller.is_operator or caller.id == job.created_by:
+            return
+        if own_session and caller.id is not None and caller.id == job.session_id:
+            return
+        raise Refused(f"session {caller.label} may not {verb} job {job.label}: "
+                      f"{job.creator} added it")

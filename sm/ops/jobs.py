@@ -22,6 +22,7 @@ from sm.core.caller import Caller
 from sm.core.job_queue import JobQueue
 from sm.core.jobs import NewJob
 from sm.errors import InvalidInput, NotFound, Refused
+from sm.ops.authz import Authz
 from sm.store.job_templates import ProjectRecord, TemplateRecord, TemplateStats
 from sm.store.jobs import JobRecord, RunRecord
 from sm.vocab import JobState, choices
@@ -114,8 +115,9 @@ class ProjectView:
 
 
 class JobsOps:
-    def __init__(self, queue: JobQueue) -> None:
+    def __init__(self, queue: JobQueue, authz: Authz) -> None:
         self.queue = queue
+        self.authz = authz
 
     async def add(self, caller: Caller, req: AddJobs) -> builtins.list[JobRecord]:
         """Add one job or a batch (dependencies may name jobs of the same batch).
@@ -150,19 +152,19 @@ class JobsOps:
         if not jobs:
             raise InvalidInput("which job: give one or more ids or names")
         for job in jobs:
-            self._check_manager(caller, job, "cancel", own_session=True)
+            self.authz.check_job(caller, job, "cancel", own_session=True)
         return [await self.queue.cancel(job, caller.label) for job in jobs]
 
     async def retry(self, caller: Caller, req: JobRef) -> builtins.list[JobRecord]:
         """Queue a failed or cancelled job again, and the dependents it failed."""
         job = await self.queue.resolve(req.ref)
-        self._check_manager(caller, job, "retry")
+        self.authz.check_job(caller, job, "retry")
         return await self.queue.retry(job)
 
     async def requeue(self, caller: Caller, req: JobRef) -> JobRecord:
         """Put a running job back in the queue, or run a succeeded one again."""
         job = await self.queue.resolve(req.ref)
-        self._check_manager(caller, job, "requeue")
+        self.authz.check_job(caller, job, "requeue")
         return await self.queue.requeue(job, caller.label)
 
     async def done(self, caller: Caller, req: FinishJob) -> JobRecord:
@@ -207,19 +209,8 @@ class JobsOps:
 
     async def set_project(self, caller: Caller, req: SetProject) -> ProjectRecord:
         """Raises Refused for a session: capacity is the operator's to set."""
-        if not caller.is_operator:
-            raise Refused(f"session {caller.label} may not set project caps: the operator "
-                          "sets them")
+        await self.authz.check_operator(caller, "setting a project's caps")
         return await self.queue.set_project(req.name, req.max_concurrent)
 
     async def projects(self, caller: Caller) -> builtins.list[ProjectView]:
         return [ProjectView(p, c) for p, c in await self.queue.projects()]
-
-    def _check_manager(self, caller: Caller, job: JobRecord, what: str,
-                       own_session: bool = False) -> None:
-        if caller.is_operator or caller.id == job.created_by:
-            return
-        if own_session and caller.id is not None and caller.id == job.session_id:
-            return
-        raise Refused(f"session {caller.label} may not {what} job {job.label}: "
-                      f"{job.creator} added it")

@@ -19,6 +19,7 @@ from sm.core.jobs import JobDefaults, NewJob
 from sm.core.kb import KnowledgeBase
 from sm.core.notes import Notes
 from sm.errors import Conflict, InvalidInput, NotFound, Refused
+from sm.ops.authz import Authz
 from sm.ops.jobs import (
     AddJobs,
     CancelJobs,
@@ -65,7 +66,7 @@ def run(tmp_path: Path, test: Callable[[World], Awaitable[None]]) -> None:
                          defaults=JobDefaults(provider="scripted"), max_concurrent=4)
         await queue.start(dispatch=False)
         try:
-            await test(World(JobsOps(queue), KbOps(kb, queue, "default"),
+            await test(World(JobsOps(queue, Authz(store)), KbOps(kb, queue, "default"),
                              NotesOps(Notes(store, bus, max_value_bytes=100)), queue, agents,
                              tmp_path))
         finally:
@@ -150,7 +151,7 @@ def test_template_statistics_and_project_caps(tmp_path: Path) -> None:
         assert (stats.attempts, stats.succeeded, stats.success_rate, stats.mean_turns) == (
             2, 1, 0.5, 0.5)
         assert stats.cost is None
-        with pytest.raises(Refused, match="the operator sets them"):
+        with pytest.raises(Refused, match="project's caps is for the operator"):
             await w.jobs.set_project(_session("s", str(w.cwd)), SetProject("web", 1))
         assert (await w.jobs.set_project(OPERATOR, SetProject("web", 1))).max_concurrent == 1
         page = await w.jobs.list(OPERATOR, ListJobs(states=("succeeded",)))
