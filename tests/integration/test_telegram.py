@@ -546,3 +546,25 @@ def test_a_question_shows_live_and_is_answered_from_sm_watch_or_the_web(
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=5)
+
+
+def test_a_note_to_the_operators_inbox_rings_once(
+    sm, sm_env, sm_json, spawn, fake, session_env, sm_home, wait_until,
+) -> None:
+    """``sm send operator`` from an agent: the note is an alert in the operator chat, sent
+    once — reading it or restarting the daemon does not send it again."""
+    rec = spawn("--name", "writer")
+    env = {**sm_env, **session_env(rec["id"])}
+    note = send(sm, "operator", "need a decision: ship the parser today?", env=env)
+    alert = wait_text(fake, None, "need a decision: ship the parser today?", wait_until)
+    assert f"writer → you · {note['id']}" in alert["text"]
+    calls = {c.response["result"]["message_id"]: c.params for c in fake.calls("sendMessage")
+             if c.ok and c.response}
+    assert not calls[alert["message_id"]].get("disable_notification")  # it rings
+    sm("inbox")  # read at the terminal
+    stop(sm_home)
+    sm_json("list")  # a new daemon
+    send(sm, "writer", "still there?")
+    wait_until(lambda: settled(fake) and count(fake, topic(fake, "writer", wait_until),
+                                               "still there?") == 1, timeout=20)
+    assert count(fake, None, "need a decision: ship the parser today?") == 1
