@@ -88,7 +88,9 @@ def classify_stop_failure(payload: Mapping[str, Any], now: float) -> Failure:
     """The failure a StopFailure hook reports. Claude Code sends ``error`` (its class:
     ``rate_limit``, ``authentication_failed``, ``server_error``, ``invalid_request``,
     ``max_output_tokens``, ``unknown``…; older builds an object with ``type`` and
-    ``message``), ``error_details`` and ``last_assistant_message`` (``API Error: …``)."""
+    ``message``), ``error_details`` and ``last_assistant_message`` (``API Error: …``).
+    Seen from 2.1.330: a 429 is ``rate_limit``; a 529 is ``server_error`` (told apart
+    as an overload by its text); a 400 is ``unknown``; no reset time is sent."""
     error = payload.get("error")
     texts: list[str] = []
     code = ""

@@ -140,12 +140,13 @@ class Sleep:
 class Fail:
     """Answer the request with this HTTP error (the API's error shape) instead of a
     response, and its next ``repeat - 1`` retries (same prompt) too. The turn ends there:
-    the items after it are never sent."""
+    the items after it are never sent. ``headers``: sent with it (``retry-after`` …)."""
 
     status: int = 400
     type: str = "invalid_request_error"
     message: str = "scripted failure"
     repeat: int = 1
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 Item = Text | Bash | Write | Tool | Sleep | Fail
@@ -700,7 +701,8 @@ class AnthropicServer(_ScriptedServer):
         self._record(req)
         if fail is not None:
             h.send_json(fail.status, {"type": "error",
-                                      "error": {"type": fail.type, "message": fail.message}})
+                                      "error": {"type": fail.type, "message": fail.message}},
+                        dict(fail.headers))
             self._finish(req, "failed")
             return
         stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
@@ -991,7 +993,7 @@ class OpenAIResponsesServer(_ScriptedServer):
         self._record(req)
         if fail is not None:
             h.send_json(fail.status, {"error": {"message": fail.message, "type": fail.type,
-                                                "code": None}})
+                                                "code": None}}, dict(fail.headers))
             self._finish(req, "failed")
             return
         stop = "tool_use" if any(i["type"] == "function_call" for i in items) else "end_turn"
