@@ -107,10 +107,11 @@ class Services:
         receiver = None
         try:
             budgets = _budgets(settings, store, bus, queue, prices)
-            # budgets are checked in the usage insert's transaction
+            # budgets are checked in the usage insert's transaction; a context crossing
+            # tells the parent through the queue in that transaction too
             meter = Meter(store, bus, agents.usage_readers(), sessions_dir=settings.sessions_dir,
                           prices=prices, threshold=settings.usage.context_threshold,
-                          checks=(budgets.check,))
+                          checks=(budgets.check,), queue=queue)
             receiver = await _telemetry_receiver(settings, meter)
             services = await cls._build(settings, store, bus, queue, budgets, meter, receiver)
             await services._start()

@@ -66,7 +66,7 @@ def turn(label: str, text: str) -> list[Text]:
 def lifecycle(label: str, what: str, detail: str = "") -> Text:
     icons = {"spawned": "🟢", "stopped": "⏹", "crashed": "💥", "exited": "🏁",
              "restored": "↩️", "cleared": "🧹", "renamed": "✏️", "stalled": "⏳",
-             "turn failed": "⚠️"}
+             "turn failed": "⚠️", "context filling": "🧠"}
     icon = icons.get(what, "•")
     tail = f" — {detail}" if detail else ""
     return (f"{icon} {label} {what}{tail}",

@@ -375,6 +375,32 @@ def test_alerts_for_a_crash_a_failed_message_and_a_stuck_agent(
     gate.touch()
 
 
+def test_a_context_crossing_is_alerted_and_told_in_the_thread(
+    sm_json, spawn, fake, script_file, type_prompt, wait_state, wait_until
+) -> None:
+    big = {"usage": {"model": "claude-sonnet-4-5", "input": 10, "cache_read": 170_000}}
+    script = script_file({"rules": [{"match": "one", "actions": [big, {"say": "one"}]},
+                                    {"match": "two", "actions": [big, {"say": "two"}]}]})
+    rec = spawn("--name", "reader", script=script)
+    thread = topic(fake, "reader", wait_until)
+    for prompt in ("one", "two"):  # crossed, then still over: one alert
+        type_prompt(rec["id"], f"read {prompt}")
+        wait_state("reader", "idle", where=lambda r, p=prompt: r["last_message"] == p)
+    sm_json("usage", "reader")
+    notice = ("context: reader is at 85% of its 200k window (claude-sonnet-4-5): hand off or "
+              "clear (sm clear reader)")
+    alert = wait_text(fake, None, notice, wait_until)
+    line = wait_text(fake, thread, "reader context filling — 85% of 200k (claude-sonnet-4-5)",
+                     wait_until)
+    calls = {c.response["result"]["message_id"]: c.params for c in fake.calls("sendMessage")
+             if c.ok and c.response}
+    assert not calls[alert["message_id"]].get("disable_notification")
+    assert calls[line["message_id"]].get("disable_notification") is True
+    wait_text(fake, thread, "🤖 reader\ntwo", wait_until)  # mirrored after the second read
+    assert count(fake, None, "context: reader") == 1
+    assert count(fake, thread, "context filling") == 1
+
+
 def test_a_lock_deadlock_is_alerted(
     sm, sm_env, spawn, fake, session_env, sm_home, wait_until
 ) -> None:

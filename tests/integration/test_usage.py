@@ -119,6 +119,34 @@ def test_context_threshold_event_once_per_crossing(
     assert alerts[0]["payload"]["percent"] == 85.0
 
 
+def test_a_context_crossing_tells_the_parent_once_and_nobody_without_one(
+    spawn, script_file, type_prompt, wait_state, sm_json, events, wait_until, session_env
+):
+    big = _usage(input=10, cache_read=170_000, output=5)
+    script = script_file({"rules": [{"match": "one", "actions": [big, {"say": "one"}]},
+                                    {"match": "two", "actions": [big, {"say": "two"}]}]})
+    boss = spawn("--name", "boss")
+    worker = spawn("--name", "worker", script=script, env=session_env(boss["id"]))
+    loner = spawn("--name", "loner", script=script)
+    for prompt in ("one", "two"):  # crossed, then still over: told once
+        for rec in (worker, loner):
+            type_prompt(rec["id"], f"big {prompt}")
+            wait_state(rec["id"], "idle", where=lambda r, p=prompt: r["last_message"] == p)
+    for name in ("worker", "loner"):
+        sm_json("usage", name)  # everything the agents wrote is read
+        wait_until(lambda n=name: len(events(n, kinds=("context",))) == 1, timeout=5)
+
+    def from_sm() -> list[dict[str, object]]:
+        return [m for m in sm_json("messages", "-n", "500") if m["from"] == "sm"]
+
+    told = wait_until(lambda: from_sm() or None, timeout=10)
+    assert [(m["to"], m["body"]) for m in told] == [(
+        boss["id"], "context: worker is at 85% of its 200k window (claude-sonnet-4-5): hand off "
+        "or clear (sm clear worker)")]
+    wait_until(lambda: sm_json("message", told[0]["id"])["state"] == "delivered", timeout=20)
+    assert len(from_sm()) == 1
+
+
 def _free_port() -> int:
     import socket
 
