@@ -22,7 +22,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -337,6 +337,17 @@ class Meter:
         fetch = self.store.usage.side_sums if side else self.store.usage.sums
         sums = await fetch(None if by == "model" else by, session_ids, since)
         return total(sums, self.prices), summarize(sums, self.prices, by)
+
+    async def by_project(self, since: float | None) -> list[Line]:
+        """A line per project (the directory its sessions were started in, as budgets
+        count it), priced per model and rounded once like every line."""
+        sums = await self.store.usage.sums("session", None, since)
+        cwd = {sid: await self._cwd(sid) for sid in {s.key for s in sums}}
+        return summarize([replace(s, key=cwd[s.key]) for s in sums], self.prices, "session")
+
+    async def _cwd(self, session_id: str) -> str:
+        rec = await self.store.sessions.get(session_id)
+        return rec.cwd if rec is not None else ""
 
     async def contexts(self, session_ids: Sequence[str] | None = None) -> dict[str, ContextUse]:
         found = await self.store.usage.contexts(session_ids)

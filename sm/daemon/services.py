@@ -187,7 +187,7 @@ class Services:
             git=GitOps(store, worktrees, repos, prs, authz),
             hooks=HookOps(sessions, WriteGuard(leases) if settings.locks.enforce else None),
             asks=AskOps(coordination.asks, authz),
-            usage=UsageOps(store, meter, telemetry=receiver is not None),
+            usage=UsageOps(store, meter, telemetry=receiver is not None, budgets=budgets),
             budgets=BudgetOps(store, budgets, authz),
             inbox=InboxOps(store, queue, bus, authz),
             notes=work.notes,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from sm.core import refs
+from sm.core.budgets import EXCEEDED, WARN, Budgets, Standing
 from sm.core.caller import Caller
 from sm.core.prices import AS_OF
 from sm.core.usage import ContextUse, Line, Meter
@@ -69,6 +70,28 @@ class UsageReport:
 
 
 @dataclass(frozen=True)
+class SummaryRequest:
+    since: float  # what was spent from this time on (epoch seconds)
+    top: int = 5  # sessions and projects named
+
+
+@dataclass(frozen=True)
+class SpendSummary:
+    """What was spent since a time: the total, the sessions and projects that spent
+    most (most first; ``*_count``: how many spent anything), the budgets at their
+    warning or past their limit now. ``total.unpriced`` names the models whose tokens
+    have no price."""
+
+    since: float
+    total: Line
+    sessions: list[tuple[str, Line]]  # (the session's name or id, its line)
+    session_count: int
+    projects: list[Line]  # key: the directory
+    project_count: int
+    budgets: list[Standing]
+
+
+@dataclass(frozen=True)
 class SessionUsage:
     cost_micros: int
     unpriced: tuple[str, ...]
@@ -76,10 +99,12 @@ class SessionUsage:
 
 
 class UsageOps:
-    def __init__(self, store: Store, meter: Meter, *, telemetry: bool = False) -> None:
+    def __init__(self, store: Store, meter: Meter, *, telemetry: bool = False,
+                 budgets: Budgets | None = None) -> None:
         self.store = store
         self.meter = meter
         self.telemetry = telemetry
+        self.budgets = budgets
 
     async def report(self, caller: Caller, req: UsageRequest) -> UsageReport:
         """Totals (and lines per ``by``) of all sessions, or of one session, job or
@@ -137,6 +162,28 @@ class UsageOps:
             int(health["skipped_lines"]), dict(health["errors"]), req.since, req.by, labels,
             job=job, project=project)
 
+    async def summary(self, caller: Caller, req: SummaryRequest) -> SpendSummary:
+        """What every session spent since ``req.since`` (read up to now first), the top
+        sessions and projects, and the budgets near or over their limit. Raises
+        InvalidInput for a ``since`` that is no time or a ``top`` below 1."""
+        if not (math.isfinite(req.since) and 0 <= req.since <= _LAST_TIME):
+            raise InvalidInput(f"since {req.since!r}: expected a Unix time in seconds")
+        if req.top < 1:
+            raise InvalidInput(f"top {req.top!r}: expected 1 or more")
+        live = await self.store.sessions.list(live_only=True, limit=_ALL)
+        await self.meter.refresh(r.id for r in live if r.provider in self.meter.readers)
+        total, lines = await self.meter.lines("session", None, req.since)
+        projects = await self.meter.by_project(req.since)
+        spent = [line for line in lines if line.responses]
+        named = []
+        for line in _most(spent)[:req.top]:
+            rec = await self.store.sessions.get(line.key)
+            named.append((rec.label if rec is not None else line.key, line))
+        standings = await self.budgets.standings() if self.budgets is not None else []
+        return SpendSummary(
+            req.since, total, named, len(spent), _most(projects)[:req.top], len(projects),
+            [s for s in standings if s.level in (WARN, EXCEEDED)])
+
     async def by_session(self, caller: Caller) -> dict[str, SessionUsage]:
         """Every session's cost and context as last read (no file is read: this is what
         ``sm list`` shows, on the agents' fast path)."""
@@ -155,3 +202,10 @@ def _directory(path: str) -> str:
     if not os.path.isabs(path) or "\x00" in path:
         raise InvalidInput(f"project {path[:200]!r}: expected an absolute directory")
     return os.path.realpath(path)
+
+
+def _most(lines: list[Line]) -> list[Line]:
+    """Most spent first: by cost, then (unpriced models) by tokens."""
+    return sorted(lines, key=lambda line: (-line.cost_micros, -(line.tokens.prompt
+                                                                 + line.tokens.output),
+                                           line.key))
