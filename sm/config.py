@@ -109,6 +109,7 @@ class TelegramSettings:
     permission_timeout: float = 300.0  # seconds before an unanswered prompt is denied
     poll_timeout: float = 30.0  # long-poll seconds per getUpdates
     cwd: str = ""  # working directory of /spawn (empty: the home directory)
+    daily_summary: str = ""  # HH:MM, local time: the day's spend to the main chat (empty: off)
 
 
 @dataclass(frozen=True)

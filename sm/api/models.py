@@ -380,6 +380,12 @@ class UsageSessionRef(BaseModel):
     name: str | None
 
 
+class UsageJobRef(BaseModel):
+    id: str
+    name: str | None
+    sessions: list[str]  # every session the job ran in, oldest first
+
+
 class UsageSide(BaseModel):
     total: UsageLine
     groups: list[UsageLine]
@@ -387,6 +393,8 @@ class UsageSide(BaseModel):
 
 class UsageReport(BaseModel):
     session: UsageSessionRef | None
+    job: UsageJobRef | None
+    project: str | None
     labels: dict[str, str]
     since: float | None
     by: str | None
@@ -403,6 +411,9 @@ class UsageReport(BaseModel):
         return cls(
             session=None if r.session is None else UsageSessionRef(id=r.session[0],
                                                                    name=r.session[1]),
+            job=None if r.job is None else UsageJobRef(id=r.job.id, name=r.job.name,
+                                                       sessions=list(r.job.sessions)),
+            project=r.project,
             labels=r.labels, since=r.since, by=r.by, total=UsageLine.of(r.total),
             groups=[UsageLine.of(line) for line in r.lines],
             side=None if r.side is None else UsageSide(

@@ -1,7 +1,8 @@
-"""sm usage [SESSION] [--since] [--by model|session|day] [--json]."""
+"""sm usage [SESSION | --job JOB | --project DIR] [--since] [--by model|session|day] [--json]."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -42,6 +43,10 @@ def usage(
     session: Annotated[str | None, typer.Argument(
         metavar="SESSION", help="Only this session (default: all).", show_default=False)]
     = None,
+    job: Annotated[str | None, typer.Option(
+        "--job", metavar="JOB", help="Only the sessions this job ran in.")] = None,
+    project: Annotated[str | None, typer.Option(
+        "--project", metavar="DIR", help="Only the sessions started in DIR.")] = None,
     since: Annotated[str | None, typer.Option(
         "--since", metavar="WHEN", help="30m, 2h, 7d, today, or an ISO date/time.")] = None,
     by: Annotated[str | None, typer.Option(
@@ -50,7 +55,9 @@ def usage(
 ) -> None:
     """Tokens and cost, read from the agents' own records (transcripts, rollouts), and
     the context window's use."""
-    query: dict[str, Any] = {"session": session, "by": by}
+    query: dict[str, Any] = {"session": session, "by": by, "job": job}
+    if project is not None:
+        query["project"] = os.path.abspath(os.path.expanduser(project))
     if since is not None:
         query["since"] = parse_since(since)
     report = Client().get("/usage", **query)

@@ -259,6 +259,14 @@ def format_usage_notes(report: dict[str, Any]) -> list[str]:
     """What the table cannot say: the context, models without a price, what is not
     counted, skipped lines and errors, the prices' date."""
     notes = []
+    job, project = report.get("job"), report.get("project")
+    if job:
+        n = len(job["sessions"])
+        name = f"{job['name']} ({job['id']})" if job.get("name") else job["id"]
+        notes.append(f"job {name}: {n} session{'s' * (n != 1)}"
+                     + (f" ({', '.join(job['sessions'])})" if n else ", it has not run yet"))
+    if project:
+        notes.append(f"project {project}: the sessions started in it")
     ctx = report.get("context")
     if ctx:
         notes.append(f"context: {ctx['tokens']:,} tokens"

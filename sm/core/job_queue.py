@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sm.core import jobs as rules
+from sm.core import refs
 from sm.core.events import EventBus
 from sm.core.job_agents import Agents
 from sm.core.job_checks import Checks
@@ -185,15 +186,7 @@ class JobQueue:
     async def resolve(self, ref: str) -> JobRecord:
         """A job by id, name or unique id prefix. Raises NotFound, or InvalidInput for
         an ambiguous prefix."""
-        if not ref:
-            raise InvalidInput("empty job reference")
-        found = await self.store.jobs.find(ref)
-        if not found:
-            raise NotFound(f"no job {ref!r}")
-        if len(found) > 1 and found[0].id != ref and found[0].name != ref:
-            raise InvalidInput(f"job reference {ref!r} is ambiguous: "
-                               f"{', '.join(j.id for j in found)}")
-        return found[0]
+        return await refs.job(self.store, ref)
 
     async def list(self, *, project: str | None = None, states: Sequence[str] = (),
                    after: str | None = None, limit: int = 100) -> builtins.list[JobRecord]:

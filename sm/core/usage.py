@@ -11,7 +11,8 @@ context in one transaction. Nothing polls the files. A query reads what is new f
 
 When a session's context (its last request's prompt: input + cache writes + cache
 reads) reaches ``usage.context_threshold`` of the model's window, a ``context`` event
-is written once; it re-arms when the context falls below (a clear, a compaction).
+is written once, and the session's live parent gets a notice from sm in the same
+transaction; it re-arms when the context falls below (a clear, a compaction).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sm.agents.usage import ApiError, Chunk, Response, TelemetryRequest, Tokens, TranscriptReader
+from sm.core.delivery.queue import Queue
 from sm.core.events import EventBus
 from sm.core.prices import PriceTable, micros
 from sm.core.state import TURN_ENDS
@@ -34,7 +36,7 @@ from sm.store import Store
 from sm.store.events import EventRecord
 from sm.store.sessions import SessionRecord
 from sm.store.usage import Context, Group, Source, Sum
-from sm.vocab import DEAD, EventKind
+from sm.vocab import DEAD, DeliveryMode, EventKind
 
 log = logging.getLogger("sm.usage")
 
@@ -71,6 +73,22 @@ class ContextUse:
     @property
     def share(self) -> float | None:
         return self.tokens / self.window if self.window else None
+
+
+def window_text(tokens: int) -> str:
+    """A window's size the way models are spoken of: ``200k``, ``1M``, ``258k``."""
+    if tokens >= 1_000_000 and tokens % 100_000 == 0:
+        return f"{tokens / 1_000_000:g}M"
+    if tokens >= 1000:
+        return f"{round(tokens / 1000)}k"
+    return str(tokens)
+
+
+def context_notice(label: str, percent: float, window: int, model: str) -> str:
+    """What a parent (and Telegram) is told when a session's context crosses the
+    threshold."""
+    return (f"context: {label} is at {round(percent)}% of its {window_text(window)} window "
+            f"({model or 'unknown model'}): hand off or clear (sm clear {label})")
 
 
 def summarize(sums: Iterable[Sum], prices: PriceTable, by: Group | None) -> list[Line]:
@@ -130,9 +148,13 @@ class Meter:
         prices: PriceTable,
         threshold: float,
         checks: Sequence[UsageCheck] = (),
+        queue: Queue | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``queue``: where a parent's notice goes when its child's context crosses the
+        threshold (None: nobody is told; the ``context`` event is written all the same)."""
         self.store = store
+        self.queue = queue
         self.checks = tuple(checks)
         self.bus = bus
         self.readers = dict(readers)
@@ -235,7 +257,7 @@ class Meter:
                     skipped = (known[path].skipped if path in known else 0) + chunk.skipped
                     await self.store.usage.set_source(
                         conn, session_id, Source(path, chunk.offset, skipped, chunk.state), now)
-                events = [await self._context(conn, session_id, responses)]
+                events = await self._context(conn, rec, responses)
                 if responses:
                     for check in self.checks:
                         events += await check(conn, rec, now)
@@ -245,33 +267,51 @@ class Meter:
             return len(responses)
 
     async def _context(
-        self, conn: Any, session_id: str, responses: list[Response]
-    ) -> EventRecord | None:
+        self, conn: Any, rec: SessionRecord, responses: list[Response]
+    ) -> list[EventRecord | None]:
+        """The session's context as of its latest main-conversation response; a
+        ``context`` event and the parent's notice when it crossed the threshold."""
+        session_id = rec.id
         main = [r for r in responses if not r.agent]
         if not main:
-            return None
+            return []
         latest = main[0]
         for r in main:  # the last in record order among equal times
             if r.ts >= latest.ts:
                 latest = r
         old = await self.store.usage.context(session_id)
         if old is not None and old.ts > latest.ts:
-            return None
+            return []
         window = latest.window or self.prices.window(latest.model)
         tokens = latest.prompt
         over = bool(window) and self.threshold > 0 and tokens >= self.threshold * (window or 0)
         alerted = old.alerted if old is not None else False
-        event = None
+        events: list[EventRecord | None] = []
         if over and not alerted:
-            event = await self.store.events.append(conn, self.clock(), session_id,
-                                                   EventKind.CONTEXT, {
+            percent = round(100 * tokens / (window or 1), 1)
+            events.append(await self.store.events.append(conn, self.clock(), session_id,
+                                                         EventKind.CONTEXT, {
                 "tokens": tokens, "window": window, "model": latest.model,
-                "percent": round(100 * tokens / (window or 1), 1),
-                "threshold": self.threshold,
-            })
+                "percent": percent, "threshold": self.threshold,
+            }))
+            text = context_notice(rec.label, percent, window or 0, latest.model)
+            events.append(await self._tell_parent(conn, rec, text))
         await self.store.usage.set_context(conn, Context(
             session_id, latest.model, tokens, window, latest.ts, over))
-        return event
+        return events
+
+    async def _tell_parent(self, conn: Any, rec: SessionRecord, text: str
+                           ) -> EventRecord | None:
+        """A sequential notice from sm to ``rec``'s parent, in the caller's transaction
+        (none without a queue, a parent, or a live one)."""
+        if self.queue is None or not rec.parent_id:
+            return None
+        parent = await self.store.sessions.get(rec.parent_id)
+        if parent is None or not parent.is_live:
+            return None
+        _, told = await self.queue.accept_in(conn, None, "sm", parent, text,
+                                             DeliveryMode.SEQUENTIAL, notice=True)
+        return told
 
     # -- telemetry --------------------------------------------------------------------------
     async def record_telemetry(
@@ -297,6 +337,17 @@ class Meter:
         fetch = self.store.usage.side_sums if side else self.store.usage.sums
         sums = await fetch(None if by == "model" else by, session_ids, since)
         return total(sums, self.prices), summarize(sums, self.prices, by)
+
+    async def by_project(self, since: float | None) -> list[Line]:
+        """A line per project (the directory its sessions were started in, as budgets
+        count it), priced per model and rounded once like every line."""
+        sums = await self.store.usage.sums("session", None, since)
+        cwd = {sid: await self._cwd(sid) for sid in {s.key for s in sums}}
+        return summarize([replace(s, key=cwd[s.key]) for s in sums], self.prices, "session")
+
+    async def _cwd(self, session_id: str) -> str:
+        rec = await self.store.sessions.get(session_id)
+        return rec.cwd if rec is not None else ""
 
     async def contexts(self, session_ids: Sequence[str] | None = None) -> dict[str, ContextUse]:
         found = await self.store.usage.contexts(session_ids)

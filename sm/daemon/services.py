@@ -107,10 +107,11 @@ class Services:
         receiver = None
         try:
             budgets = _budgets(settings, store, bus, queue, prices)
-            # budgets are checked in the usage insert's transaction
+            # budgets are checked in the usage insert's transaction; a context crossing
+            # tells the parent through the queue in that transaction too
             meter = Meter(store, bus, agents.usage_readers(), sessions_dir=settings.sessions_dir,
                           prices=prices, threshold=settings.usage.context_threshold,
-                          checks=(budgets.check,))
+                          checks=(budgets.check,), queue=queue)
             receiver = await _telemetry_receiver(settings, meter)
             services = await cls._build(settings, store, bus, queue, budgets, meter, receiver)
             await services._start()
@@ -187,7 +188,7 @@ class Services:
             git=GitOps(store, worktrees, repos, prs, authz),
             hooks=HookOps(sessions, WriteGuard(leases) if settings.locks.enforce else None),
             asks=AskOps(coordination.asks, authz),
-            usage=UsageOps(store, meter, telemetry=receiver is not None),
+            usage=UsageOps(store, meter, telemetry=receiver is not None, budgets=budgets),
             budgets=BudgetOps(store, budgets, authz),
             inbox=InboxOps(store, queue, bus, authz),
             notes=work.notes,

@@ -290,6 +290,22 @@ class Jobs:
         ) as cur:
             return [RunRecord(**dict(r)) for r in await cur.fetchall()]
 
+    async def session_ids(self, job_id: str) -> builtins.list[str]:
+        """Every session the job ran in, oldest first: its attempts' (``job_runs``), the
+        one it has now, and those its events name (a diagnosis in a fresh session
+        records no attempt of its own)."""
+        async with self._store.conn.execute(
+            "SELECT session_id, MIN(ts) FROM ("
+            "SELECT session_id, started_at AS ts FROM job_runs WHERE job_id = ? "
+            "UNION ALL SELECT session_id, COALESCE(started_at, created_at) FROM jobs "
+            "WHERE id = ? "
+            "UNION ALL SELECT session_id, ts FROM events "
+            "WHERE kind = 'job' AND json_extract(payload, '$.job') = ?"
+            ") WHERE session_id IS NOT NULL GROUP BY session_id ORDER BY 2, 1",
+            (job_id, job_id, job_id),
+        ) as cur:
+            return [str(r[0]) for r in await cur.fetchall()]
+
     async def events(self, job_id: str, limit: int = 500) -> builtins.list[dict[str, Any]]:
         """The job's events (kind ``job``), oldest first, as the API shows events."""
         async with self._store.conn.execute(

@@ -155,6 +155,13 @@ class Sessions:
             args.append(after)
         return await self._rows.select(" AND ".join(where), args, limit=limit)
 
+    async def ids_in(self, cwd: str) -> builtins.list[str]:
+        """The ids of every session (dead and forgotten ones too) started in ``cwd``,
+        oldest first."""
+        rows = await self._rows.query("SELECT id FROM sessions WHERE cwd = ? ORDER BY rowid",
+                                      (cwd,))
+        return [r[0] for r in rows]
+
     async def ancestors(self, session_id: str) -> builtins.list[str]:
         """The ids above ``session_id``, parent first (one recursive query)."""
         rows = await self._rows.query(

@@ -3,6 +3,7 @@
     bus ──► Mirror ──► outbox rows ──► Outbox task ──► Telegram
                                             ▲
     Telegram ──► Connection (long poll) ──► Inbound ──► operations (as the operator)
+    clock ──► DailySummary (telegram.daily_summary) ──► outbox rows
 
 Everything runs in its own tasks: the bus listener only records a sequence number, so
 agent-to-agent delivery never waits on Telegram. Every fact the bridge acts on is a
@@ -20,6 +21,7 @@ from typing import Any
 from sm.config import TelegramSettings
 from sm.core.caller import Caller
 from sm.core.events import EventBus
+from sm.errors import InvalidInput, SmError
 from sm.ops import Ops
 from sm.store import Store
 from sm.store.telegram import TelegramRows
@@ -29,6 +31,7 @@ from sm.telegram.bot import Connection
 from sm.telegram.inbound import Access, Inbound
 from sm.telegram.mirror import Mirror
 from sm.telegram.outbox import Outbox
+from sm.telegram.summary import DailySummary, parse_at
 
 log = logging.getLogger("sm.telegram")
 
@@ -39,7 +42,8 @@ class Bridge:
         caller: Caller, clock: Callable[[], float] = time.time,
     ) -> None:
         """Raises InvalidInput for an allowlist entry that is not a number. Opens nothing.
-        ``caller``: who the bridge acts as (the operator, via Telegram)."""
+        ``caller``: who the bridge acts as (the operator, via Telegram). A
+        ``daily_summary`` that is no HH:MM is logged; the bridge runs without it."""
         self.settings = settings
         self.store = store
         self.clock = clock
@@ -52,6 +56,8 @@ class Bridge:
         self.inbound = Inbound(settings, store, self.rows, ops, caller, self.outbox,
                                self.mirror, self.approvals, self.asks)
         self.connection = Connection(settings, self.outbox, self.inbound)
+        self.summary = DailySummary(_summary_at(settings.daily_summary), store, self.rows,
+                                    self.outbox, ops.usage, caller, clock)
         self._tasks: list[asyncio.Task[Any]] = []
         bus.listen(self.mirror.on_event, "telegram")
 
@@ -76,11 +82,26 @@ class Bridge:
 
     # -- timers ---------------------------------------------------------------------------
     async def _timers(self) -> None:
-        """Once a second: deny prompts past their deadline. (A stalled agent is alerted
-        from its ``health`` event: sm/core/health.py.)"""
+        """Once a second: deny prompts past their deadline; post the daily summary when
+        it is due. (A stalled agent is alerted from its ``health`` event:
+        sm/core/health.py.)"""
         while True:
             await asyncio.sleep(1.0)
             await self.approvals.expire()
+            try:
+                await self.summary.tick()
+            except SmError as exc:  # tried again at the next tick
+                log.warning("telegram: daily summary not queued: %s", exc.message)
+
+
+def _summary_at(text: str) -> tuple[int, int] | None:
+    if not text.strip():
+        return None
+    try:
+        return parse_at(text)
+    except InvalidInput as exc:
+        log.error("telegram: no daily summary: %s", exc.message)
+        return None
 
 
 async def _logged(name: str, job: Callable[[], Any]) -> None:

@@ -12,6 +12,10 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from sm.core.budgets import EXCEEDED, describe, dollars
+from sm.core.usage import Line
+from sm.ops.usage import SpendSummary
+
 LIMIT = 4096
 _ROOM = 3800  # a part's body; the rest is for the header and the part number
 
@@ -66,7 +70,7 @@ def turn(label: str, text: str) -> list[Text]:
 def lifecycle(label: str, what: str, detail: str = "") -> Text:
     icons = {"spawned": "🟢", "stopped": "⏹", "crashed": "💥", "exited": "🏁",
              "restored": "↩️", "cleared": "🧹", "renamed": "✏️", "stalled": "⏳",
-             "turn failed": "⚠️"}
+             "turn failed": "⚠️", "context filling": "🧠"}
     icon = icons.get(what, "•")
     tail = f" — {detail}" if detail else ""
     return (f"{icon} {label} {what}{tail}",
@@ -160,6 +164,51 @@ def actions(label: str, items: list[dict[str, Any]]) -> Text:
 def output(label: str, screen: str) -> Text:
     body = screen[-_ROOM:] if screen.strip() else "(empty screen)"
     return f"{label}\n{body}", f"<b>{esc(label)}</b>\n<pre>{esc(body)}</pre>"
+
+
+def spend_summary(s: SpendSummary) -> list[Text]:
+    """The daily summary: the total, the sessions and projects that spent most, the
+    budgets near or over their limit, the models without a price."""
+    title = f"📊 Spend since {time.strftime('%a %d %b %H:%M', time.localtime(s.since))}"
+    t = s.total
+    rows = [f"Total: {_spend(t)} · {t.responses} responses" if t.responses
+            else "Nothing was spent."]
+    if t.responses:
+        k = t.tokens
+        rows.append(f"  input {_count(k.input)} · cache write {_count(k.cache_write)} · "
+                    f"cache read {_count(k.cache_read)} · output {_count(k.output)}")
+    for what, count, named in (
+            ("Sessions", s.session_count, s.sessions),
+            ("Projects", s.project_count, [(line.key, line) for line in s.projects])):
+        if named:
+            more = f" (top {len(named)} of {count})" if count > len(named) else ""
+            rows.append(f"{what}{more}:")
+            rows += [f"• {label} — {_spend(line)}" for label, line in named]
+    if s.budgets:
+        rows.append("Budgets:")
+        for b in s.budgets:
+            level = "reached" if b.level == EXCEEDED else f"at {round(b.percent)}%"
+            rows.append(f"• {describe(b.budget, b.label)} {level} "
+                        f"({dollars(b.spent_micros)} of {dollars(b.budget.limit_micros)})")
+    if t.unpriced:
+        rows.append(f"No price for {', '.join(t.unpriced)}: its tokens are counted, its "
+                    "cost is not (usage.prices in config.yaml).")
+    return titled(title, f"<b>{esc(title)}</b>", "\n".join(rows))
+
+
+def _spend(line: Line) -> str:
+    """``$1.23 · 45.6k tokens``; ``+?`` when some of it has no price."""
+    k = line.tokens
+    unpriced = "+?" if line.unpriced else ""
+    return f"{dollars(line.cost_micros)}{unpriced} · {_count(k.prompt + k.output)} tokens"
+
+
+def _count(n: int) -> str:
+    """12, 3.4k, 1.2M."""
+    for unit, size in (("M", 1_000_000), ("k", 1000)):
+        if n >= size:
+            return f"{n / size:.1f}".removesuffix(".0") + unit
+    return str(n)
 
 
 HELP = """sm bot — your swarm in your pocket.

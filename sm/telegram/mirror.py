@@ -19,6 +19,7 @@ from typing import Any
 
 from sm.config import TelegramSettings
 from sm.core.budgets import dollars
+from sm.core.usage import context_notice, window_text
 from sm.store import Store
 from sm.store.events import EventRecord
 from sm.store.sessions import SessionRecord
@@ -177,6 +178,8 @@ class Mirror:
             return await self._message(ev, rec)
         if ev.kind == EventKind.HEALTH:
             return _health(ev, rec)
+        if ev.kind == EventKind.CONTEXT:
+            return _context(ev, rec)
         return []
 
     async def _ask(self, ev: EventRecord) -> list[Op]:
@@ -327,6 +330,17 @@ def _health(ev: EventRecord, rec: SessionRecord) -> list[Op]:
     detail = f"{cls}{until}: {p.get('detail') or ''}".rstrip(": ")
     return [_line(rec, fmt.lifecycle(rec.label, "turn failed", detail), silent=True),
             _alert(f"{rec.label}'s turn failed — {detail}", covered=True)]
+
+
+def _context(ev: EventRecord, rec: SessionRecord) -> list[Op]:
+    """A session's context reached ``usage.context_threshold`` of its window: a line in
+    its thread and an alert (what its parent, if any, is told too)."""
+    p = ev.payload
+    percent, window = float(p.get("percent") or 0), int(p.get("window") or 0)
+    model = str(p.get("model") or "")
+    detail = f"{round(percent)}% of {window_text(window)} ({model or 'unknown model'})"
+    return [_line(rec, fmt.lifecycle(rec.label, "context filling", detail), silent=True),
+            _alert(context_notice(rec.label, percent, window, model), covered=True)]
 
 
 def _line(rec: SessionRecord, text: fmt.Text, silent: bool = False) -> OutboxItem:

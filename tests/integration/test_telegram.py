@@ -375,6 +375,65 @@ def test_alerts_for_a_crash_a_failed_message_and_a_stuck_agent(
     gate.touch()
 
 
+def test_a_context_crossing_is_alerted_and_told_in_the_thread(
+    sm_json, spawn, fake, script_file, type_prompt, wait_state, wait_until
+) -> None:
+    big = {"usage": {"model": "claude-sonnet-4-5", "input": 10, "cache_read": 170_000}}
+    script = script_file({"rules": [{"match": "one", "actions": [big, {"say": "one"}]},
+                                    {"match": "two", "actions": [big, {"say": "two"}]}]})
+    rec = spawn("--name", "reader", script=script)
+    thread = topic(fake, "reader", wait_until)
+    for prompt in ("one", "two"):  # crossed, then still over: one alert
+        type_prompt(rec["id"], f"read {prompt}")
+        wait_state("reader", "idle", where=lambda r, p=prompt: r["last_message"] == p)
+    sm_json("usage", "reader")
+    notice = ("context: reader is at 85% of its 200k window (claude-sonnet-4-5): hand off or "
+              "clear (sm clear reader)")
+    alert = wait_text(fake, None, notice, wait_until)
+    line = wait_text(fake, thread, "reader context filling — 85% of 200k (claude-sonnet-4-5)",
+                     wait_until)
+    calls = {c.response["result"]["message_id"]: c.params for c in fake.calls("sendMessage")
+             if c.ok and c.response}
+    assert not calls[alert["message_id"]].get("disable_notification")
+    assert calls[line["message_id"]].get("disable_notification") is True
+    wait_text(fake, thread, "🤖 reader\ntwo", wait_until)  # mirrored after the second read
+    assert count(fake, None, "context: reader") == 1
+    assert count(fake, thread, "context filling") == 1
+
+
+def test_a_daily_summary_is_posted_once_a_day_across_restarts(
+    sm, sm_json, sm_env, spawn, fake, script_file, type_prompt, wait_state, sm_home,
+    wait_until
+) -> None:
+    work = sm_home / "work"
+    work.mkdir()
+    script = script_file({"rules": [{"match": "work", "actions": [
+        # 1000 + 1000 Sonnet tokens: 3000 + 15000 micro-dollars; a model with no price
+        {"usage": {"model": "claude-sonnet-4-5", "input": 1000, "output": 1000}},
+        {"usage": {"model": "mystery-model-9", "input": 50, "output": 5}},
+        {"say": "worked"}]}]})
+    rec = spawn("--name", "spender", "--cwd", str(work), script=script)
+    type_prompt(rec["id"], "work")
+    wait_state("spender", "idle", where=lambda r: r["last_message"] == "worked")
+    sm_json("budget", "set", "spender", "$0.02")  # 90 %: past its warning
+    stop(sm_home)
+    # the summary is due from the minute it names on: set it to now (not across midnight)
+    wait_until(lambda: time.strftime("%H:%M") != "23:59", timeout=65)
+    sm_env["SM_TELEGRAM_DAILY_SUMMARY"] = time.strftime("%H:%M")
+    sm("list")  # a daemon again, the summary due at its start
+    msg = wait_text(fake, None, "📊 Spend since", wait_until)
+    text = msg["text"]
+    assert "Total: $0.018+? · 2.1k tokens · 2 responses" in text, text
+    assert "Sessions:\n• spender — $0.018+? · 2.1k tokens" in text, text
+    assert f"Projects:\n• {work.resolve()} — $0.018+?" in text, text
+    assert "Budgets:\n• session spender's budget at 90% ($0.018 of $0.02)" in text, text
+    assert "No price for mystery-model-9" in text, text
+    stop(sm_home)
+    sm("list")
+    time.sleep(2.5)  # the restarted daemon's timers ran: today's summary was sent
+    assert count(fake, None, "📊 Spend since") == 1, texts(fake, None)
+
+
 def test_a_lock_deadlock_is_alerted(
     sm, sm_env, spawn, fake, session_env, sm_home, wait_until
 ) -> None:

@@ -119,6 +119,82 @@ def test_context_threshold_event_once_per_crossing(
     assert alerts[0]["payload"]["percent"] == 85.0
 
 
+def test_a_context_crossing_tells_the_parent_once_and_nobody_without_one(
+    spawn, script_file, type_prompt, wait_state, sm_json, events, wait_until, session_env
+):
+    big = _usage(input=10, cache_read=170_000, output=5)
+    script = script_file({"rules": [{"match": "one", "actions": [big, {"say": "one"}]},
+                                    {"match": "two", "actions": [big, {"say": "two"}]}]})
+    boss = spawn("--name", "boss")
+    worker = spawn("--name", "worker", script=script, env=session_env(boss["id"]))
+    loner = spawn("--name", "loner", script=script)
+    for prompt in ("one", "two"):  # crossed, then still over: told once
+        for rec in (worker, loner):
+            type_prompt(rec["id"], f"big {prompt}")
+            wait_state(rec["id"], "idle", where=lambda r, p=prompt: r["last_message"] == p)
+    for name in ("worker", "loner"):
+        sm_json("usage", name)  # everything the agents wrote is read
+        wait_until(lambda n=name: len(events(n, kinds=("context",))) == 1, timeout=5)
+
+    def from_sm() -> list[dict[str, object]]:
+        return [m for m in sm_json("messages", "-n", "500") if m["from"] == "sm"]
+
+    told = wait_until(lambda: from_sm() or None, timeout=10)
+    assert [(m["to"], m["body"]) for m in told] == [(
+        boss["id"], "context: worker is at 85% of its 200k window (claude-sonnet-4-5): hand off "
+        "or clear (sm clear worker)")]
+    wait_until(lambda: sm_json("message", told[0]["id"])["state"] == "delivered", timeout=20)
+    assert len(from_sm()) == 1
+
+
+def test_usage_of_a_job_and_of_a_project(
+    sm, sm_json, spawn, script_file, type_prompt, wait_state, sm_home: Path
+):
+    work, elsewhere, idle = (sm_home / name for name in ("work", "elsewhere", "idle"))
+    for d in (work, elsewhere, idle):
+        d.mkdir()
+    # the first attempt fails its check, the second passes: two sessions, both spending
+    flaky = script_file({"default": [
+        {"run": "if [ -f first ]; then touch second; else touch first; fi"},
+        _usage(input=100, output=10), {"say": "tried"}]}, "flaky.yaml")
+    (job,) = sm_json("job", "add", "flaky work", "--agent", "scripted", "--script", str(flaky),
+                     "--cwd", str(work), "--check", "command:test -f second", "--retry",
+                     "same", "--attempts", "3", "--backoff", "0.1")
+    done = sm("job", "wait", job["id"], "--timeout", "60", "--json", timeout=90)
+    assert json.loads(done.stdout)["items"][0]["state"] == "succeeded"
+    other = script_file({"rules": [{"match": "go", "actions": [_usage(input=7, output=1),
+                                                               {"say": "went"}]}]})
+    rec = spawn("--name", "outsider", "--cwd", str(elsewhere), script=other)
+    type_prompt(rec["id"], "go")
+    wait_state("outsider", "idle", where=lambda r: r["last_message"] == "went")
+
+    got = sm_json("usage", "--job", job["id"], "--by", "session")
+    assert len(got["job"]["sessions"]) == 2 and got["job"]["id"] == job["id"]
+    assert (got["total"]["responses"], got["total"]["input_tokens"]) == (2, 200)
+    assert sorted(line["key"] for line in got["groups"]) == sorted(got["job"]["sessions"])
+    assert got["session"] is None and got["context"] is None
+    human = sm("usage", "--job", job["id"]).stdout
+    assert f"job {job['id']}: 2 sessions" in human
+
+    # a project is every session started in the directory: the job's two, not the outsider
+    project = sm_json("usage", "--project", str(work))
+    assert project["project"] == str(work.resolve())
+    assert project["total"] == {**got["total"], "key": ""}
+    assert sm_json("usage", "--project", str(elsewhere))["total"]["input_tokens"] == 7
+    assert sm_json("usage")["total"]["input_tokens"] == 207
+    # a directory nobody spent in: an honest zero; one that is not there: an error
+    empty = sm_json("usage", "--project", str(idle))
+    assert (empty["total"]["responses"], empty["total"]["cost_micros"]) == (0, 0)
+    for args, code, why in (
+        (("--project", str(sm_home / "nowhere")), 1, "no project"),
+        (("--job", "nosuch"), 1, "no job 'nosuch'"),
+        (("--job", job["id"], "--project", str(work)), 2, "expected one of a session, a job"),
+        (("outsider", "--job", job["id"]), 2, "usage of a session and a job"),
+    ):
+        bad = sm("usage", *args, check=False)
+        assert (bad.returncode, why in bad.stderr) == (code, True), bad.stderr
+
+
 def _free_port() -> int:
     import socket
 

@@ -307,6 +307,29 @@ def test_analyze_after_a_dead_session_diagnoses_in_a_fresh_one(tmp_path: Path) -
     run(tmp_path, test)
 
 
+def test_a_job_knows_every_session_it_ran_in_a_fresh_diagnosis_too(tmp_path: Path) -> None:
+    async def test(h: Harness) -> None:
+        job_id = await h.add(retry="analyze")
+        assert await h.store.jobs.session_ids(job_id) == []  # not run yet
+        await h.q.pump()
+        first = await h.session(job_id)
+        assert await h.store.jobs.session_ids(job_id) == [first]
+        await h.agents.die(first)
+        await h.q.pump()
+        doctor = await h.session(job_id)  # no attempt of its own is recorded
+        await h.agents.end_turn(doctor, "it crashed: retry")
+        await h.q.pump()
+        await h.q.pump()
+        third = await h.session(job_id)
+        assert len({first, doctor, third}) == 3
+        await h.finish(job_id)
+        assert await h.state(job_id) == "succeeded"
+        assert [r.session_id for r in await h.store.jobs.runs(job_id)] == [first, third]
+        assert await h.store.jobs.session_ids(job_id) == [first, doctor, third]
+
+    run(tmp_path, test)
+
+
 # -- time -----------------------------------------------------------------------------------
 
 def test_wall_time_kills_and_fails_the_job(tmp_path: Path) -> None:

@@ -120,3 +120,96 @@ def test_only_the_bridge_imports_telegram() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True)
     assert [m for m in ast.literal_eval(out.stdout) if m.startswith("telegram")] == []
+
+
+# -- the daily summary -----------------------------------------------------------------------
+
+def _local(day: int, hour: int, minute: int, second: int = 0, month: int = 12) -> float:
+    from datetime import datetime
+
+    return datetime(2026, month, day, hour, minute, second).timestamp()
+
+
+@pytest.mark.parametrize(("text", "at"), [("18:00", (18, 0)), ("7:05", (7, 5)),
+                                          (" 00:00 ", (0, 0)), ("23:59", (23, 59))])
+def test_the_summary_time_is_a_local_hh_mm(text: str, at: tuple[int, int]) -> None:
+    from sm.telegram.summary import parse_at
+
+    assert parse_at(text) == at
+
+
+@pytest.mark.parametrize("text", ["24:00", "18:60", "1080", "18h", "6pm", "18:00:00", "-1:00"])
+def test_a_bad_summary_time_names_the_key_and_the_form(text: str) -> None:
+    from sm.telegram.summary import parse_at
+
+    with pytest.raises(InvalidInput, match=r"telegram.daily_summary .*expected a local time "
+                                           "HH:MM"):
+        parse_at(text)
+
+
+def test_a_summary_is_due_from_its_time_once_a_day() -> None:
+    from sm.telegram.summary import due
+
+    at = (18, 0)
+    assert due(at, _local(1, 17, 59, 59), "") is None
+    yesterday = _local(30, 18, 0, month=11)
+    assert due(at, _local(1, 18, 0), "") == ("2026-12-01", yesterday)
+    assert due(at, _local(1, 23, 0), "2026-11-30") == ("2026-12-01", yesterday)
+    assert due(at, _local(1, 23, 0), "2026-12-01") is None
+    assert due(at, _local(2, 0, 30), "2026-12-01") is None  # the next day, before its time
+
+
+def test_the_daily_summary_is_queued_once_per_day_and_remembered(tmp_path: Path) -> None:
+    from sm.agents.usage import Response, Tokens
+    from sm.core.caller import Caller
+    from sm.core.events import EventBus
+    from sm.core.prices import PriceTable
+    from sm.core.usage import Meter
+    from sm.ops.usage import UsageOps
+    from sm.telegram.outbox import Outbox
+    from sm.telegram.summary import KEY, DailySummary
+
+    now = [_local(1, 17, 0)]
+
+    async def go(store: Store, rows: TelegramRows) -> list[object]:
+        rec = SessionRecord(id="s1", name="spender", provider="scripted", state="idle",
+                            cwd="/src/app", tmux_session="sm-s1", parent_id=None, options={},
+                            created_at=1.0, updated_at=1.0, token_hash="h")
+        async with store.write() as conn:
+            await store.sessions.insert(conn, rec)
+            await store.usage.record(conn, "s1", [
+                Response("k1", _local(1, 9, 0), "claude-sonnet-4-5", Tokens(input=1000)),
+                Response("k2", _local(1, 9, 0), "mystery", Tokens(input=5)),
+                Response("k0", _local(30, 8, 0, month=11), "claude-sonnet-4-5",
+                         Tokens(input=7)),
+            ], project="/src/app", now=0.0)
+        meter = Meter(store, EventBus(), {}, sessions_dir=tmp_path, prices=PriceTable(),
+                      threshold=0)
+        usage = UsageOps(store, meter)
+
+        def summary() -> DailySummary:  # a daemon's bridge, as built at its start
+            return DailySummary((18, 0), store, rows, Outbox(store, rows, 1), usage,
+                                Caller.operator("telegram"), clock=lambda: now[0])
+
+        first = summary()
+        seen: list[object] = [await first.tick()]  # 17:00: not yet
+        now[0] = _local(1, 18, 0, 1)
+        seen += [await first.tick(), await first.tick()]
+        seen.append(await summary().tick())  # restarted the same day: already sent
+        now[0] = _local(2, 18, 5)
+        seen += [await summary().tick(), await rows.state.get(KEY)]
+        seen.append([i.text for i in await rows.outbox.pending()])
+        off = DailySummary(None, store, rows, Outbox(store, rows, 1), usage,
+                           Caller.operator("telegram"), clock=lambda: now[0])
+        seen.append(await off.tick())
+        return seen
+
+    *ticks, day, posted, off = run(go, tmp_path / "sm.db")
+    assert ticks == [False, True, False, False, True] and day == "2026-12-02" and off is False
+    assert len(posted) == 2
+    first = str(posted[0])
+    assert first.startswith("📊 Spend since Mon 30 Nov 18:00\n")
+    assert "Total: $0.003+? · 1k tokens · 2 responses" in first  # not the day before's
+    assert "• spender — $0.003+?" in first and "• /src/app — $0.003+?" in first
+    assert "No price for mystery" in first
+    assert "Nothing was spent." in str(posted[1])

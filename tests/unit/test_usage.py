@@ -17,9 +17,10 @@ from sm.agents.claude_usage import ClaudeTranscripts
 from sm.agents.usage import Response, Tokens
 from sm.cli.costs import parse_since
 from sm.cli.views import context_text, cost_text, format_sessions
+from sm.core.delivery.queue import Queue
 from sm.core.events import EventBus
 from sm.core.prices import SHIPPED, Price, PriceTable, base_model
-from sm.core.usage import Meter, summarize
+from sm.core.usage import Meter, summarize, window_text
 from sm.errors import InvalidInput
 from sm.store import Store
 from sm.store.events import EventRecord
@@ -123,10 +124,12 @@ def _run(fn: Callable[[Store], Awaitable[T]], path: Path) -> T:
     return asyncio.run(main())
 
 
-async def _session(store: Store, sid: str, provider: str = "scripted") -> None:
-    rec = SessionRecord(id=sid, name=None, provider=provider, state="idle", cwd="/tmp",
-                        tmux_session=f"sm-{sid}", parent_id=None, options={}, created_at=1.0,
-                        updated_at=1.0, token_hash=f"h-{sid}")
+async def _session(store: Store, sid: str, provider: str = "scripted", *,
+                   name: str | None = None, parent: str | None = None,
+                   state: str = "idle") -> None:
+    rec = SessionRecord(id=sid, name=name, provider=provider, state=state, cwd="/tmp",
+                        tmux_session=f"sm-{sid}", parent_id=parent, options={},
+                        created_at=1.0, updated_at=1.0, token_hash=f"h-{sid}")
     async with store.write() as conn:
         await store.sessions.insert(conn, rec)
 
@@ -285,6 +288,45 @@ def test_meter_reads_at_turn_ends_and_raises_one_context_event_per_crossing(
     assert alerts[0].payload["percent"] == 90.0
     assert ctx is not None and (ctx.tokens, ctx.window, ctx.alerted) == (810, 1000, True)
     assert sums[0].responses == 4
+
+
+def test_a_context_crossing_tells_the_live_parent_once(tmp_path: Path) -> None:
+    sessions = tmp_path / "sessions"
+
+    def write(sid: str, mid: str, ts: str, tokens: int) -> None:
+        path = sessions / sid / "transcripts" / "c.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _append(path, _line(mid, ts, input_tokens=tokens))
+
+    async def go(store: Store) -> Any:
+        await _session(store, "boss", name="boss")
+        await _session(store, "w", name="worker", parent="boss")
+        await _session(store, "orphan")
+        await _session(store, "gone", state="exited")
+        await _session(store, "late", name="late", parent="gone")
+        bus = EventBus()
+        queue = Queue(store, bus, max_bytes=10_000)
+        meter = Meter(store, bus, {"scripted": ClaudeTranscripts("transcripts", ("*.jsonl",))},
+                      sessions_dir=sessions, prices=PriceTable({}, {"claude-opus-5-5": 200_000}),
+                      threshold=0.8, queue=queue)
+        for n, tokens in enumerate((170_000, 180_000, 1_000, 166_000)):  # over, over, under, over
+            for sid in ("w", "orphan", "late"):
+                write(sid, f"{sid}{n}", f"2026-12-01T00:00:0{n}Z", tokens)
+                await meter.ingest(sid)
+        await queue.close()
+        return [(m.target_id, m.sender_label, m.mode, m.body)
+                for m in await store.messages.list(limit=100)]
+
+    got = sorted(_run(go, tmp_path / "sm.db"))
+    notice = "context: worker is at {}% of its 200k window (claude-opus-5-5): hand off or " \
+        "clear (sm clear worker)"
+    assert got == [("boss", "sm", "sequential", notice.format(83)),
+                   ("boss", "sm", "sequential", notice.format(85))]
+
+
+def test_window_sizes_read_as_models_are_spoken_of() -> None:
+    assert [window_text(n) for n in (200_000, 1_000_000, 258_400, 1_500_000, 999)] == [
+        "200k", "1M", "258k", "1.5M", "999"]
 
 
 def test_session_costs_follow_every_read(tmp_path: Path) -> None:

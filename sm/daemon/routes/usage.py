@@ -14,11 +14,12 @@ router = APIRouter(tags=["usage"])
 @router.get("/usage", response_model=UsageReport)
 async def usage(
     ops: OpsDep, caller: CallerDep, session: str | None = None, since: float | None = None,
-    by: str | None = None,
+    by: str | None = None, job: str | None = None, project: str | None = None,
 ) -> UsageReport:
-    """Token counts and cost of one session or all (``by``: model, session or day), read
-    from the agents' records up to now."""
-    report = await ops.usage.report(caller, UsageRequest(session, since, by))
+    """Token counts and cost of all sessions, or of one ``session``, ``job`` (the
+    sessions it ran in) or ``project`` (an absolute directory: the sessions started in
+    it), read from the agents' records up to now (``by``: model, session or day)."""
+    report = await ops.usage.report(caller, UsageRequest(session, since, by, job, project))
     return UsageReport.of(report)
 
 
