@@ -254,7 +254,7 @@ class Budgets:
             if parent is not None and parent.is_live:
                 text = self._notice(b, label, level, spent, by)
                 _, told = await self.queue.accept_in(conn, None, "sm", parent, text,
-                                                     DeliveryMode.SEQUENTIAL)
+                                                     DeliveryMode.SEQUENTIAL, notice=True)
                 events.append(told)
         return events
 

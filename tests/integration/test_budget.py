@@ -112,3 +112,21 @@ def test_budget_rules_and_refusals(sm, sm_json, spawn, session_env, sm_home: Pat
     usage = sm("budget", "set", "c", check=False)
     assert usage.returncode == 2 and "SESSION AMOUNT" in usage.stderr
     assert [b["scope"] for b in sm_json("budget", "list")["items"]] == ["project"]
+
+
+def test_a_budget_notice_to_a_shell_parent_is_never_typed_into_it(
+    sm_json, spawn, script_file, type_prompt, wait_state, wait_until, session_env, tmux,
+):
+    """A shell session takes no sm notices: the warning to a shell parent is recorded,
+    never typed at its prompt (where it would run as a command)."""
+    shell = spawn("--name", "term", "--", "sh", "-c", "exec cat", provider="shell", idle=False)
+    script = script_file({"rules": [{"match": "warm", "actions": [SPEND, {"say": "warmed"}]}]})
+    child = spawn("--name", "kid", script=script, env=session_env(shell["id"]))
+    assert child["parent_id"] == shell["id"]
+    sm_json("budget", "set", "kid", "$0.02")
+    type_prompt(child["id"], "warm up")
+    told = wait_until(lambda: [m for m in sm_json("messages", "--to", "term")
+                               if "budget:" in m["body"]] or None, timeout=20)
+    assert told[0]["state"] == "cancelled" and "takes no sm notices" in told[0]["reason"]
+    screen = tmux("capture-pane", "-p", "-t", f"=sm-{shell['id']}:").stdout
+    assert "budget" not in screen
