@@ -107,7 +107,10 @@ class Codex(Agent):
     # a bracketed paste then Enter submitted every time even with no pause (0.169.0)
     enter_delay = 0.1
     ready_from_screen = True  # SessionStart fires only with the first prompt
-    answer_keys: Mapping[str, str] = {"allow": "y", "always": "a", "deny": "n"}
+    # digits and Escape answer both of its dialogs: a command's ("1. Yes, proceed (y)",
+    # "2. Yes, and don't ask again …", "3. No … (esc)") and an MCP tool call's ("1. Allow",
+    # "2. Allow for this session", …, "4. Cancel", "esc to cancel"), which ignores y/a/n
+    answer_keys: Mapping[str, str] = {"allow": "1", "always": "2", "deny": "Escape"}
     checked_turn_ends: frozenset[str] = frozenset({NOTIFY})
     clear_hook = False  # /new fires no hook; the next SessionStart says "startup"
 
