@@ -8,9 +8,10 @@ its own ``CODEX_HOME`` (``<session dir>/codex``) and never writes the user's:
   notices come along) with sm's keys set over it: ``notify``, the cwd trusted, no
   update check, no login shell for commands (it would reset ``PATH`` and lose ``sm``),
   the model, provider and permissions sm was told to use, sm's MCP server
-  (``mcp_servers.sm``, unless ``mcp.agents`` is off), and a
-  ``trusted_hash`` for each of sm's hooks — untrusted hooks open a "Hooks need
-  review" dialog at start;
+  (``mcp_servers.sm``, unless ``mcp.agents`` is off; with it a first turn that waits
+  up to 10 s for MCP servers still starting, ``mcp_optional_startup_grace_ms``, unless
+  the user set it), and a ``trusted_hash`` for each of sm's hooks — untrusted hooks open
+  a "Hooks need review" dialog at start;
 * ``hooks.json`` routes every hook event to sm's hook entry point;
 * the user's ``auth.json``, ``AGENTS.md``, prompts and skills are symlinked in.
 
@@ -46,6 +47,11 @@ SHARED = ("auth.json", "AGENTS.md", "prompts", "skills")
 # sm's own keys replace the user's: their hooks would be untrusted under this home
 _REPLACED = ("notify", "hooks")
 YOLO = ("never", "danger-full-access")
+# How long Codex's first turn waits for MCP servers still starting (its own default, 1 s,
+# then leaves them out of that turn). sm types the first prompt the moment the composer is
+# up, before its server has answered (a cold daemon loads the MCP SDK first, 1-4 s). The
+# turn's UserPromptSubmit waits too: this stays under the delivery's receipt window.
+MCP_STARTUP_WAIT_MS = 10_000
 
 
 def hooks_doc(hook_command: str, timeout: int = 10) -> dict[str, Any]:
@@ -101,7 +107,10 @@ class Codex(Agent):
     # a bracketed paste then Enter submitted every time even with no pause (0.169.0)
     enter_delay = 0.1
     ready_from_screen = True  # SessionStart fires only with the first prompt
-    answer_keys: Mapping[str, str] = {"allow": "y", "always": "a", "deny": "n"}
+    # digits and Escape answer both of its dialogs: a command's ("1. Yes, proceed (y)",
+    # "2. Yes, and don't ask again …", "3. No … (esc)") and an MCP tool call's ("1. Allow",
+    # "2. Allow for this session", …, "4. Cancel", "esc to cancel"), which ignores y/a/n
+    answer_keys: Mapping[str, str] = {"allow": "1", "always": "2", "deny": "Escape"}
     checked_turn_ends: frozenset[str] = frozenset({NOTIFY})
     clear_hook = False  # /new fires no hook; the next SessionStart says "startup"
 
@@ -193,6 +202,7 @@ class Codex(Agent):
         server = mcp_server(spec)
         if server is not None:
             cfg["mcp_servers"] = {**dict(cfg.get("mcp_servers") or {}), "sm": server}
+            cfg.setdefault("mcp_optional_startup_grace_ms", MCP_STARTUP_WAIT_MS)
         path = str(hooks_file.resolve())
         cfg["hooks"] = {"state": {
             f"{path}:{_snake(event)}:0:0": {"trusted_hash": trusted_hash(event, groups[0])}

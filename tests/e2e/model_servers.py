@@ -16,7 +16,8 @@ prompt contains ``Turn.match``; its ``reply`` is a list of items:
   ``exec_command {cmd}``);
 * :class:`Write` — write a file (Claude ``Write {file_path, content}``; Codex has no write tool,
   so it becomes an ``exec_command`` that writes the file);
-* :class:`Tool` — any other tool call, given by name and input, sent verbatim;
+* :class:`Tool` — any other tool call, given by name and input, sent verbatim (for the
+  Responses API optionally in a tool ``namespace``: Codex's MCP tools);
 * :class:`Sleep` — pause the stream here (the agent looks busy meanwhile);
 * :class:`Fail` — answer this request with an HTTP error instead (no usage).
 
@@ -123,10 +124,17 @@ class Write:
 
 @dataclass(frozen=True)
 class Tool:
-    """Any tool call, sent verbatim: ``name`` and its ``input`` (arguments) object."""
+    """Any tool call, sent verbatim: ``name`` and its ``input`` (arguments) object.
+
+    ``namespace`` (Responses API only) calls a tool the request offered inside a
+    ``{type: "namespace"}`` tool group: the ``function_call`` item carries it beside the
+    tool's own ``name`` — Codex offers each MCP server's tools so, as namespace
+    ``mcp__<server>``. The Messages API has no namespaces.
+    """
 
     name: str
     input: dict[str, Any]
+    namespace: str = ""
 
 
 @dataclass(frozen=True)
@@ -736,6 +744,8 @@ class AnthropicServer(_ScriptedServer):
         if isinstance(item, Write):
             return "Write", {"file_path": item.path, "content": item.content}
         assert isinstance(item, Tool)
+        if item.namespace:
+            raise ValueError(f"the Messages API has no tool namespaces: {item!r}")
         return item.name, dict(item.input)
 
     def _message(
@@ -1030,16 +1040,17 @@ class OpenAIResponsesServer(_ScriptedServer):
             elif isinstance(item, TOOL_ITEMS):
                 call_id = self._new_id("call_")
                 name, args = self.tool_call(item)
-                out.append(
-                    {
-                        "id": self._new_id("fc_"),
-                        "type": "function_call",
-                        "status": "completed",
-                        "call_id": call_id,
-                        "name": name,
-                        "arguments": json.dumps(args),
-                    }
-                )
+                call: dict[str, Any] = {
+                    "id": self._new_id("fc_"),
+                    "type": "function_call",
+                    "status": "completed",
+                    "call_id": call_id,
+                    "name": name,
+                    "arguments": json.dumps(args),
+                }
+                if isinstance(item, Tool) and item.namespace:
+                    call["namespace"] = item.namespace
+                out.append(call)
                 self._cursors[call_id] = cur
         return out
 

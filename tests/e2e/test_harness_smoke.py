@@ -34,6 +34,7 @@ from model_servers import (  # noqa: E402
     OpenAIResponsesServer,
     Sleep,
     Text,
+    Tool,
     Turn,
     Write,
 )
@@ -668,3 +669,27 @@ def test_openai_responses_server_protocol() -> None:
 
         with urllib.request.urlopen(server.url + "/v1/models", timeout=5) as resp:
             assert json.loads(resp.read())["data"]
+
+
+def test_openai_responses_server_calls_a_tool_in_a_namespace() -> None:
+    script = [Turn("report", [Tool("status", {"text": "x"}, namespace="mcp__sm"), Text("done")])]
+    tools = [{"type": "namespace", "name": "mcp__sm", "description": "sm",
+              "tools": [{"type": "function", "name": "status", "parameters": {}}]}]
+    with OpenAIResponsesServer(script) as server:
+        inp: list[dict[str, Any]] = [{"type": "message", "role": "user",
+                                      "content": [{"type": "input_text", "text": "report"}]}]
+        _, raw = _post(server.url, "/v1/responses",
+                       {"model": "m", "stream": True, "tools": tools, "input": inp})
+        events = _sse(raw)
+        added = [d["item"] for e, d in events if e == "response.output_item.added"][0]
+        call = [d["item"] for e, d in events if e == "response.output_item.done"][0]
+        assert added["namespace"] == call["namespace"] == "mcp__sm"
+        assert call["name"] == "status" and json.loads(call["arguments"]) == {"text": "x"}
+        # Codex answers an MCP call with a list of content items
+        inp += [call, {"type": "function_call_output", "call_id": call["call_id"],
+                       "output": [{"type": "input_text", "text": "ok"}]}]
+        _, raw = _post(server.url, "/v1/responses",
+                       {"model": "m", "stream": True, "tools": tools, "input": inp})
+        texts = [d["delta"] for e, d in _sse(raw) if e == "response.output_text.delta"]
+        assert "".join(texts) == "done"
+        assert [r.kind for r in server.requests] == ["turn", "continue"]
