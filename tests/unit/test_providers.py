@@ -251,10 +251,23 @@ def test_agents_get_sms_mcp_server_unless_it_is_off(tmp_path: Path) -> None:
 
     codex = Codex(CodexSettings(binary=_binary(tmp_path, "codex")))
     home = Path(codex.launch(_spec(tmp_path, env, mcp_command=MCP)).env["CODEX_HOME"])
-    assert tomllib.loads((home / "config.toml").read_text())["mcp_servers"] == {"sm": want}
+    cfg = tomllib.loads((home / "config.toml").read_text())
+    assert cfg["mcp_servers"] == {"sm": want}
+    # its first turn waits for MCP servers still starting (its default: 1 s), not the
+    # user's own choice when there is one
+    assert cfg["mcp_optional_startup_grace_ms"] == 10000
     (home / "config.toml").unlink()
     codex.launch(_spec(tmp_path, env))
-    assert "mcp_servers" not in tomllib.loads((home / "config.toml").read_text())
+    cfg = tomllib.loads((home / "config.toml").read_text())
+    assert "mcp_servers" not in cfg and "mcp_optional_startup_grace_ms" not in cfg
+    (home / "config.toml").unlink()  # a first launch: the user's config.toml is the base
+    user = tmp_path / "uhome" / ".codex"
+    user.mkdir(parents=True)
+    (user / "config.toml").write_text("mcp_optional_startup_grace_ms = 2500\n")
+    home = Path(codex.launch(_spec(tmp_path, {**env, "HOME": str(tmp_path / "uhome")},
+                                   mcp_command=MCP)).env["CODEX_HOME"])
+    assert tomllib.loads((home / "config.toml").read_text())[
+        "mcp_optional_startup_grace_ms"] == 2500
 
 
 # what Codex 0.169.0 wrote into config.toml when "Trust all and continue" was chosen for
