@@ -101,6 +101,7 @@ class EventKind(StrEnum):
     """Every kind of row in the event log. A new kind is added here first."""
 
     SPAWNED = "spawned"
+    LAUNCHED = "launched"  # an agent's process was started (a spawn, held or not; a restore)
     STATE = "state"
     HOOK = "hook"
     RENAMED = "renamed"
