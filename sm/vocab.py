@@ -120,6 +120,7 @@ class EventKind(StrEnum):
     WORKTREE = "worktree"
     ASK = "ask"
     CONTEXT = "context"  # a session's context window filled past usage.context_threshold
+    USAGE = "usage"  # a session's usage was read: its cost so far and its context now
     BUDGET = "budget"  # a budget warned, was exceeded, or was set, raised or removed
     INBOX = "inbox"  # a note to the operator's inbox: written, or read
     HEALTH = "health"  # a failure (its class: rate_limit, crash, …) or a stall

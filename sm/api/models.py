@@ -374,9 +374,7 @@ class ContextWindow(BaseModel):
 
     @classmethod
     def of(cls, ctx: ContextUse) -> ContextWindow:
-        share = ctx.share
-        return cls(tokens=ctx.tokens, window=ctx.window, model=ctx.model,
-                   percent=None if share is None else round(share * 100, 1), ts=ctx.ts)
+        return cls(**ctx.public())
 
 
 class UsageSessionRef(BaseModel):

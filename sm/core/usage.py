@@ -12,6 +12,11 @@ context in one transaction. Nothing polls the files. A query reads what is new f
 When a session's context (its last request's prompt: input + cache writes + cache
 reads) reaches ``usage.context_threshold`` of the model's window, a ``context`` event
 is written once; it re-arms when the context falls below (a clear, a compaction).
+
+Every read that found responses also writes a ``usage`` event in its transaction —
+``{cost_micros, unpriced_models, context, responses}``, the session's cost so far and
+its context now — so that the live views (``sm watch``, the web dashboard) follow what
+each session spends as it is read, without asking.
 """
 
 from __future__ import annotations
@@ -71,6 +76,13 @@ class ContextUse:
     @property
     def share(self) -> float | None:
         return self.tokens / self.window if self.window else None
+
+    def public(self) -> dict[str, Any]:
+        """The wire shape (``ContextWindow`` in the API): percent of the window, or None
+        when the window is unknown."""
+        share = self.share
+        return {"tokens": self.tokens, "window": self.window, "model": self.model,
+                "percent": None if share is None else round(share * 100, 1), "ts": self.ts}
 
 
 def summarize(sums: Iterable[Sum], prices: PriceTable, by: Group | None) -> list[Line]:
@@ -237,6 +249,8 @@ class Meter:
                         conn, session_id, Source(path, chunk.offset, skipped, chunk.state), now)
                 events = [await self._context(conn, session_id, responses)]
                 if responses:
+                    read = len({r.key for r in responses})  # a response's lines: once
+                    events.append(await self._spent(conn, session_id, read, now))
                     for check in self.checks:
                         events += await check(conn, rec, now)
             if responses:
@@ -272,6 +286,18 @@ class Meter:
         await self.store.usage.set_context(conn, Context(
             session_id, latest.model, tokens, window, latest.ts, over))
         return event
+
+    async def _spent(self, conn: Any, session_id: str, read: int, now: float
+                     ) -> EventRecord | None:
+        """The ``usage`` event: the session's cost so far (its running totals, this
+        transaction's rows included) and its context now."""
+        line = total(await self.store.usage.sums("session", [session_id]), self.prices)
+        found = await self.store.usage.context(session_id)
+        context = None if found is None else ContextUse(found.tokens, found.window,
+                                                        found.model, found.ts).public()
+        return await self.store.events.append(conn, now, session_id, EventKind.USAGE, {
+            "cost_micros": line.cost_micros, "unpriced_models": list(line.unpriced),
+            "context": context, "responses": read})
 
     # -- telemetry --------------------------------------------------------------------------
     async def record_telemetry(
