@@ -267,10 +267,11 @@ class Sessions:
                 event = await self._event(conn, rec.id, EventKind.LAUNCHED, {
                     "argv": launch.argv, "held_for": round(now - since, 3),
                     "held": current.launch_hold.get("reason")}, ts=now)
-        await self.bus.publish([event])
-        env = {**self.environment(provider, rec.id, token_file), **launch.env}
-        with contextlib.suppress(SmError):  # recorded as the session's error already
-            await self._start_runtime(current, launch.argv, env)
+            await self.bus.publish([event])
+            env = {**self.environment(provider, rec.id, token_file), **launch.env}
+            # under the lock: a kill waits for the pane it has to end
+            with contextlib.suppress(SmError):  # recorded as the session's error already
+                await self._start_runtime(current, launch.argv, env)
         return True
 
     async def _failed_launch(self, rec: SessionRecord, exc: Exception) -> None:
@@ -284,8 +285,11 @@ class Sessions:
 
     async def kill(self, rec: SessionRecord, by: Caller) -> SessionRecord:
         """Stop the agent's runtime session and every process it started; the record
-        stays as ``stopped``."""
-        await self.apply(rec.id, Signal("kill"), {"by": by.id or "operator"})
+        stays as ``stopped``. A held spawn is never launched then."""
+        starting = rec.state == SessionState.STARTING
+        async with self._pace_lock(rec.provider) if starting else contextlib.nullcontext():
+            await self.apply(rec.id, Signal("kill"), {"by": by.id or "operator"},
+                             fields={"launch_hold": None} if starting else None)
         if await self.runtime.has_session(rec.tmux_session):
             pane = await self.runtime.pane(rec.tmux_session)
             await self.runtime.kill_session(rec.tmux_session)

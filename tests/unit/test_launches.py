@@ -202,7 +202,8 @@ def test_a_spawn_while_paced_goes_behind_the_held_ones_and_outside_a_limit_at_on
         assert (await store.sessions.get(b.id)).launch_hold is not None  # type: ignore[union-attr]
 
         # killed while held: never launched
-        await sessions.kill(b, Caller.operator("cli"))
+        killed = await sessions.kill(b, Caller.operator("cli"))
+        assert (killed.state, killed.launch_hold) == (SessionState.STOPPED, None)
         clock.now = NOW + 100
         await launcher.run_due(clock.now)
         assert b.tmux_session not in runtime.panes_by_name
