@@ -203,6 +203,16 @@ class HealthSettings:
 
 
 @dataclass(frozen=True)
+class SpawnSettings:
+    # from a provider's rate-limit reset until after_reset seconds later, its launches
+    # are paced: one every interval seconds, at most max_starting starting at once
+    interval: float = 3.0
+    max_starting: int = 3  # 0: no cap
+    after_reset: float = 300.0
+    start_timeout: float = 60.0  # seconds a launched session counts as starting at most
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = field(default_factory=lambda: default_home())
     log_level: str = "info"
@@ -224,6 +234,7 @@ class Settings:
     mcp: McpSettings = field(default_factory=McpSettings)
     budgets: BudgetsSettings = field(default_factory=BudgetsSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
+    spawn: SpawnSettings = field(default_factory=SpawnSettings)
     jobs: JobsSettings = field(default_factory=JobsSettings)
     notes: NotesSettings = field(default_factory=NotesSettings)
     kb: KbSettings = field(default_factory=KbSettings)

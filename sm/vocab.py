@@ -101,6 +101,7 @@ class EventKind(StrEnum):
     """Every kind of row in the event log. A new kind is added here first."""
 
     SPAWNED = "spawned"
+    LAUNCHED = "launched"  # an agent's process was started (a spawn, held or not; a restore)
     STATE = "state"
     HOOK = "hook"
     RENAMED = "renamed"
@@ -119,6 +120,7 @@ class EventKind(StrEnum):
     WORKTREE = "worktree"
     ASK = "ask"
     CONTEXT = "context"  # a session's context window filled past usage.context_threshold
+    USAGE = "usage"  # a session's usage was read: its cost so far and its context now
     BUDGET = "budget"  # a budget warned, was exceeded, or was set, raised or removed
     INBOX = "inbox"  # a note to the operator's inbox: written, or read
     HEALTH = "health"  # a failure (its class: rate_limit, crash, …) or a stall

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import select
@@ -37,7 +38,13 @@ from typing import Any, Literal, NoReturn
 from sm.agents.scripted_hooks import HookResult, Hooks
 from sm.agents.scripted_keys import ESCAPE_TIMEOUT, Key, KeyParser
 from sm.agents.scripted_screen import PROMPT, Terminal, render_composer, summary
-from sm.agents.scripted_script import Script, ScriptError, load_script, read_script
+from sm.agents.scripted_script import (
+    Script,
+    ScriptError,
+    StartLimit,
+    load_script,
+    read_script,
+)
 from sm.agents.scripted_transcript import Transcript
 from sm.agents.scripted_turn import Player, Turn
 
@@ -88,6 +95,12 @@ class Agent:
     def run(self, source: Literal["startup", "resume"] = "startup", note: str = "") -> int:
         """Start (banner, SessionStart), then read keys until exit; fires SessionEnd."""
         banner = [f"sm scripted agent · {self._conversation}"] + ([note] if note else [])
+        limit = self._script.start_limit
+        if limit is not None and not start_admitted(limit, time.time()):
+            self._term.show(banner + [f"API Error: 429 rate_limit_error · too many sessions "
+                                      f"starting at once (start_limit: {limit.max} in "
+                                      f"{limit.within:g}s)"], [])
+            return 1
         self._term.show(banner, [])
         self.fire("SessionStart", {"source": source})
         with self._lock:
@@ -392,6 +405,21 @@ class Agent:
             **fields,
         }
         return self._hooks.run(event, payload, cancelled)
+
+
+def start_admitted(limit: StartLimit, now: float) -> bool:
+    """Record this start in ``limit.ledger`` (under an exclusive lock); False when
+    ``limit.max`` other starts are in it from the last ``limit.within`` seconds. A
+    refused start is recorded too: it reached the service."""
+    with open(limit.ledger, "a+", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        recent = 0
+        for word in f.read().split():
+            with contextlib.suppress(ValueError):
+                recent += now - limit.within < float(word) <= now
+        f.write(f"{now!r}\n")
+    return recent < limit.max
 
 
 def _arguments() -> argparse.ArgumentParser:

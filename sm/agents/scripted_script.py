@@ -17,6 +17,11 @@ A script is YAML::
           - usage: {model: claude-sonnet-4-5, input: 100, output: 20}
           - fail: {error: rate_limit, reset_in: 3}
 
+A test knob, at the top level: ``start_limit: {max: 3, within: 2, ledger: PATH}`` makes
+a start fail (``API Error: 429``, exit status 1, before SessionStart) when ``max`` other
+agents sharing ``ledger`` started within the last ``within`` seconds — a service that
+refuses bursts of starts.
+
 ``load_script`` validates everything up front and raises ``ScriptError`` whose message
 names the source, the rule and the bad value. ``Script.plan`` picks the actions for a
 prompt with ``{prompt}`` and ``{session_id}`` filled in. Stdlib only, plus PyYAML when
@@ -115,9 +120,20 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class StartLimit:
+    """A test knob: a start fails when ``max`` other agents sharing ``ledger`` started
+    within the last ``within`` seconds (wall time, not scaled by SM_SCRIPTED_SPEED)."""
+
+    max: int
+    within: float
+    ledger: str
+
+
+@dataclass(frozen=True)
 class Script:
     rules: tuple[Rule, ...] = ()
     default: tuple[Action, ...] | None = None
+    start_limit: StartLimit | None = None
 
     def plan(self, prompt: str, session_id: str) -> tuple[Action, ...]:
         """The actions for ``prompt`` (first matching rule, else the default), with
@@ -184,14 +200,35 @@ def _script(doc: object) -> Script:
         return Script()
     if not isinstance(doc, dict):
         raise ScriptError(f"expected a mapping with 'rules' and/or 'default', got {_kind(doc)}")
-    _no_extra_keys(doc, {"rules", "default"}, "script")
+    _no_extra_keys(doc, {"rules", "default", "start_limit"}, "script")
     rules = doc.get("rules") or []
     if not isinstance(rules, list):
         raise ScriptError(f"'rules' must be a list, got {_kind(rules)}")
     default = None
     if "default" in doc:
         default = _actions(doc["default"] or [], "default")
-    return Script(tuple(_rule(r, i) for i, r in enumerate(rules, 1)), default)
+    limit = None
+    if doc.get("start_limit") is not None:
+        try:
+            limit = _start_limit(doc["start_limit"])
+        except (TypeError, ValueError) as exc:
+            raise ScriptError(f"start_limit: {exc}") from None
+    return Script(tuple(_rule(r, i) for i, r in enumerate(rules, 1)), default, limit)
+
+
+def _start_limit(value: object) -> StartLimit:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a mapping with 'max', 'within' and 'ledger', got {value!r}")
+    extra = sorted(str(k) for k in value if k not in ("max", "within", "ledger"))
+    if extra:
+        raise ValueError(f"unknown key {extra[0]!r} (expected: ledger, max, within)")
+    most = value.get("max")
+    if isinstance(most, bool) or not isinstance(most, int) or most < 1:
+        raise ValueError(f"max: expected a whole number of starts, at least 1, got {most!r}")
+    ledger = _text(value.get("ledger"))
+    if not ledger:
+        raise ValueError("ledger: expected the path of a file the agents share")
+    return StartLimit(most, _seconds(value.get("within")), ledger)
 
 
 def _rule(doc: object, number: int) -> Rule:

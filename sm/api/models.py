@@ -60,6 +60,9 @@ class Session(BaseModel):
     # the last failure: class (rate_limit, overloaded, auth, context_limit, crash, other),
     # detail, reset_at (a rate limit's reset, when known), at
     failure: dict[str, Any] | None = None
+    # a spawn whose agent is not launched yet: reason (a rate limit, paced launches), since
+    launch_hold: dict[str, Any] | None = None
+    launched_at: float | None = None  # when its agent's process was last started
 
     @classmethod
     def of(cls, rec: SessionRecord) -> Session:
@@ -70,6 +73,7 @@ class Session(BaseModel):
             last_message=rec.last_message, exit_status=rec.exit_status,
             status_text=rec.status_text, role=rec.role, created_at=rec.created_at,
             updated_at=rec.updated_at, forgotten_at=rec.forgotten_at, failure=rec.failure,
+            launch_hold=rec.launch_hold, launched_at=rec.launched_at,
         )
 
 
@@ -370,9 +374,7 @@ class ContextWindow(BaseModel):
 
     @classmethod
     def of(cls, ctx: ContextUse) -> ContextWindow:
-        share = ctx.share
-        return cls(tokens=ctx.tokens, window=ctx.window, model=ctx.model,
-                   percent=None if share is None else round(share * 100, 1), ts=ctx.ts)
+        return cls(**ctx.public())
 
 
 class UsageSessionRef(BaseModel):

@@ -116,6 +116,11 @@ def spawn(
         emit_json(data)
         return
     label = data["name"] or data["id"]
+    if data.get("launch_hold") and data["state"] == "starting":
+        console().print(f"spawned [bold]{label}[/] ({data['id']}) {data['provider']}, "
+                        f"held: {data['launch_hold']['reason']} — it launches "
+                        f"then; its prompt waits for it")
+        return
     console().print(f"spawned [bold]{label}[/] ({data['id']}) {data['provider']}, "
                     f"{data['state']} — attach with: sm attach {label}")
 
@@ -128,7 +133,9 @@ def settle(client: Client, rec: dict[str, Any], timeout: float = SETTLE) -> dict
     its record. Raises SmError (exit 1) when it died at once with an error, naming the
     last line its pane showed."""
     deadline = time.monotonic() + timeout
-    while rec["state"] == "starting" and time.monotonic() < deadline:
+    # a held spawn (its provider is rate limited, its launches paced) returns at once
+    while rec["state"] == "starting" and not rec.get("launch_hold") \
+            and time.monotonic() < deadline:
         time.sleep(0.1)
         rec = client.get(f"/sessions/{quote_ref(rec['id'])}")
     if rec["state"] != "error":

@@ -85,7 +85,7 @@ def format_sessions(
             row += [cost_text(s.get("cost_micros"), s.get("unpriced_models")),
                     context_text(s.get("context"))]
         row += [names.get(s.get("parent_id") or "", s.get("parent_id") or ""),
-                first_line(s.get("status_text") or s.get("last_message"))]
+                held_text(s) or first_line(s.get("status_text") or s.get("last_message"))]
         rows.append(row)
     return table(columns, rows, cols, color)
 
@@ -119,6 +119,8 @@ def format_session(
         ("created", f"{created} ({ago(s['created_at'], now)} ago)"),
         ("conversation", s.get("conversation_id") or "-"), ("tmux", s["tmux_session"]),
     ]
+    if held_text(s):
+        rows.append(("launch", held_text(s)))
     if s.get("exit_status") is not None:
         rows.append(("exit status", str(s["exit_status"])))
     if s.get("failure"):
@@ -133,6 +135,15 @@ def format_session(
         out.append(f"{key:>13}: {lines[0]}")
         out += [indent + line for line in lines[1:]]
     return "\n".join(out)
+
+
+def held_text(s: dict[str, Any]) -> str:
+    """``held: scripted is rate limited until 14:03:07`` for a spawn whose agent is not
+    launched yet; "" otherwise."""
+    hold = s.get("launch_hold")
+    if not hold or s.get("state") != "starting":
+        return ""
+    return f"held: {hold.get('reason') or 'waiting to launch'}"
 
 
 def format_failure(f: dict[str, Any], now: float | None = None) -> str:

@@ -68,8 +68,9 @@ class ScreenEvidence:
     async def start(self) -> None:
         """After a daemon start: watch every live session of an agent with hooks."""
         for rec in await self.sessions.store.sessions.list(live_only=True):
-            self._watch(rec.id, rec.provider, rec.tmux_session)
-            self._poke(rec.id)
+            if rec.launch_hold is None:  # a held spawn is watched once it runs
+                self._watch(rec.id, rec.provider, rec.tmux_session)
+                self._poke(rec.id)
 
     async def close(self) -> None:
         tasks = list(self._watches.values())

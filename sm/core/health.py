@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from sm.core.delivery.decide import Hold
 from sm.core.events import EventBus
@@ -315,6 +315,25 @@ class Health:
             del self._stalled[sid]
 
 
+def limit_over_at(failure: Mapping[str, Any] | None) -> float | None:
+    """When the rate limit a session's last failure reports is (or was) over: its reset,
+    or the turn that lifted it earlier, or — when it gave no reset — the moment it was
+    hit. None when the failure is no rate limit."""
+    if not failure or failure.get("class") != RATE_LIMIT:
+        return None
+    moment = failure.get("reset_at")
+    if not _number(moment):
+        moment = failure.get("at")
+    lifted = failure.get("lifted_at")
+    if _number(lifted) and (not _number(moment) or lifted < moment):
+        moment = lifted
+    return float(moment) if _number(moment) else None
+
+
+def _number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _holding(failure: Mapping[str, Any] | None, now: float) -> bool:
     if not failure or failure.get("class") != RATE_LIMIT or failure.get("lifted_at"):
         return False
@@ -332,4 +351,4 @@ def _span(seconds: float) -> str:
 
 
 __all__ = ["CLASSES", "Failure", "Health", "classify_exit", "classify_stop_failure",
-           "classify_tool_error", "clock_time", "reset_from_text"]
+           "classify_tool_error", "clock_time", "limit_over_at", "reset_from_text"]

@@ -46,7 +46,7 @@ class ReadyWatch:
     async def start(self) -> None:
         """After a daemon start: watch every session still starting."""
         for rec in await self.sessions.store.sessions.list(live_only=True):
-            if rec.state == SessionState.STARTING:
+            if rec.state == SessionState.STARTING and rec.launch_hold is None:
                 self._watch(rec.id, rec.provider)
 
     async def close(self) -> None:
@@ -57,9 +57,8 @@ class ReadyWatch:
     async def _on_event(self, ev: EventRecord) -> None:
         if ev.session_id is None:
             return
-        if ev.kind == EventKind.SPAWNED:
-            self._watch(ev.session_id, str(ev.payload.get("provider", "")))
-        elif ev.kind == EventKind.STATE and ev.payload.get("to") == SessionState.STARTING:
+        restored = ev.kind == EventKind.STATE and ev.payload.get("to") == SessionState.STARTING
+        if ev.kind == EventKind.LAUNCHED or restored:
             rec = await self.sessions.get(ev.session_id)
             self._watch(rec.id, rec.provider)
 

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sm import agents
 from sm.agents import LaunchSpec, Provider, env
@@ -34,6 +34,9 @@ from sm.store import Conn, Store
 from sm.store.events import EventRecord
 from sm.store.sessions import SessionRecord
 from sm.vocab import EventKind, SessionState
+
+if TYPE_CHECKING:
+    from sm.core.launches import Pace  # not at run time: launches → health → sessions
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class Sessions:
         env_patterns: Sequence[str] = (),
         consequences: Sequence[Consequence] = (),
         size: tuple[int, int] = (200, 50),
+        pace: Pace | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -126,6 +130,7 @@ class Sessions:
         self.max_prompt_bytes = max_prompt_bytes
         self.consequences = tuple(consequences)
         self.size = size
+        self.pace = pace  # None: every spawn launches at once
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -173,9 +178,11 @@ class Sessions:
         self, req: SpawnRequest, caller: Caller, *, cwd: Path, session_id: str | None = None,
     ) -> SessionRecord:
         """Start an agent in ``cwd`` in its own runtime session (the prompt is the
-        caller's to queue). Raises as ``check_spawn``, Conflict (name taken),
-        Unavailable (runtime or the agent binary missing; the session is then recorded
-        as ``error``)."""
+        caller's to queue) — or, while its provider is rate limited or its launches are
+        paced (``sm/core/launches.py``), record it ``starting`` with a launch hold and
+        return at once: the launcher starts it when its slot comes. Raises as
+        ``check_spawn``, Conflict (name taken), Unavailable (runtime or the agent binary
+        missing; the session is then recorded as ``error``)."""
         provider, name, _ = self.check_spawn(req)
         sid = session_id or new_session_id()
         token = secrets.token_urlsafe(24)
@@ -188,28 +195,94 @@ class Sessions:
             options=dict(req.options), env=self.agent_env, mcp_command=self.mcp_command,
         )
         launch = await asyncio.to_thread(provider.launch, spec)  # writes its files
-        now = self.clock()
-        rec = SessionRecord(
-            id=sid, name=name, provider=provider.name, state=SessionState.STARTING,
-            cwd=str(spec.cwd), tmux_session=f"sm-{sid}", parent_id=caller.id,
-            options=dict(req.options), created_at=now, updated_at=now,
-            conversation_id=spec.conversation_id, token_hash=token_hash(token),
-        )
-        async with self.store.write() as conn:
-            await self.store.sessions.insert(conn, rec)
-            event = await self._event(conn, sid, EventKind.SPAWNED, {
-                "provider": rec.provider, "name": name, "cwd": rec.cwd,
-                "parent_id": rec.parent_id, "argv": launch.argv,
-            })
-        await self.bus.publish([event])
-        env = {**self.environment(provider, sid, token_file), **launch.env}
-        await self._start_runtime(rec, launch.argv, env)
+        async with self._pace_lock(provider.name):
+            now = self.clock()
+            hold = None
+            if self.pace is not None:
+                ahead = len(await self.store.sessions.held(provider.name))
+                found = await self.pace.slot(provider.name, now, ahead=ahead)
+                if not found.go:
+                    hold = {"reason": found.reason, "since": now}
+            rec = SessionRecord(
+                id=sid, name=name, provider=provider.name, state=SessionState.STARTING,
+                cwd=str(spec.cwd), tmux_session=f"sm-{sid}", parent_id=caller.id,
+                options=dict(req.options), created_at=now, updated_at=now,
+                conversation_id=spec.conversation_id, token_hash=token_hash(token),
+                launch_hold=hold, launched_at=None if hold else now,
+            )
+            async with self.store.write() as conn:
+                await self.store.sessions.insert(conn, rec)
+                events = [await self._event(conn, sid, EventKind.SPAWNED, {
+                    "provider": rec.provider, "name": name, "cwd": rec.cwd,
+                    "parent_id": rec.parent_id,
+                    **({"held": hold["reason"]} if hold else {}),
+                }, ts=now)]
+                if hold is None:
+                    events.append(await self._event(conn, sid, EventKind.LAUNCHED, {
+                        "argv": launch.argv, "held_for": 0.0}, ts=now))
+        await self.bus.publish(events)
+        if hold is None:
+            env = {**self.environment(provider, sid, token_file), **launch.env}
+            await self._start_runtime(rec, launch.argv, env)
         return await self.get(sid)
+
+    async def launch_held(self, rec: SessionRecord) -> bool:
+        """Launch the agent of a held spawn if its provider's slot has come (the pace
+        lock, one transaction, a tmux round trip). Returns False when it has not, or the
+        session is no longer held; True when the session left its hold — launched, or
+        failed to launch and recorded as ``error``."""
+        try:
+            provider = self.provider(rec)
+            spec = LaunchSpec(
+                session_id=rec.id, cwd=Path(rec.cwd), session_dir=self.sessions_dir / rec.id,
+                hook_command=self.hook_command,
+                conversation_id=rec.conversation_id or str(uuid.uuid4()),
+                options=rec.options, env=self.agent_env, mcp_command=self.mcp_command,
+            )
+            spec.session_dir.mkdir(parents=True, exist_ok=True)
+            launch = await asyncio.to_thread(provider.launch, spec)  # writes its files
+        except Exception as exc:  # never leave a hold that can never launch
+            await self._failed_launch(rec, exc)
+            return True
+        async with self._pace_lock(rec.provider):
+            current = await self.get(rec.id)
+            if current.state != SessionState.STARTING or current.launch_hold is None:
+                return False
+            now = self.clock()
+            if self.pace is not None and not (await self.pace.slot(rec.provider, now)).go:
+                return False
+            token = secrets.token_urlsafe(24)
+            token_file = write_token(spec.session_dir, token)
+            since = float(current.launch_hold.get("since") or current.created_at)
+            async with self.store.write() as conn:
+                await self.store.sessions.update(conn, rec.id, now, launch_hold=None,
+                                                 launched_at=now, token_hash=token_hash(token))
+                event = await self._event(conn, rec.id, EventKind.LAUNCHED, {
+                    "argv": launch.argv, "held_for": round(now - since, 3),
+                    "held": current.launch_hold.get("reason")}, ts=now)
+            await self.bus.publish([event])
+            env = {**self.environment(provider, rec.id, token_file), **launch.env}
+            # under the lock: a kill waits for the pane it has to end
+            with contextlib.suppress(SmError):  # recorded as the session's error already
+                await self._start_runtime(current, launch.argv, env)
+        return True
+
+    async def _failed_launch(self, rec: SessionRecord, exc: Exception) -> None:
+        message = exc.message if isinstance(exc, SmError) else f"{type(exc).__name__}: {exc}"
+        async with self.store.write() as conn:
+            await self.store.sessions.update(conn, rec.id, self.clock(), launch_hold=None)
+        await self.apply(rec.id, Signal("pane-died", "1"), {"error": message})
+
+    def _pace_lock(self, provider: str) -> asyncio.Lock | contextlib.nullcontext[None]:
+        return self.pace.lock(provider) if self.pace is not None else contextlib.nullcontext()
 
     async def kill(self, rec: SessionRecord, by: Caller) -> SessionRecord:
         """Stop the agent's runtime session and every process it started; the record
-        stays as ``stopped``."""
-        await self.apply(rec.id, Signal("kill"), {"by": by.id or "operator"})
+        stays as ``stopped``. A held spawn is never launched then."""
+        starting = rec.state == SessionState.STARTING
+        async with self._pace_lock(rec.provider) if starting else contextlib.nullcontext():
+            await self.apply(rec.id, Signal("kill"), {"by": by.id or "operator"},
+                             fields={"launch_hold": None} if starting else None)
         if await self.runtime.has_session(rec.tmux_session):
             pane = await self.runtime.pane(rec.tmux_session)
             await self.runtime.kill_session(rec.tmux_session)
@@ -271,6 +344,13 @@ class Sessions:
             await self.store.sessions.update(conn, rec.id, self.clock(),
                                              token_hash=token_hash(token), forgotten_at=None)
         await self.apply(rec.id, Signal("restore"), {"conversation_id": rec.conversation_id})
+        now = self.clock()
+        async with self.store.write() as conn:
+            await self.store.sessions.update(conn, rec.id, now, launch_hold=None,
+                                             launched_at=now)
+            launched = await self._event(conn, rec.id, EventKind.LAUNCHED, {
+                "argv": launch.argv, "held_for": 0.0, "resume": has_history}, ts=now)
+        await self.bus.publish([launched])
         if await self.runtime.has_session(rec.tmux_session):
             await self.runtime.kill_session(rec.tmux_session)
         env = {**self.environment(provider, rec.id, token_file), **launch.env}
@@ -368,6 +448,8 @@ class Sessions:
         was watching are recorded as such."""
         panes = {p.session: p for p in await self.runtime.panes()}
         for rec in await self.store.sessions.list(live_only=True):
+            if rec.launch_hold is not None:
+                continue  # not launched yet: the launcher starts it
             pane = panes.get(rec.tmux_session)
             if pane is None:
                 await self.apply(rec.id, Signal("pane-died", "0"),
@@ -464,8 +546,8 @@ class Sessions:
 
     async def _event(
         self, conn: Conn, session_id: str | None, kind: EventKind, payload: dict[str, Any],
-        dedupe_key: str | None = None,
+        dedupe_key: str | None = None, ts: float | None = None,
     ) -> EventRecord | None:
         return await self.store.events.append(
-            conn, self.clock(), session_id, kind, payload, dedupe_key
+            conn, self.clock() if ts is None else ts, session_id, kind, payload, dedupe_key
         )

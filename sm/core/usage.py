@@ -13,6 +13,11 @@ When a session's context (its last request's prompt: input + cache writes + cach
 reads) reaches ``usage.context_threshold`` of the model's window, a ``context`` event
 is written once, and the session's live parent gets a notice from sm in the same
 transaction; it re-arms when the context falls below (a clear, a compaction).
+
+Every read that found responses also writes a ``usage`` event in its transaction —
+``{cost_micros, unpriced_models, context, responses}``, the session's cost so far and
+its context now — so that the live views (``sm watch``, the web dashboard) follow what
+each session spends as it is read, without asking.
 """
 
 from __future__ import annotations
@@ -73,6 +78,13 @@ class ContextUse:
     @property
     def share(self) -> float | None:
         return self.tokens / self.window if self.window else None
+
+    def public(self) -> dict[str, Any]:
+        """The wire shape (``ContextWindow`` in the API): percent of the window, or None
+        when the window is unknown."""
+        share = self.share
+        return {"tokens": self.tokens, "window": self.window, "model": self.model,
+                "percent": None if share is None else round(share * 100, 1), "ts": self.ts}
 
 
 def window_text(tokens: int) -> str:
@@ -259,6 +271,8 @@ class Meter:
                         conn, session_id, Source(path, chunk.offset, skipped, chunk.state), now)
                 events = await self._context(conn, rec, responses)
                 if responses:
+                    read = len({r.key for r in responses})  # a response's lines: once
+                    events.append(await self._spent(conn, session_id, read, now))
                     for check in self.checks:
                         events += await check(conn, rec, now)
             if responses:
@@ -312,6 +326,18 @@ class Meter:
         _, told = await self.queue.accept_in(conn, None, "sm", parent, text,
                                              DeliveryMode.SEQUENTIAL, notice=True)
         return told
+
+    async def _spent(self, conn: Any, session_id: str, read: int, now: float
+                     ) -> EventRecord | None:
+        """The ``usage`` event: the session's cost so far (its running totals, this
+        transaction's rows included) and its context now."""
+        line = total(await self.store.usage.sums("session", [session_id]), self.prices)
+        found = await self.store.usage.context(session_id)
+        context = None if found is None else ContextUse(found.tokens, found.window,
+                                                        found.model, found.ts).public()
+        return await self.store.events.append(conn, now, session_id, EventKind.USAGE, {
+            "cost_micros": line.cost_micros, "unpriced_models": list(line.unpriced),
+            "context": context, "responses": read})
 
     # -- telemetry --------------------------------------------------------------------------
     async def record_telemetry(

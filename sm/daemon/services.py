@@ -30,6 +30,7 @@ from sm.core.guard import WriteGuard
 from sm.core.health import Health
 from sm.core.identity import Identity
 from sm.core.job_sessions import SessionAgents
+from sm.core.launches import Launcher, Pace, Pacing
 from sm.core.leases import Leases
 from sm.core.notices import Notices
 from sm.core.prices import PriceTable
@@ -86,6 +87,7 @@ class Services:
     meter: Meter
     work: Work  # jobs, notes, the knowledge base
     health: Health  # failure classes, rate-limit holds, stalls
+    launcher: Launcher  # held spawns, launched when their provider's slot comes
     telegram: Bridge | None = None  # only when telegram.token is set
     telemetry: TelemetryReceiver | None = None  # only when usage.telemetry is on
     stream: EventStream = field(init=False)
@@ -146,6 +148,9 @@ class Services:
         receipts = Receipts(store, queue, providers)
         health = Health(store, bus, stalled_after=settings.health.stalled_after)
         notices = Notices(store, queue)
+        sp = settings.spawn
+        pace = Pace(store, Pacing(interval=sp.interval, max_starting=sp.max_starting,
+                                  after_reset=sp.after_reset, start_timeout=sp.start_timeout))
         sessions = Sessions(
             store, runtime, providers, bus,
             sessions_dir=settings.sessions_dir, hook_command=hook_command(),
@@ -153,8 +158,9 @@ class Services:
             agent_env=dict(os.environ), max_prompt_bytes=settings.limits.max_prompt_bytes,
             identity=identity, env_patterns=settings.agents.env,
             consequences=(receipts.on_fact, notices.on_fact, health.on_fact),
-            size=(settings.tmux.width, settings.tmux.height),
+            size=(settings.tmux.width, settings.tmux.height), pace=pace,
         )
+        launcher = Launcher(store, bus, pace, sessions.launch_held)
         workers = Workers(store, runtime, providers, queue, bus, sessions.apply,
                           holds=(budgets.paused, health.paused))
         leases = Leases(store, bus, auto_release_idle=settings.locks.auto_release_idle)
@@ -198,7 +204,8 @@ class Services:
         evidence = ScreenEvidence(sessions, runtime, providers, workers, bus)
         services = cls(settings, store, runtime, bus, sessions, queue, workers, leases,
                        coordination, ReadyWatch(sessions, bus), evidence, ops, identity,
-                       meter, work, health, telegram=await _telegram(settings, store, bus, ops),
+                       meter, work, health, launcher,
+                       telegram=await _telegram(settings, store, bus, ops),
                        telemetry=receiver)
         services.stream = EventStream(store, bus, keepalive=settings.stream.keepalive)
         return services
@@ -221,6 +228,7 @@ class Services:
         await self.readiness.start()
         await self.evidence.start()
         await self.workers.start()
+        self.launcher.start()
         await self.leases.start()
         await self.coordination.start()
         await self.meter.start()
@@ -252,6 +260,7 @@ class Services:
         await self.coordination.close()
         await self.readiness.close()
         await self.evidence.close()
+        await self.launcher.close()
         await self.workers.close()
         await self.queue.close()
         await self.leases.close()

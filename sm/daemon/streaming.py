@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from sm.api.models import Ask, Lease, Session, event_json
+from sm.api.models import Ask, Lease, Session, SessionUsage, event_json
 from sm.core.caller import Caller
 from sm.core.stream import Missed, StreamFilter
 from sm.errors import InvalidInput, Refused, SmError
@@ -43,8 +43,8 @@ async def reader_filter(svc: Services, caller: Caller, session: str | None,
 
 async def snapshot(svc: Services, caller: Caller, want: StreamFilter) -> Frame:
     """The current picture as a ``snapshot`` frame whose ``seq`` is the last event it
-    reflects: sessions, queue depths, locks and open questions, as far as the caller
-    may see them."""
+    reflects: sessions (with their cost and context), queue depths, locks and open
+    questions, as far as the caller may see them."""
     seq = await svc.stream.latest_seq()
     sessions = []
     after = None
@@ -61,8 +61,15 @@ async def snapshot(svc: Services, caller: Caller, want: StreamFilter) -> Frame:
     except Refused:
         asks = []  # questions are the operator's to see
     queues = await svc.store.messages.open_counts()
+    spent = await svc.ops.usage.by_session(caller)
+    nothing = SessionUsage(cost_micros=0, unpriced_models=[], context=None).model_dump()
     payload = {
-        "sessions": [Session.of(s).model_dump() for s in sessions if s.id in visible],
+        # each with its cost so far and its context (cost_micros, unpriced_models,
+        # context), as ``usage`` events then update them
+        "sessions": [{**Session.of(s).model_dump(),
+                      **(SessionUsage.of(spent[s.id]).model_dump() if s.id in spent
+                         else nothing)}
+                     for s in sessions if s.id in visible],
         "queues": {k: v for k, v in queues.items() if k in visible},
         "locks": [Lease.of(h).model_dump() for h in table.items
                   if h.lease.session_id in visible],

@@ -562,4 +562,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE sessions ADD COLUMN failure TEXT;
     """,
+    # 14: launches (sm/core/launches.py): a spawn held back (a rate limit, paced starts)
+    #     until its agent may launch, and when each agent was launched
+    """
+    ALTER TABLE sessions ADD COLUMN launch_hold TEXT;
+    ALTER TABLE sessions ADD COLUMN launched_at REAL;
+    CREATE INDEX sessions_provider ON sessions(provider, state);
+    """,
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,15 @@ if TYPE_CHECKING:
     from sm.store.db import Store
 
 _DEAD = tuple(sorted(DEAD))
+
+
+@dataclass(frozen=True)
+class LaunchFacts:
+    """One provider's launches as the store knows them (``Sessions.launch_facts``)."""
+
+    last: float | None  # its latest launch
+    starting: tuple[float, ...]  # launch times of its sessions still starting
+    failures: tuple[dict[str, Any], ...]  # its sessions' recent rate-limit failures
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,9 @@ class SessionRecord:
     forgotten_at: float | None = None  # sm forget / sm prune: left out of lists
     # the last failure (sm/core/health.py): {class, detail, reset_at?, at, lifted_at?}
     failure: dict[str, Any] | None = None
+    # a spawn whose agent is not launched yet (sm/core/launches.py): {reason, since}
+    launch_hold: dict[str, Any] | None = None
+    launched_at: float | None = None  # when its agent's process was last started
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, SessionState):
@@ -61,12 +74,12 @@ _COLUMNS = (
     "id", "name", "provider", "state", "cwd", "tmux_session", "parent_id", "options",
     "created_at", "updated_at", "conversation_id", "transcript_path", "last_message",
     "exit_status", "status_text", "role", "token_hash", "turn_owed", "tool_running",
-    "forgotten_at", "failure",
+    "forgotten_at", "failure", "launch_hold", "launched_at",
 )
 _UPDATABLE = (
     "name", "state", "conversation_id", "transcript_path", "last_message", "exit_status",
     "status_text", "role", "options", "cwd", "tmux_session", "token_hash", "updated_at",
-    "turn_owed", "tool_running", "forgotten_at", "failure",
+    "turn_owed", "tool_running", "forgotten_at", "failure", "launch_hold", "launched_at",
 )
 
 
@@ -78,7 +91,7 @@ def _load(**values: Any) -> SessionRecord:
 class Sessions:
     def __init__(self, store: Store) -> None:
         self._rows = Table(store, "sessions", _COLUMNS, _load, updatable=_UPDATABLE,
-                           json_columns=("options", "failure"),
+                           json_columns=("options", "failure", "launch_hold"),
                            bool_columns=("turn_owed", "tool_running"))
 
     async def insert(self, conn: aiosqlite.Connection, rec: SessionRecord) -> None:
@@ -161,6 +174,35 @@ class Sessions:
         rows = await self._rows.query("SELECT id FROM sessions WHERE cwd = ? ORDER BY rowid",
                                       (cwd,))
         return [r[0] for r in rows]
+
+    async def held(self, provider: str | None = None) -> builtins.list[SessionRecord]:
+        """Sessions still ``starting`` whose agent is not launched yet (a launch hold),
+        oldest first; only ``provider``'s when given."""
+        where, args = "state = ? AND launch_hold IS NOT NULL", [SessionState.STARTING.value]
+        if provider is not None:
+            where += " AND provider = ?"
+            args.append(provider)
+        return await self._rows.select(where, args)
+
+    async def launch_facts(self, provider: str, since: float) -> LaunchFacts:
+        """What a launch of ``provider`` depends on: its latest launch, the launch times
+        of its sessions still starting (launched at ``since`` or later), and its
+        sessions' rate-limit failures that were, or reset, at ``since`` or later."""
+        rows = await self._rows.query(
+            "SELECT MAX(launched_at) FROM sessions WHERE provider = ?", (provider,))
+        last = rows[0][0] if rows else None
+        rows = await self._rows.query(
+            "SELECT launched_at FROM sessions WHERE provider = ? AND state = ? AND "
+            "launch_hold IS NULL AND launched_at >= ? ORDER BY launched_at",
+            (provider, SessionState.STARTING.value, since))
+        starting = tuple(float(r[0]) for r in rows)
+        rows = await self._rows.query(
+            "SELECT failure FROM sessions WHERE provider = ? AND "
+            "json_extract(failure, '$.class') = 'rate_limit' AND "
+            "max(coalesce(json_extract(failure, '$.reset_at'), 0), "
+            "coalesce(json_extract(failure, '$.at'), 0)) >= ?", (provider, since))
+        failures = tuple(json.loads(r[0]) for r in rows)
+        return LaunchFacts(None if last is None else float(last), starting, failures)
 
     async def ancestors(self, session_id: str) -> builtins.list[str]:
         """The ids above ``session_id``, parent first (one recursive query)."""

@@ -161,6 +161,8 @@ class Mirror:
             return []
         if ev.kind == EventKind.SPAWNED:
             detail = f"{rec.provider} in {rec.cwd}"
+            if ev.payload.get("held"):
+                detail += f" — held: {ev.payload['held']}"
             return [_line(rec, fmt.lifecycle(rec.label, "spawned", detail))]
         if ev.kind == EventKind.RENAMED:
             old = ev.payload.get("from") or rec.id

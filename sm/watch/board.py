@@ -1,5 +1,7 @@
 """What ``sm watch`` shows, as plain data: the board the stream's frames build, and the
-rows, cells and lines drawn from it. No terminal, no Textual: unit-tested as is."""
+rows, cells and lines drawn from it. No terminal, no Textual: unit-tested as is. Costs,
+contexts and holds read as ``sm list`` writes them (``sm.cli.views``, the stdlib
+formatters ``sm watch``'s command shares)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from typing import Any
 
 from rich.text import Text
 
+from sm.cli.views import context_text, cost_text, held_text
+
 STATE_STYLE = {
     "running": "bold green", "waiting_permission": "bold black on dark_orange",
     "idle": "cyan", "starting": "magenta", "exited": "dim", "stopped": "dim",
@@ -19,7 +23,7 @@ STATE_STYLE = {
 STATE_WORD = {"waiting_permission": "WAITING", "running": "running", "idle": "idle",
               "starting": "starting", "exited": "exited", "stopped": "stopped", "error": "error"}
 DEAD = ("exited", "error", "stopped")
-COLUMNS = ("NAME", "PROVIDER", "STATE", "STATUS / LAST", "AGE", "Q", "LK")
+COLUMNS = ("NAME", "PROVIDER", "STATE", "COST", "STATUS / LAST", "AGE", "Q", "LK")
 
 
 @dataclass
@@ -56,6 +60,9 @@ class Board:
             rec["updated_at"] = frame.get("ts", rec.get("updated_at"))
             if rec["state"] in DEAD:
                 self.tools.pop(sid, None)
+        elif kind == "usage" and rec is not None:
+            for key in ("cost_micros", "unpriced_models", "context"):
+                rec[key] = payload.get(key)
         elif kind == "hook" and rec is not None:
             data = payload.get("data") or {}
             event = payload.get("event")
@@ -65,8 +72,8 @@ class Board:
                 self.tools.pop(sid, None)
             if event == "Stop" and data.get("last_assistant_message"):
                 rec["last_message"] = data["last_assistant_message"]
-        if rec is None or kind in ("spawned", "renamed", "status", "message", "lock", "ask",
-                                   "dispatched", "cleared", "task_complete"):
+        if rec is None or kind in ("spawned", "launched", "renamed", "status", "message",
+                                   "lock", "ask", "dispatched", "cleared", "task_complete"):
             changed.add("?")
         return changed
 
@@ -132,8 +139,21 @@ def ago(ts: float | None, now: float | None = None) -> str:
     return f"{secs}s"
 
 
+def spent(s: dict[str, Any]) -> str:
+    """``$0.42 · ctx 63%``: the session's cost so far and its context window's use, as
+    last read ("" for neither; ``+?``: some models have no price; ``ctx 120k``: tokens,
+    the window unknown)."""
+    cost = cost_text(s.get("cost_micros"), s.get("unpriced_models"))
+    ctx = context_text(s.get("context"))
+    return " · ".join(part for part in (cost, f"ctx {ctx}" if ctx else "") if part)
+
+
 def activity(board: Board, s: dict[str, Any]) -> str:
-    """The row's one line: the tool in use, else the status line, else the last message."""
+    """The row's one line: why its launch waits, else the tool in use, else the status
+    line, else the last message."""
+    held = held_text(s)
+    if held:
+        return held
     tool = board.tools.get(s["id"])
     if tool:
         return f"⚙ {tool}"
@@ -149,7 +169,7 @@ def cells(
 ) -> list[Text]:
     """The row for one session, one ``Text`` per column of ``COLUMNS``, the name and
     activity cut to fit a screen ``width`` columns wide."""
-    room = max(12, width - 58)
+    room = max(12, width - 66)
     name = ("  " * (depth - 1) + "└ " if depth else "") + (s.get("name") or s["id"])
     if s.get("role"):
         name += f" ({s['role']})"
@@ -157,9 +177,10 @@ def cells(
     queue = board.queues.get(s["id"], 0)
     locks = board.locks_of(s["id"])
     return [
-        Text(_cut(name, 16 + max(0, room - 30) // 3)),
+        Text(_cut(name, 12 + max(0, room - 30) // 3)),
         Text(s["provider"][:8], style="dim"),
         Text(STATE_WORD.get(state, state), style=STATE_STYLE.get(state, "")),
+        Text(spent(s), style="yellow" if s.get("unpriced_models") else ""),
         Text(_cut(activity(board, s), room)),
         Text(ago(s.get("created_at"), now), style="dim"),
         Text(str(queue) if queue else "", style="yellow"),
@@ -187,6 +208,9 @@ def feed_line(board: Board, e: dict[str, Any]) -> Text:
         reason = f" — {p['reason']}" if p.get("reason") else ""
         detail = f"{p.get('id')} {p.get('state')}{reason}"
         style = "yellow"
+    elif kind == "usage":
+        detail = spent(p) or "nothing priced"
+        style = "dim"
     else:
         detail = json.dumps(p)[:100]
         style = ""
@@ -204,5 +228,6 @@ def pane_title(board: Board, session_id: str | None) -> str:
         return "no session selected"
     s = board.sessions[session_id]
     asks = board.asks_of(session_id)
-    extra = f" · {len(asks)} question(s)" if asks else ""
+    extra = f" · {spent(s)}" if spent(s) else ""
+    extra += f" · {len(asks)} question(s)" if asks else ""
     return f"{board.label(session_id)} · {s['provider']} · {s['state']}{extra}"

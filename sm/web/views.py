@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sm.api.models import Event, Lease, Message, Session, SessionWorktreeOut
+from sm.api.models import Event, Lease, Message, Session, SessionUsage, SessionWorktreeOut
 from sm.errors import InvalidInput
 from sm.web.actions import WEB
 
@@ -22,13 +22,16 @@ async def session(ops: Ops, ref: str) -> dict[str, Any]:
     """One session: its record, messages to and from it, recent events, tool actions,
     locks, worktree/branch/PR and children."""
     rec = await ops.sessions.get(WEB, ref)
+    spent = (await ops.usage.by_session(WEB)).get(rec.id)
     to = await ops.messages.list(WEB, to=rec.id, limit=100)
     sent = await ops.messages.list(WEB, sender=rec.id, limit=100)
     events = await ops.events.list(WEB, session=rec.id, limit=200, newest=True)
     children = await ops.sessions.list(WEB, parent=rec.id)
     table = await ops.locks.table(WEB, session=rec.id)
     return {
-        "session": Session.of(rec).model_dump(),
+        # with its cost so far and its context (usage events update them on the page)
+        "session": {**Session.of(rec).model_dump(),
+                    **(SessionUsage.of(spent).model_dump() if spent is not None else {})},
         "messages": _messages(sorted([*to, *sent], key=lambda m: m.created_at)),
         "events": [Event.of(e).model_dump() for e in events.items],
         "actions": await ops.sessions.tail(WEB, rec.id, 50),

@@ -259,3 +259,34 @@ def test_telemetry_side_requests_are_counted_apart(
     side = got["side"]["total"]
     assert (side["responses"], side["input_tokens"], side["output_tokens"]) == (1, 1000, 3)
     assert side["cost_micros"] == 100 + 2  # claude-haiku-5-5: $0.10 in, $0.50 out
+
+
+def test_each_read_writes_a_usage_event_and_the_snapshot_carries_cost_and_context(
+    spawn, script_file, type_prompt, wait_state, sm_json, sm_home: Path, wait_until,
+):
+    from sm.client import Client
+
+    script = script_file({"rules": [
+        {"match": "work", "actions": [_usage(input=100_000, output=20_000, cache_read=26_000),
+                                      _usage(input=1_000, output=10, blocks=2),
+                                      {"say": "worked"}]},
+    ]})
+    rec = spawn("--name", "u5", script=script)
+    quiet = spawn("--name", "u6")
+    type_prompt(rec["id"], "work please")
+    wait_state("u5", "idle", where=lambda r: r["last_message"] == "worked")
+    cost = 300_000 + 300_000 + 7_800 + 3_000 + 150
+    read = wait_until(lambda: sm_json("events", "u5", "--kind", "usage"), timeout=10)
+    assert len(read) == 1  # one read of the turn's records, two responses in it
+    payload = read[0]["payload"]
+    assert (payload["cost_micros"], payload["unpriced_models"], payload["responses"]) == \
+        (cost, [], 2)
+    assert payload["context"]["tokens"] == 1_000  # the last request's prompt
+    assert (payload["context"]["window"], payload["context"]["percent"]) == (200_000, 0.5)
+
+    snap = Client(home=str(sm_home), token="", session_id="").get("/events/snapshot")
+    by_id = {s["id"]: s for s in snap["payload"]["sessions"]}
+    assert by_id[rec["id"]]["cost_micros"] == cost
+    assert by_id[rec["id"]]["context"]["tokens"] == 1_000
+    assert (by_id[quiet["id"]]["cost_micros"], by_id[quiet["id"]]["context"]) == (0, None)
+    assert snap["seq"] >= read[0]["seq"]

@@ -86,6 +86,59 @@ def test_watch_follows_a_session_and_its_keys_act(
     asyncio.run(main())
 
 
+def _cell(app: WatchApp, name: str, column: str) -> str | None:
+    for sid in app._order:
+        if app.board.sessions[sid]["name"] == name:
+            table = app.query_one("#sessions")
+            return str(table.get_cell(sid, column))  # type: ignore[attr-defined]
+    return None
+
+
+SONNET = "claude-sonnet-4-5"  # $3 in, $15 out, $0.30 cache read; a 200k window
+
+
+def test_watch_shows_each_sessions_cost_and_context_as_usage_is_read(
+    sm: Runner, sm_json: Callable[..., Any], sm_home: Path, script_file: Callable[..., Path],
+) -> None:
+    sm("daemon", "start")
+    script = script_file({"rules": [
+        # 100k×$3 + 20k×$15 + 26k×$0.30 per million = $0.6078; context 126k of 200k
+        {"match": "first", "actions": [{"usage": {"model": SONNET, "input": 100_000,
+                                                  "output": 20_000, "cache_read": 26_000}},
+                                       {"say": "one"}]},
+        # + $0.087: $0.6948 in all; context 150k of 200k
+        {"match": "second", "actions": [{"usage": {"model": SONNET, "input": 10_000,
+                                                   "output": 1_000, "cache_read": 140_000}},
+                                        {"say": "two"}]},
+    ]})
+    client = Client(home=str(sm_home), token="", session_id="")
+    app = WatchApp(client=client, attach=lambda argv: None)
+
+    async def main() -> None:
+        async with app.run_test(size=(100, 24)) as pilot:
+            rec = await asyncio.to_thread(sm_json, "spawn", "scripted", "--name", "spender",
+                                          "--script", str(script))
+            await _until(pilot, lambda: _row_state(app, "spender") == "idle", "spender idle")
+            assert _cell(app, "spender", "COST") == ""
+            await asyncio.to_thread(sm, "send", "spender", "first")
+            await _until(pilot, lambda: _cell(app, "spender", "COST") == "$0.61 · ctx 63%",
+                         "the first turn's cost and context in the row")
+            await asyncio.to_thread(sm, "send", "spender", "second")
+            await _until(pilot, lambda: _cell(app, "spender", "COST") == "$0.69 · ctx 75%",
+                         "the second turn's in the same row")
+            assert app.board.sessions[rec["id"]]["cost_micros"] == 694_800
+            assert "$0.69 · ctx 75%" in str(app.query_one("#pane").border_title)
+            usage = [f["payload"] for f in app.board.feed
+                     if f["kind"] == "usage" and f["session_id"] == rec["id"]]
+            assert [u["cost_micros"] for u in usage] == [694_800, 607_800]  # newest first
+            # what sm list says, the same
+            listed = {s["name"]: s for s in sm_json("list")}
+            assert listed["spender"]["cost_micros"] == 694_800
+            await pilot.press("q")
+
+    asyncio.run(main())
+
+
 def test_watch_renders_100_sessions_at_80x24_and_updates_rows_in_place(tmp_path: Path) -> None:
     """No daemon: frames are fed straight in. A state event touches its row's cells
     only; the table is rebuilt only when the rows themselves change."""

@@ -97,6 +97,46 @@ def test_login_and_the_session_list_follows_states_live(
     assert not page.errors
 
 
+SONNET = "claude-sonnet-4-5"  # $3 in, $15 out, $0.30 cache read; a 200k window
+
+
+def _row_spent(page: Any, name: str) -> str | None:
+    value: str | None = page.evaluate(
+        """name => { const row = [...document.querySelectorAll('tr.session')]
+              .find(r => r.cells[0].textContent.includes(name));
+              return row ? row.querySelector('td.spent').textContent : null; }""", name)
+    return value
+
+
+def test_the_session_list_and_page_show_cost_and_context_live(
+    web: dict[str, str], browser: Any, sm: Runner, spawn: Callable[..., dict[str, Any]],
+    script_file: Callable[..., Path], wait_until: Callable[..., Any], tmp_path: Path,
+) -> None:
+    script = script_file({"rules": [
+        # $0.6078, context 126k of 200k; then + $0.087, context 150k
+        {"match": "first", "actions": [{"usage": {"model": SONNET, "input": 100_000,
+                                                  "output": 20_000, "cache_read": 26_000}},
+                                       {"say": "one"}]},
+        {"match": "second", "actions": [{"usage": {"model": SONNET, "input": 10_000,
+                                                   "output": 1_000, "cache_read": 140_000}},
+                                        {"say": "two"}]},
+    ]})
+    a = spawn("--name", "spend1", script=script)
+    page = _login(browser, web)
+    wait_until(lambda: _row_spent(page, "spend1") == "", message="spend1 listed, nothing spent")
+    sm("send", "spend1", "first")
+    wait_until(lambda: _row_spent(page, "spend1") == "$0.61 · ctx 63%", timeout=10,
+               message="the first turn's cost and context in the list")
+    page.screenshot(path=str(tmp_path / "sessions-cost.png"), full_page=True)
+    page.goto(web["url"] + f"/#/session/{a['id']}")
+    page.wait_for_selector("#session-spent")
+    assert page.locator("#session-spent").inner_text() == "$0.61 · ctx 63%"
+    sm("send", "spend1", "second")
+    page.wait_for_function("() => document.querySelector('#session-spent').textContent"
+                           " === '$0.69 · ctx 75%'", timeout=10000)
+    assert not page.errors
+
+
 def test_the_terminal_shows_what_the_agent_prints_within_a_second(
     web: dict[str, str], browser: Any, sm: Runner, spawn: Callable[..., dict[str, Any]],
     tmux: Runner, tmp_path: Path,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sm.agents.scripted_agent import start_admitted
 from sm.agents.scripted_hooks import HookResult, Hooks, hook_decision, run_shell
 from sm.agents.scripted_keys import Key, KeyParser
 from sm.agents.scripted_screen import render_composer
@@ -25,6 +26,7 @@ from sm.agents.scripted_script import (
     Say,
     ScriptError,
     Sleep,
+    StartLimit,
     Write,
     expand,
     load_script,
@@ -326,6 +328,10 @@ def test_placeholders_in_the_prompt_are_not_expanded() -> None:
         ("rules: {match: a}", "'rules' must be a list"),
         ("- say: a", "expected a mapping with 'rules' and/or 'default'"),
         ("rulez: []", "script: unknown key 'rulez'"),
+        ("start_limit: {max: 0, within: 2, ledger: l}", "start_limit: max: expected a whole"),
+        ("start_limit: {max: 2, within: -1, ledger: l}", "start_limit: expected a non-neg"),
+        ("start_limit: {max: 2, within: 2}", "start_limit: expected a string, got None"),
+        ("start_limit: {max: 2, within: 2, ledger: l, by: x}", "start_limit: unknown key 'by'"),
         ("rules: [\n  {match: a", "s.yaml: invalid YAML at line"),
     ],
 )
@@ -335,6 +341,19 @@ def test_bad_scripts_fail_with_one_line_naming_the_place(text: str, message: str
     assert message in str(raised.value)
     assert str(raised.value).startswith("s.yaml: ")
     assert "\n" not in str(raised.value)
+
+
+def test_the_start_limit_refuses_a_start_after_max_others_within_the_window(
+    tmp_path: Path,
+) -> None:
+    ledger = tmp_path / "starts"
+    script = load_script(f"start_limit: {{max: 2, within: 3, ledger: {ledger}}}", "s.yaml")
+    limit = script.start_limit
+    assert limit == StartLimit(2, 3.0, str(ledger))
+    assert [start_admitted(limit, t) for t in (100.0, 101.0, 102.0, 103.5, 104.5)] == \
+        [True, True, False, False, False]  # a refused start counts: it reached the service
+    assert start_admitted(limit, 110.0)  # a quiet spell later
+    assert len(ledger.read_text().split()) == 6
 
 
 def test_read_script_missing_file(tmp_path: Path) -> None:

@@ -7,7 +7,16 @@ import json
 import subprocess
 import sys
 
-from sm.watch.board import Board, activity, cells, feed_line, pane_title, tree, visible
+from sm.watch.board import (
+    Board,
+    activity,
+    cells,
+    feed_line,
+    pane_title,
+    spent,
+    tree,
+    visible,
+)
 
 NOW = 1_000_000.0
 
@@ -47,10 +56,13 @@ def test_cells_show_state_queue_locks_and_fit_80_columns() -> None:
     b = _board()
     row = cells(b, b.sessions["w1a"], 2, NOW, width=80)
     assert row[0].plain == "  └ w1a"
-    assert [c.plain for c in cells(b, b.sessions["w1"], 1, NOW)][4:] == ["1m", "2", "1"]
-    long = _s("x" * 40, last_message="y" * 200)
+    assert [c.plain for c in cells(b, b.sessions["w1"], 1, NOW)][5:] == ["1m", "2", "1"]
+    long = _s("x" * 40, last_message="y" * 200, cost_micros=123_456_789,
+              unpriced_models=["mystery"], context={"tokens": 190_000, "window": 200_000,
+                                                    "percent": 95.0})
     b.sessions[long["id"]] = long  # type: ignore[index]
     plain = [c.plain for c in cells(b, long, 0, NOW, width=80)]  # type: ignore[arg-type]
+    assert plain[3] == "$123+? · ctx 95%"
     assert sum(len(p) for p in plain) + 2 * len(plain) <= 80
     assert str(cells(b, b.sessions["w2"], 1, NOW)[2].style) == "bold green"
 
@@ -72,6 +84,36 @@ def test_events_update_states_tools_and_messages() -> None:
     assert [e["seq"] for e in b.feed] == [14, 13, 12, 11]
     assert "idle → running" in feed_line(b, b.feed[-1]).plain
     assert pane_title(b, "w2") == "w2 · scripted · running · 1 question(s)"
+
+
+def test_cost_and_context_show_from_the_snapshot_and_follow_usage_events() -> None:
+    b = _board()
+    assert spent(b.sessions["w1"]) == "" and cells(b, b.sessions["w1"], 1, NOW)[3].plain == ""
+    b.load({"sessions": [_s("w1", cost_micros=420_000, unpriced_models=[],
+                            context={"tokens": 126_000, "window": 200_000, "percent": 63.0})]})
+    assert cells(b, b.sessions["w1"], 0, NOW)[3].plain == "$0.42 · ctx 63%"
+    # a usage event changes only that row, in place
+    changed = b.apply({"kind": "usage", "seq": 11, "session_id": "w1", "ts": NOW, "payload": {
+        "cost_micros": 1_250_000, "unpriced_models": [], "responses": 2,
+        "context": {"tokens": 150_000, "window": 200_000, "percent": 75.0}}})
+    assert changed == {"w1"}
+    assert cells(b, b.sessions["w1"], 0, NOW)[3].plain == "$1.25 · ctx 75%"
+    assert pane_title(b, "w1") == "w1 · scripted · idle · $1.25 · ctx 75%"
+    assert feed_line(b, b.feed[0]).plain.endswith("usage    $1.25 · ctx 75%")
+    # an unknown window: tokens
+    b.apply({"kind": "usage", "seq": 12, "session_id": "w1", "ts": NOW, "payload": {
+        "cost_micros": 0, "unpriced_models": ["mystery"], "responses": 1,
+        "context": {"tokens": 120_000, "window": None, "percent": None}}})
+    assert spent(b.sessions["w1"]) == "? · ctx 120k"
+
+
+def test_a_held_spawn_says_why_it_waits() -> None:
+    b = _board()
+    held = _s("h1", "starting", launch_hold={"reason": "claude is rate limited until 10:01:30"})
+    b.sessions["h1"] = held
+    assert activity(b, held) == "held: claude is rate limited until 10:01:30"
+    assert "?" in b.apply({"kind": "launched", "seq": 11, "session_id": "h1", "ts": NOW,
+                           "payload": {"argv": ["x"], "held_for": 9.0}})
 
 
 def test_textual_is_imported_only_by_sm_watch() -> None:

@@ -26,6 +26,17 @@ function ago(ts) {
   if (d < 86400) return `${Math.floor(d / 3600)}h`; return `${Math.floor(d / 86400)}d`;
 }
 const hhmmss = (ts) => new Date(ts * 1000).toTimeString().slice(0, 8);
+// "$0.42 · ctx 63%": cost so far and context-window use, as `sm list` writes them
+function spent(s) {
+  const unpriced = s.unpriced_models && s.unpriced_models.length ? "+?" : "";
+  const usd = (s.cost_micros || 0) / 1e6;
+  const cost = s.cost_micros ? (usd < 100 ? `$${usd.toFixed(2)}` : `$${Math.round(usd).toLocaleString("en-US")}`) + unpriced
+    : (unpriced ? "?" : "");
+  const c = s.context;
+  const ctx = !c ? "" : (c.percent !== null && c.percent !== undefined ? `ctx ${c.percent.toFixed(0)}%` : `ctx ${(c.tokens / 1000).toFixed(0)}k`);
+  return [cost, ctx].filter(Boolean).join(" · ");
+}
+const held = (s) => (s.state === "starting" && s.launch_hold ? `held: ${s.launch_hold.reason || "waiting to launch"}` : "");
 function toast(text) {
   const t = document.getElementById("toast"); t.textContent = text; t.hidden = false;
   clearTimeout(toast.timer); toast.timer = setTimeout(() => { t.hidden = true; }, 5000);
@@ -68,14 +79,15 @@ function onFrame(f) {
   const s = S.sessions.get(f.session_id);
   const p = f.payload || {};
   if (f.kind === "state" && s) { s.state = p.to; s.updated_at = f.ts; }
+  else if (f.kind === "usage" && s) { s.cost_micros = p.cost_micros; s.unpriced_models = p.unpriced_models; s.context = p.context; }
   else if (f.kind === "hook" && s) {
     const d = p.data || {};
     if (p.event === "PreToolUse") s.tool = `${d.tool_name || "tool"}`;
     else if (p.event === "PostToolUse" || p.event === "Stop") s.tool = null;
     if (p.event === "Stop" && d.last_assistant_message) s.last_message = d.last_assistant_message;
   }
-  if (["spawned", "renamed", "status", "message", "lock", "ask", "task_complete", "worktree",
-       "pr", "cleared"].includes(f.kind) || !s) scheduleRefresh();
+  if (["spawned", "launched", "renamed", "status", "message", "lock", "ask", "task_complete",
+       "worktree", "pr", "cleared"].includes(f.kind) || !s) scheduleRefresh();
   for (const fn of S.listeners) fn(f);
   if (route().page === "sessions") renderSoon();
   if (window.smRendered) requestAnimationFrame(() => window.smRendered(f));  // benches
@@ -138,6 +150,7 @@ function renderSessions() {
   const lockCount = {}; for (const l of S.locks) lockCount[l.session_id] = (lockCount[l.session_id] || 0) + 1;
   const table = h("table", { id: "sessions" },
     h("tr", {}, h("th", {}, "name"), h("th", {}, "state"), h("th", { class: "wide" }, "provider"),
+      h("th", { class: "wide" }, "cost · ctx"),
       h("th", {}, "status / last"), h("th", { class: "wide" }, "queue"), h("th", { class: "wide" }, "locks"),
       h("th", { class: "wide" }, "age")),
     rows.map(([s, depth]) => h("tr", { class: `session b-${s.state}`, "data-id": s.id, "data-state": s.state,
@@ -146,7 +159,8 @@ function renderSessions() {
         s.role ? h("span", { class: "muted" }, ` (${s.role})`) : null),
       h("td", {}, h("span", { class: `state s-${s.state}` }, s.state.replace("_", " "))),
       h("td", { class: "wide" }, s.provider),
-      h("td", { class: "clip" }, s.tool ? `⚙ ${s.tool}` : (s.status_text || (s.last_message || "").split("\n")[0])),
+      h("td", { class: "wide spent" }, spent(s)),
+      h("td", { class: "clip" }, held(s) || (s.tool ? `⚙ ${s.tool}` : (s.status_text || (s.last_message || "").split("\n")[0]))),
       h("td", { class: "wide" }, S.queues[s.id] || ""), h("td", { class: "wide" }, lockCount[s.id] || ""),
       h("td", { class: "wide" }, ago(s.created_at)))));
   const asks = S.asks.map((a) => askBox(a));
@@ -188,6 +202,7 @@ async function renderSession(ref) {
   catch (e) { main.replaceChildren(h("p", {}, e.message)); return; }
   const s = d.session, id = s.id;
   const stateEl = h("span", { id: "session-state", class: `state s-${s.state}` }, s.state);
+  const spentEl = h("span", { id: "session-spent", class: "muted" }, spent(s));
   const perm = h("span", { id: "permission", hidden: s.state !== "waiting_permission" },
     h("button", { id: "approve", onclick: () => act(`/api/sessions/${id}/approve`, {}) }, "Approve"),
     h("button", { id: "deny", class: "danger", onclick: () => act(`/api/sessions/${id}/deny`, {}) }, "Deny"));
@@ -207,7 +222,8 @@ async function renderSession(ref) {
   const wt = d.worktree ? [h("div", {}, `worktree ${d.worktree.path || ""}`), h("div", {}, `branch ${d.worktree.branch || ""}`)] : [h("div", { class: "muted" }, "no worktree")];
   if (d.pr) wt.push(h("div", {}, h("a", { href: d.pr.url, target: "_blank", rel: "noopener" }, `PR ${d.pr.url}`)));
   main.replaceChildren(
-    h("div", { class: "bar" }, h("h2", { style: "margin:0" }, label(s)), stateEl, h("span", { class: "muted" }, `${s.provider} · ${s.id}${s.role ? " · " + s.role : ""}`), perm),
+    h("div", { class: "bar" }, h("h2", { style: "margin:0" }, label(s)), stateEl, spentEl, h("span", { class: "muted" }, `${s.provider} · ${s.id}${s.role ? " · " + s.role : ""}`), perm),
+    held(s) ? h("div", { class: "muted", id: "session-held" }, held(s)) : "",
     s.status_text ? h("div", { class: "muted" }, s.status_text) : "",
     h("div", { class: "grid" },
       h("div", {},
@@ -230,6 +246,7 @@ async function renderSession(ref) {
       stateEl.textContent = f.payload.to; stateEl.className = `state s-${f.payload.to}`;
       perm.hidden = f.payload.to !== "waiting_permission";
     }
+    if (f.kind === "usage") spentEl.textContent = spent(f.payload);
   });
   S.term = openTerminal(termEl, id);
 }
@@ -246,6 +263,7 @@ function summary(e) {
   if (e.kind === "state") return `${p.from} → ${p.to} (${p.signal})`;
   if (e.kind === "hook") return `${p.event}${p.data && p.data.tool_name ? " " + p.data.tool_name : ""}`;
   if (e.kind === "message") return `${p.id} ${p.state}${p.reason ? " — " + p.reason : ""}`;
+  if (e.kind === "usage") return spent(p) || "nothing priced";
   return JSON.stringify(p).slice(0, 160);
 }
 
