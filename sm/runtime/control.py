@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import shutil
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,13 @@ _OCTAL = re.compile(rb"\\([0-7]{3})")
 _NOT_FOUND = ("can't find", "no server running", "no current target", "no such")
 _SERIAL = "@sm-serial"
 _LINE_LIMIT = 64 * 1024 * 1024
+# The control client ends with the daemon, however the daemon ends: a client whose
+# reader died can stay attached (it notices only when a write fails), and a server told
+# to exit waits for every client — one such client wedges the server for good, and every
+# later start of it fails ("server exited unexpectedly"). util-linux's setpriv sets the
+# parent-death signal and execs tmux (the client keeps its pid).
+_SETPRIV = shutil.which("setpriv")
+_DIE_WITH_PARENT = (_SETPRIV, "--pdeathsig", "KILL", "--") if _SETPRIV else ()
 
 
 def quote(arg: str) -> str:
@@ -212,7 +220,7 @@ class Control:
         await self.prepare(start)
         try:
             proc = await asyncio.create_subprocess_exec(
-                self.binary, "-L", self.socket_name, "-C", "attach-session",
+                *_DIE_WITH_PARENT, self.binary, "-L", self.socket_name, "-C", "attach-session",
                 *(["-f", self.flags] if self.flags else []), "-t", f"={self.session}",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL, limit=_LINE_LIMIT,

@@ -3,6 +3,7 @@ records what happened while it was away."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -264,17 +265,22 @@ def test_daemon_stop_says_when_the_daemon_outlasts_the_timeout(
 def test_daemon_killed_9_takes_its_tmux_control_client_with_it(
     sm, tmux, daemon_pid, pid_alive, wait_until,
 ) -> None:
-    """A tmux control client whose reader is gone stays attached for good when nothing
-    is written to it (it only notices on its next write): with no agent printing, the
-    server and the client would outlive the daemon forever."""
+    """The control client dies with its daemon even when it could not notice by itself
+    (stopped here; in life, wedged on a write): a client left attached keeps a server
+    told to exit from ever exiting, and every later start of it fails."""
     sm("daemon", "start")
     listed = tmux("list-clients", "-F", "#{client_pid} #{client_control_mode}").stdout.split("\n")
     clients = [int(line.split()[0]) for line in listed if line.endswith(" 1")]
     assert len(clients) == 1, listed
-    old = daemon_pid()
-    assert old is not None
-    os.kill(old, signal.SIGKILL)
-    wait_until(lambda: not pid_alive(old), message="the daemon to die")
-    wait_until(lambda: not pid_alive(clients[0]), timeout=5,
-               message="the control client to exit with its daemon")
+    os.kill(clients[0], signal.SIGSTOP)
+    try:
+        old = daemon_pid()
+        assert old is not None
+        os.kill(old, signal.SIGKILL)
+        wait_until(lambda: not pid_alive(old), message="the daemon to die")
+        wait_until(lambda: not pid_alive(clients[0]), timeout=5,
+                   message="the control client to end with its daemon")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(clients[0], signal.SIGCONT)
     assert tmux("has-session", "-t", "=sm-control", check=False).returncode == 0  # server lives on
