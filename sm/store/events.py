@@ -63,9 +63,7 @@ class Events:
             "INSERT INTO events (ts, session_id, kind, payload) VALUES (?, ?, ?, ?)",
             [(ts, sid, kind, json.dumps(payload)) for ts, sid, kind, payload in rows],
         )
-        async with conn.execute("SELECT last_insert_rowid()") as cur:
-            row = await cur.fetchone()
-        assert row is not None
+        row, = await conn.execute_fetchall("SELECT last_insert_rowid()")
         first = int(row[0]) - len(rows) + 1
         return [EventRecord(first + i, ts, sid, kind, payload)
                 for i, (ts, sid, kind, payload) in enumerate(rows)]
@@ -98,12 +96,11 @@ class Events:
             where.append(f"kind IN ({', '.join('?' * len(kinds))})")
             args.extend(kinds)
         order = "DESC" if newest else "ASC"
-        async with self._store.conn.execute(
+        rows = await self._store.conn.execute_fetchall(
             f"SELECT seq, ts, session_id, kind, payload FROM events "
             f"WHERE {' AND '.join(where)} ORDER BY seq {order} LIMIT ?",
             (*args, limit),
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         records = [
             EventRecord(r["seq"], r["ts"], r["session_id"], r["kind"], json.loads(r["payload"]))
             for r in rows
@@ -113,13 +110,12 @@ class Events:
     async def turn_ends(self, session_id: str, limit: int = 2) -> builtins.list[int]:
         """The seqs of the session's last ``limit`` turn ends, newest first."""
         out: builtins.list[int] = []
-        async with self._store.conn.execute(
+        rows = await self._store.conn.execute_fetchall(
             "SELECT seq, payload FROM events WHERE session_id = ? AND kind = 'state' "
-            "ORDER BY seq DESC LIMIT 200", (session_id,)
-        ) as cur:
-            for row in await cur.fetchall():
-                if json.loads(row[1]).get("turn_ended"):
-                    out.append(int(row[0]))
-                    if len(out) == limit:
-                        break
+            "ORDER BY seq DESC LIMIT 200", (session_id,))
+        for row in rows:
+            if json.loads(row[1]).get("turn_ended"):
+                out.append(int(row[0]))
+                if len(out) == limit:
+                    break
         return out
