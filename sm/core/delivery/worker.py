@@ -69,7 +69,8 @@ class Workers:
         self._panes: dict[str, asyncio.Lock] = {}  # one writer per pane at a time
         self._stops: set[asyncio.Task[None]] = set()  # turns being interrupted (a budget)
         self._interrupting: set[str] = set()  # sessions whose turn sm is interrupting now
-        bus.listen(self._on_event, "delivery")
+        bus.listen(self._on_event, "delivery",
+                   (EventKind.MESSAGE, EventKind.STATE, EventKind.BUDGET))
 
     async def start(self) -> None:
         """After a daemon start: resume every target with undelivered messages."""
