@@ -141,20 +141,24 @@ class Identity:
         """The caller: the session the kernel places ``peer`` in, else the session
         ``token`` proves, else the operator. Raises Unauthorized for an unknown token,
         Refused for a token or a claimed id that disagrees with the kernel or the token."""
-        by_token = None
-        if token:
-            by_token = await self.store.sessions.by_token_hash(token_hash(token))
-            if by_token is None:
-                raise Unauthorized("unknown session token")
         kernel = await self.session_of(peer) if peer else None
+        hashed = token_hash(token) if token else ""
         if kernel is not None:
-            if by_token is not None and by_token.id != kernel.id:
-                raise Refused(f"this token belongs to session {by_token.id}, but the call "
+            if token and hashed != kernel.token_hash:  # not its own token: whose, then?
+                other = await self.store.sessions.by_token_hash(hashed)
+                if other is None:
+                    raise Unauthorized("unknown session token")
+                raise Refused(f"this token belongs to session {other.id}, but the call "
                               f"comes from inside session {kernel.id}")
             if claimed_id and claimed_id != kernel.id:
                 raise Refused(f"a call from inside session {kernel.id} cannot speak for "
                               f"session {claimed_id}")
             return Caller.of(kernel)
+        by_token = None
+        if token:
+            by_token = await self.store.sessions.by_token_hash(hashed)
+            if by_token is None:
+                raise Unauthorized("unknown session token")
         if by_token is None:
             if claimed_id:
                 raise Refused(f"a call claiming session {claimed_id} needs its token")
