@@ -115,7 +115,7 @@ class ScreenEvidence:
         try:
             while True:
                 try:
-                    sub = await self.runtime.subscribe(pane)
+                    sub = await self.runtime.subscribe(pane, screen=False)
                 except NotFound:
                     await asyncio.sleep(0.2)  # not drawn yet, or gone: look again
                     rec = await self.sessions.store.sessions.get(session_id)
