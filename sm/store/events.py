@@ -13,6 +13,8 @@ import aiosqlite
 if TYPE_CHECKING:
     from sm.store.db import Store
 
+_MANY = 500  # rows per INSERT statement (4 parameters each; SQLite allows 32,766)
+
 
 @dataclass(frozen=True)
 class EventRecord:
@@ -57,16 +59,22 @@ class Events:
                                                                    dict[str, Any]]],
     ) -> builtins.list[EventRecord]:
         """Append ``(ts, session_id, kind, payload)`` rows inside the caller's write
-        transaction, in two round trips: the rows take consecutive seqs (the writer holds
-        the database's one write lock), the last being ``last_insert_rowid()``."""
-        await conn.executemany(
-            "INSERT INTO events (ts, session_id, kind, payload) VALUES (?, ?, ?, ?)",
-            [(ts, sid, kind, json.dumps(payload)) for ts, sid, kind, payload in rows],
-        )
-        row, = await conn.execute_fetchall("SELECT last_insert_rowid()")
-        first = int(row[0]) - len(rows) + 1
-        return [EventRecord(first + i, ts, sid, kind, payload)
-                for i, (ts, sid, kind, payload) in enumerate(rows)]
+        transaction, one round trip per ``_MANY`` rows (one statement that returns the
+        seqs it gave: increasing in the rows' order, whatever order SQLite returns them
+        in)."""
+        out: builtins.list[EventRecord] = []
+        for start in range(0, len(rows), _MANY):
+            chunk = rows[start:start + _MANY]
+            returned = await conn.execute_fetchall(
+                "INSERT INTO events (ts, session_id, kind, payload) VALUES "
+                + ", ".join(["(?, ?, ?, ?)"] * len(chunk)) + " RETURNING seq",
+                [v for ts, sid, kind, payload in chunk
+                 for v in (ts, sid, kind, json.dumps(payload))],
+            )
+            seqs = sorted(int(r[0]) for r in returned)
+            out += [EventRecord(seq, ts, sid, kind, payload)
+                    for seq, (ts, sid, kind, payload) in zip(seqs, chunk, strict=True)]
+        return out
 
     async def list(
         self,

@@ -296,3 +296,15 @@ def test_the_open_queue_and_live_names_are_read_through_their_partial_indexes(
     queue, names = run(plans, tmp_path / "sm.db")
     assert "USING INDEX messages_open" in queue and "TEMP B-TREE" not in queue, queue
     assert "sessions_live_name" in names and "SCAN" not in names, names
+
+
+def test_events_appended_together_get_their_own_seqs_in_order(tmp_path: Path) -> None:
+    async def check(store: Store) -> None:
+        rows = [(float(i), "s", "x", {"i": i}) for i in range(1200)]  # three statements
+        async with store.write() as conn:
+            made = await store.events.append_many(conn, rows)
+        stored = await store.events.list(limit=2000)
+        assert [(e.seq, e.payload) for e in made] == [(e.seq, e.payload) for e in stored]
+        assert [e.payload["i"] for e in made] == list(range(1200))
+
+    run(check, tmp_path / "sm.db")
