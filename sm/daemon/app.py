@@ -72,7 +72,9 @@ def create_app(settings: Settings) -> FastAPI:
         worktrees,
     )
 
-    for module in (health, sessions, hooks, events, stream, messages, locks, worktrees,
+    # routes are matched in the order they were added, and no two routers share a path:
+    # the agents' hot path (hooks, sends) first
+    for module in (hooks, messages, health, sessions, events, stream, locks, worktrees,
                    coordination, reminders, inbox):
         app.include_router(module.router)
     from sm.daemon.routes import ask, budgets, usage, web
