@@ -3,9 +3,10 @@
     .venv/bin/python bench/accept.py [--messages 3000] [--targets 4] [--senders 4]
 
 The targets are scripted agents held in a long turn, so every message stays queued
-behind it and the daemon does accept work only. First one kept-alive client posts
-``--messages`` one after the other (the daemon's CPU per accept, the request's wall
-time); then ``--senders`` parallel processes post as many again (accepted/s). The
+behind it and the daemon does accept work only. First one client posts ``--messages``
+one after the other (the daemon's CPU per accept, the request's wall time); then
+``--senders`` parallel processes post as many again (accepted/s). Each request is a
+connection of its own, as ``sm send`` makes. The
 daemon's CPU comes from ``/proc`` (steadier than wall time on a shared machine); the
 load average is printed with it. ``SM_BENCH_PROFILE=path`` runs the daemon under
 cProfile (stats written there when it stops).
