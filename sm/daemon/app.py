@@ -44,9 +44,12 @@ def create_app(settings: Settings) -> FastAPI:
             await mcp.close()
             await services.close()
 
-    # the docs page is served from local assets (no CDN): see routes/web.py
+    # the docs page is served from local assets (no CDN): see routes/web.py. FastAPI's own
+    # OpenTelemetry is off: sm's requests are never traced or exported, whatever tracer
+    # provider or FASTAPI_OTEL_* variable the process meets
     app = FastAPI(title="sm", version=sm.__version__, lifespan=lifespan, docs_url=None,
-                  redoc_url=None)
+                  redoc_url=None, telemetry={"tracing": False, "metrics": False, "logs": False,
+                                             "auto_configure": False})
     app.add_middleware(Edge, max_bytes=settings.limits.request_bytes)
 
     @app.exception_handler(SmError)
