@@ -131,6 +131,7 @@ def run(settings: Settings) -> None:
     config = uvicorn.Config(
         create_app(settings), log_config=None, access_log=False, lifespan="on",
         loop="asyncio", http=protocol_class(), ws=ws_protocol_class(), timeout_keep_alive=30,
+        proxy_headers=False,  # a Unix socket: no proxy stands in front of it
         timeout_graceful_shutdown=3,  # long polls (lock --wait, ask) must not hold a stop
     )
     server = _server_class()(config)
