@@ -35,7 +35,7 @@ _WATCHER = textwrap.dedent("""
             try:
                 with socket.socket(socket.AF_UNIX) as s:
                     s.connect(os.path.join(home, "sm.sock"))
-                    s.sendall(b"GET /health HTTP/1.1\\r\\nHost: sm\\r\\nConnection: close\\r\\n\\r\\n")
+                    s.sendall(b"GET /health HTTP/1.1\\r\\nHost: sm\\r\\n\\r\\n")
                     if s.recv(64).startswith(b"HTTP/1.1 200"):
                         break
             except OSError:
