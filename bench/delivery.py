@@ -4,8 +4,9 @@
                                        [--senders 4]
 
 Prints figures; asserts nothing. Lost/duplicated counts come from the agents' own
-transcripts. Senders are parallel processes, each posting one message per request on a
-kept-alive connection; the daemon runs with a loop-lag probe (``_probed_daemon.py``).
+transcripts. Senders are parallel processes, each posting one message per request (a
+connection per request, as ``sm send`` makes); the daemon runs with a loop-lag probe
+(``_probed_daemon.py``).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def latency(client: Client, runs: int) -> None:
 
 
 def _sender(home: str, first: int, count: int, agents: int, out: str) -> None:
-    """One sender process: ``count`` messages, one POST each, on one kept-alive client."""
+    """One sender process: ``count`` messages, one POST (and connection) each."""
     client = Client(home=home, token="", session_id="")
     client.get("/health")
     start = time.time()

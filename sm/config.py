@@ -315,12 +315,12 @@ def env_warnings(environ: Mapping[str, str]) -> list[str]:
     """One line for each ``SM_*`` variable that is neither a setting nor one of sm's own
     (a typo such as ``SM_REMIND_SOFTT``), naming the closest setting. Such variables are
     ignored; the warning is the only sign of them."""
-    import difflib
-
     known = {env_variable(k) for k in defaults()} | VARIABLES
     out = []
     for name in sorted(environ):
         if name.startswith("SM_") and name not in known:
+            import difflib  # only for a variable sm does not know
+
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
             hint = f" (did you mean {close[0]}?)" if close else ""
             out.append(f"{name} is not an sm setting{hint}; ignored")

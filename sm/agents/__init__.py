@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,12 @@ def providers(settings: Settings, telemetry: Telemetry | None = None) -> dict[st
 
 def intake_of(provider: str) -> Intake:
     """How a provider's program takes messages (a class attribute: no instance needed,
-    so the queue is built before the providers)."""
+    so the queue is built before the providers). Asked once per accepted message."""
+    return _intakes().get(provider, Intake.PROMPT)
+
+
+@functools.cache
+def _intakes() -> Mapping[str, Intake]:
     from sm.agents.claude import Claude
     from sm.agents.codex import Codex
     from sm.agents.scripted import Scripted
@@ -40,8 +46,7 @@ def intake_of(provider: str) -> Intake:
 
     classes: dict[str, type[Agent]] = {
         "claude": Claude, "codex": Codex, "shell": Shell, "scripted": Scripted}
-    found = classes.get(provider)
-    return Intake.PROMPT if found is None else found.intake
+    return {name: cls.intake for name, cls in classes.items()}
 
 
 def usage_readers() -> dict[str, TranscriptReader]:

@@ -28,7 +28,6 @@ import hashlib
 import json
 import re
 import shlex
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -215,6 +214,8 @@ class Codex(Agent):
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only when a Codex session starts
+
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)

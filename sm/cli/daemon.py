@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -48,13 +47,9 @@ def _alive(pid: int) -> bool:
 @command(app)
 def run(config: ConfigOpt = None) -> None:
     """Serve in the foreground (logs go to $SM_HOME/logs/daemon.log)."""
-    from sm import config as cfg
     from sm.daemon import server
 
-    settings = cfg.load(config)
-    for warning in cfg.env_warnings(os.environ):
-        print(f"sm: warning: {warning}", file=sys.stderr)
-    server.run(settings)
+    server.serve(config)
 
 
 def _start(as_json: bool) -> None:

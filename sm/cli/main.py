@@ -14,6 +14,18 @@ FAST = frozenset({"me", "status", "list", "ls", "all", "send", "messages", "mess
 FAST_SUB = {"job": frozenset({"done"}), "kb": frozenset({"learn"})}
 
 
+def _daemon_config(rest: list[str]) -> tuple[bool, str | None]:
+    """For ``sm daemon run [--config FILE]``: (True, the file or None for the default);
+    (False, None) for anything else, which typer answers (help, a usage error)."""
+    if not rest:
+        return True, None
+    if len(rest) == 2 and rest[0] == "--config":
+        return True, rest[1]
+    if len(rest) == 1 and rest[0].startswith("--config="):
+        return True, rest[0].removeprefix("--config=")
+    return False, None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     from sm.errors import SmError
@@ -39,6 +51,15 @@ def main(argv: list[str] | None = None) -> int:
             from sm.cli import fast
 
             return fast.run(args)
+        if args[:2] == ["daemon", "run"]:
+            plain, config = _daemon_config(args[2:])
+            if plain:  # no typer: the daemon keeps none of the CLI in its memory
+                from pathlib import Path
+
+                from sm.daemon import server
+
+                server.serve(Path(config) if config else None)
+                return 0
         if args and args[0] == "__complete":
             from sm.cli.completion import complete
 

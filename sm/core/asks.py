@@ -39,7 +39,7 @@ class Asks:
         self.poke = poke
         self.clock = clock
         self._changed: dict[str, asyncio.Event] = {}
-        bus.listen(self._on_event, "asks")
+        bus.listen(self._on_event, "asks", (EventKind.STATE,))
 
     async def create(
         self, caller: Caller, ask_id: str, question: str, choices: list[str], timeout: float,

@@ -58,7 +58,7 @@ class Conversations:
         self.reminders = reminders
         self.bus = bus
         self.clock = clock
-        bus.listen(self._on_event, "conversations")
+        bus.listen(self._on_event, "conversations", (EventKind.MESSAGE, EventKind.HOOK))
 
     async def clear(
         self, caller: Caller, target: SessionRecord, command: str, prompt: str = "",

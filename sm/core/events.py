@@ -6,7 +6,8 @@ A subscriber holds a bounded buffer. Publishing only offers an event to it: a re
 that falls behind loses the overflow (never the daemon's time), and its subscription
 remembers which seqs it missed so the reader can fetch them from the store.
 
-Each listener has its own queue and task: it sees every event in commit order, a
+Each listener has its own queue and task: it sees every event in commit order (only
+those of the kinds it names, when it names them: the rest never wake its task), a
 listener that raises is logged and goes on with the next event, and no listener holds
 up the publisher or another listener. What must happen *with* a fact (a receipt, a
 notice owed for a turn) is written in the fact's own transaction, never left to a
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from sm.store.events import EventRecord
@@ -69,9 +70,10 @@ class Subscription:
 
 
 class _Listening:
-    def __init__(self, listener: Listener, name: str) -> None:
+    def __init__(self, listener: Listener, name: str, kinds: frozenset[str] | None) -> None:
         self.listener = listener
         self.name = name
+        self.kinds = kinds
         self.queue: asyncio.Queue[EventRecord] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
         self.busy = False
@@ -110,10 +112,12 @@ class EventBus:
     def subscribers(self) -> int:
         return len(self._subscriptions)
 
-    def listen(self, listener: Listener, name: str = "") -> None:
-        """Call ``listener`` for every event published from now on, in order, in a
-        task of its own."""
-        self._listeners.append(_Listening(listener, name or _name(listener)))
+    def listen(self, listener: Listener, name: str = "",
+               kinds: Collection[str] | None = None) -> None:
+        """Call ``listener`` for every event published from now on (of ``kinds`` only,
+        when given), in order, in a task of its own."""
+        self._listeners.append(_Listening(listener, name or _name(listener),
+                                          None if kinds is None else frozenset(kinds)))
 
     async def publish(self, events: list[EventRecord | None]) -> None:
         """Hand committed events on. Never waits for a listener."""
@@ -123,6 +127,8 @@ class EventBus:
             for sub in list(self._subscriptions):
                 sub.offer(event)
             for listening in self._listeners:
+                if listening.kinds is not None and event.kind not in listening.kinds:
+                    continue
                 if listening.task is None:
                     listening.task = asyncio.create_task(listening.run(),
                                                          name=f"listener-{listening.name}")

@@ -62,7 +62,7 @@ class ScreenEvidence:
         self.busy_confirm = busy_confirm
         self._heard: dict[str, int] = {}  # events per watched session, to see hooks come
         self._watches: dict[str, asyncio.Task[None]] = {}
-        self._pokes: dict[str, asyncio.Queue[bool]] = {}  # True: look; False: pane ended
+        self._pokes: dict[str, _Pokes] = {}
         bus.listen(self._on_event, "evidence")
 
     async def start(self) -> None:
@@ -94,9 +94,9 @@ class ScreenEvidence:
             self._poke(ev.session_id)  # its screen may be at rest already
 
     def _poke(self, session_id: str) -> None:
-        queue = self._pokes.get(session_id)
-        if queue is not None and queue.empty():
-            queue.put_nowait(True)
+        pokes = self._pokes.get(session_id)
+        if pokes is not None:
+            pokes.poke()
 
     def _watch(self, session_id: str, provider: str, pane: str) -> None:
         found = self.providers.get(provider)
@@ -104,7 +104,7 @@ class ScreenEvidence:
             return
         task = self._watches.get(session_id)
         if task is None or task.done():
-            self._pokes[session_id] = asyncio.Queue()
+            self._pokes[session_id] = _Pokes()
             self._heard[session_id] = 0
             self._watches[session_id] = asyncio.create_task(
                 self._follow(session_id, pane), name=f"evidence-{session_id}")
@@ -116,7 +116,7 @@ class ScreenEvidence:
         try:
             while True:
                 try:
-                    sub = await self.runtime.subscribe(pane)
+                    sub = await self.runtime.subscribe(pane, screen=False)
                 except NotFound:
                     await asyncio.sleep(0.2)  # not drawn yet, or gone: look again
                     rec = await self.sessions.store.sessions.get(session_id)
@@ -135,9 +135,8 @@ class ScreenEvidence:
                         await reader
                 if not sub.lagged:
                     return  # the pane went away
-                while not pokes.empty():  # behind: start again from a fresh snapshot
-                    pokes.get_nowait()
-                pokes.put_nowait(True)
+                pokes.ended = False  # behind: start again from a fresh snapshot
+                pokes.poke()
         except SmError as exc:
             log.warning("screen evidence for %s: %s", session_id, exc.message)
         finally:
@@ -145,19 +144,21 @@ class ScreenEvidence:
             self._pokes.pop(session_id, None)
             self._heard.pop(session_id, None)
 
-    async def _settled(self, pokes: asyncio.Queue[bool]) -> bool:
+    async def _settled(self, pokes: _Pokes) -> bool:
         """Wait for output (or a poke), then until it has been quiet for ``settle``
-        seconds. False when the pane's stream ended."""
-        if not await pokes.get():
-            return False
-        while True:
-            try:
-                if not await asyncio.wait_for(pokes.get(), self.settle):
-                    return False
-            except TimeoutError:
+        seconds. False when the pane's stream ended. One timer per quiet window, never
+        one per chunk of output."""
+        await pokes.wanted.wait()
+        loop = asyncio.get_running_loop()
+        while not pokes.ended:
+            delay = pokes.at + self.settle - loop.time()
+            if delay <= 0:
+                pokes.wanted.clear()
                 return True
+            await asyncio.sleep(delay)
+        return False
 
-    async def _check(self, session_id: str, pokes: asyncio.Queue[bool]) -> bool:
+    async def _check(self, session_id: str, pokes: _Pokes) -> bool:
         """Read the screen once and apply what it shows. False once the session is dead."""
         rec = await self.sessions.store.sessions.get(session_id)
         if rec is None or not rec.is_live:
@@ -176,7 +177,7 @@ class ScreenEvidence:
             if not (screen.interrupted or screen.composer):
                 heard = self._heard.get(session_id, 0)
                 await asyncio.sleep(self.confirm)
-                if not pokes.empty() or self._heard.get(session_id, 0) != heard:
+                if pokes.wanted.is_set() or self._heard.get(session_id, 0) != heard:
                     return True  # output or a hook came: look again when it settles
                 again = await self.sessions.store.sessions.get(session_id)
                 if again is None or again.state != rec.state:
@@ -205,10 +206,27 @@ class ScreenEvidence:
         return True
 
 
-async def _forward(sub: Subscription, pokes: asyncio.Queue[bool]) -> None:
+class _Pokes:
+    """A watched pane's reasons to look: when output (or a poke) last came, whether a
+    look is wanted since the last one, and whether its stream ended."""
+
+    def __init__(self) -> None:
+        self.at = 0.0
+        self.wanted = asyncio.Event()
+        self.ended = False
+
+    def poke(self) -> None:
+        self.at = asyncio.get_running_loop().time()
+        self.wanted.set()
+
+    def end(self) -> None:
+        self.ended = True
+        self.wanted.set()
+
+
+async def _forward(sub: Subscription, pokes: _Pokes) -> None:
     try:
         async for _chunk in sub:
-            if pokes.empty():
-                pokes.put_nowait(True)
+            pokes.poke()
     finally:
-        pokes.put_nowait(False)
+        pokes.end()

@@ -40,18 +40,19 @@ class JobLedger:
     async def move(
         self, job: JobRecord, expect: Sequence[str], state: str, action: str, *,
         run: RunRecord | None = None, cascade: bool = False, kill: str | None = None,
-        detail: dict[str, Any] | None = None, **fields: Any,
+        detail: dict[str, Any] | None = None, deps_done: bool = False, **fields: Any,
     ) -> JobRecord | None:
         """Move the job to ``state`` if it is still in one of ``expect``; with its
         event (none for an empty ``action``; ``detail`` added to it), its attempt's
         record and, with ``cascade``, its waiting dependents' failure. Then kill the
         session ``kill`` — after the move, so its exit is no fact about the job any
-        more. None: the job had moved on (nothing is written or killed)."""
+        more. ``deps_done``: only if every dependency has succeeded. None: the job had
+        moved on, or a dependency had not succeeded (nothing is written or killed)."""
         now = self.clock()
         events: list[EventRecord] = []
         async with self.store.write() as conn:
             if not await self.store.jobs.transition(conn, job.id, expect, now, state=state,
-                                                    **fields):
+                                                    deps_done=deps_done, **fields):
                 return None
             if run is not None:
                 await self.store.jobs.add_run(conn, run)

@@ -90,7 +90,7 @@ class JobQueue:
         daemon stopped, and (``dispatch``) start dispatching by themselves; without,
         ``pump`` dispatches (tests, benchmarks)."""
         self.agents.subscribe(self.runner.on_fact)
-        self.bus.listen(self._on_event)
+        self.bus.listen(self._on_event, kinds=(EventKind.JOB,))
         await self.runner.reconcile()
         if dispatch:
             self.scheduler.start()

@@ -94,7 +94,7 @@ class JobRunner:
         session exists; the session is started beside the caller."""
         n = job.starts + 1
         moved = await self.ledger.move(
-            job, (Q,), RUN, "start", attempt=job.attempt + 1, starts=n,
+            job, (Q,), RUN, "start", deps_done=True, attempt=job.attempt + 1, starts=n,
             session_name=f"job-{job.id}-{n}", session_id=None, started_at=self.clock(),
             turns=0,
             done_at=None, result=None, last_message=None, base_commit=None)

@@ -45,7 +45,7 @@ class SessionAgents:
         self.prs = prs
         self._spawn = spawn
         self._sinks: list[FactSink] = []
-        bus.listen(self._on_event, "job-agents")
+        bus.listen(self._on_event, "job-agents", (EventKind.HOOK, EventKind.STATE))
 
     def subscribe(self, sink: FactSink) -> None:
         self._sinks.append(sink)

@@ -70,7 +70,8 @@ class Leases:
         self._mutex = asyncio.Lock()
         self._expiry_wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        bus.listen(self._on_event, "leases")
+        bus.listen(self._on_event, "leases",
+                   (EventKind.STATE, EventKind.TASK_COMPLETE, EventKind.HOOK))
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:

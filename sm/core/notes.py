@@ -77,7 +77,7 @@ class Notes:
         self.max_value_bytes = max_value_bytes
         self.clock = clock
         self._waiters: set[_Waiter] = set()
-        bus.listen(self._on_event)
+        bus.listen(self._on_event, kinds=(EventKind.NOTE,))
 
     @property
     def watching(self) -> int:

@@ -374,9 +374,9 @@ class Sessions:
     # -- facts from the agent and from the runtime -----------------------------------------
     async def record_hook(
         self, session: SessionRecord, event: str, payload: dict[str, Any], hook_id: str = ""
-    ) -> SessionRecord | None:
+    ) -> bool:
         """Apply one hook fact (idempotent by ``hook_id``) and what it causes. Returns
-        the session after it, or None for a hook already applied."""
+        False for a hook already applied."""
         rec = await self.get(session.id)
         provider = self.provider(rec)
         ignored = ""
@@ -404,7 +404,7 @@ class Sessions:
             hook=(event, trim(payload)), dedupe_key=f"hook:{hook_id}" if hook_id else None,
             note={"ignored": ignored} if ignored else None,
         )
-        return None if applied is None else await self.get(rec.id)
+        return applied is not None
 
     async def _retired(self, session_id: str, conv: str) -> bool:
         """Whether ``conv`` is a conversation the session cleared (its SessionEnd said

@@ -150,6 +150,8 @@ class _Acc:
 class Meter:
     """Reads usage when hooks say records grew; answers what was spent."""
 
+    LISTENS = (EventKind.HOOK, EventKind.STATE)  # the kinds ``on_event`` looks at
+
     def __init__(
         self,
         store: Store,

@@ -44,9 +44,12 @@ def create_app(settings: Settings) -> FastAPI:
             await mcp.close()
             await services.close()
 
-    # the docs page is served from local assets (no CDN): see routes/web.py
+    # the docs page is served from local assets (no CDN): see routes/web.py. FastAPI's own
+    # OpenTelemetry is off: sm's requests are never traced or exported, whatever tracer
+    # provider or FASTAPI_OTEL_* variable the process meets
     app = FastAPI(title="sm", version=sm.__version__, lifespan=lifespan, docs_url=None,
-                  redoc_url=None)
+                  redoc_url=None, telemetry={"tracing": False, "metrics": False, "logs": False,
+                                             "auto_configure": False})
     app.add_middleware(Edge, max_bytes=settings.limits.request_bytes)
 
     @app.exception_handler(SmError)
@@ -72,7 +75,9 @@ def create_app(settings: Settings) -> FastAPI:
         worktrees,
     )
 
-    for module in (health, sessions, hooks, events, stream, messages, locks, worktrees,
+    # routes are matched in the order they were added, and no two routers share a path:
+    # the agents' hot path (hooks, sends) first
+    for module in (hooks, messages, health, sessions, events, stream, locks, worktrees,
                    coordination, reminders, inbox):
         app.include_router(module.router)
     from sm.daemon.routes import ask, budgets, usage, web

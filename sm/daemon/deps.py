@@ -17,7 +17,7 @@ async def services(request: Request) -> Services:
     return svc
 
 
-def ops(request: Request) -> Ops:
+async def ops(request: Request) -> Ops:  # async: FastAPI runs a plain def in a thread
     svc: Services = request.app.state.services
     return svc.ops
 

@@ -98,6 +98,8 @@ def check_target(path: str, query: bytes) -> None:
     bits or a query number that is not finite."""
     if "\x00" in path:
         raise InvalidInput(f"path {path[:80]!r}: contains a NUL character")
+    if not query:
+        return
     for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
         field = f"query {name[:40]}"
         if "\x00" in name or "\x00" in value:

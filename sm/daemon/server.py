@@ -75,6 +75,13 @@ def _bind(path: Path) -> socket.socket:
     return sock
 
 
+def _refuse_pydantic_v1() -> None:
+    """FastAPI imports ``pydantic.v1`` only to refuse v1 models in routes (26 modules,
+    ~1.6 MiB kept for the daemon's life); sm has none. A None entry in ``sys.modules``
+    makes that import fail at once, which FastAPI reads as "no v1 model here"."""
+    sys.modules.setdefault("pydantic.v1", None)  # type: ignore[arg-type]
+
+
 def _server_class() -> type:
     import uvicorn
 
@@ -88,11 +95,24 @@ def _server_class() -> type:
     return Server
 
 
+def serve(config: Path | None = None) -> None:
+    """``sm daemon run``: load the settings (``config``: a config.yaml other than the
+    default), say what the environment got wrong, and run. Imports no CLI library: the
+    daemon's memory holds what it serves with."""
+    from sm import config as cfg
+
+    settings = cfg.load(config)
+    for warning in cfg.env_warnings(os.environ):
+        print(f"sm: warning: {warning}", file=sys.stderr)
+    run(settings)
+
+
 def run(settings: Settings) -> None:
     """Serve in the foreground until SIGTERM/SIGINT. Raises Conflict when another
     daemon holds this SM_HOME and Unavailable when SM_HOME is not writable."""
     import uvicorn
 
+    _refuse_pydantic_v1()
     from sm.daemon.app import create_app
     from sm.daemon.peer import protocol_class, ws_protocol_class
 
@@ -111,6 +131,7 @@ def run(settings: Settings) -> None:
     config = uvicorn.Config(
         create_app(settings), log_config=None, access_log=False, lifespan="on",
         loop="asyncio", http=protocol_class(), ws=ws_protocol_class(), timeout_keep_alive=30,
+        proxy_headers=False,  # a Unix socket: no proxy stands in front of it
         timeout_graceful_shutdown=3,  # long polls (lock --wait, ask) must not hold a stop
     )
     server = _server_class()(config)

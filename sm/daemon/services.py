@@ -143,7 +143,7 @@ class Services:
         providers = agents.providers(settings, receiver.telemetry if receiver else None)
         # usage is read by a listener after a turn's hook committed, never inside its
         # transaction: reading the agent's files is I/O
-        bus.listen(meter.on_event, "usage")
+        bus.listen(meter.on_event, "usage", meter.LISTENS)
         identity = Identity(store, runtime, Procs())
         receipts = Receipts(store, queue, providers)
         health = Health(store, bus, stalled_after=settings.health.stalled_after)
@@ -176,7 +176,7 @@ class Services:
             store, repos, root=settings.worktrees_dir, branch_prefix=wt.branch_prefix,
             setup=wt.setup, setup_timeout=wt.setup_timeout, notify=tell,
         )
-        bus.listen(worktrees.on_event, "worktrees")
+        bus.listen(worktrees.on_event, "worktrees", worktrees.LISTENS)
         coordination = Coordination(store, queue, bus, settings.remind, home=settings.home)
         authz = Authz(store)
         prs = Prs(store)

@@ -46,6 +46,8 @@ class Status:
 
 
 class Worktrees:
+    LISTENS = (EventKind.STATE, EventKind.TASK_COMPLETE)  # the kinds ``on_event`` looks at
+
     def __init__(
         self,
         store: Store,

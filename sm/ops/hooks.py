@@ -35,9 +35,9 @@ class HookOps:
         if caller.session is None:
             raise Refused(f"hook {event} needs a session: run it under the agent's pane, or "
                           "with its token")
-        rec = await self.sessions.record_hook(caller.session, event, payload,
-                                              str(record.get("id", ""))[:100])
-        if rec is None or event != "PreToolUse" or self.guard is None:
+        applied = await self.sessions.record_hook(caller.session, event, payload,
+                                                  str(record.get("id", ""))[:100])
+        if not applied or event != "PreToolUse" or self.guard is None:
             return {}
-        output = await self.guard(rec, payload)
+        output = await self.guard(await self.sessions.get(caller.session.id), payload)
         return {"output": output} if output else {}

@@ -107,8 +107,10 @@ class Runtime(Protocol):
         it, if it wrote nothing since); None for an unknown pane. No round trip."""
         ...
 
-    async def subscribe(self, name: str) -> Subscription:
-        """A live view of the session's pane, for terminal views (web, ``sm watch``).
+    async def subscribe(self, name: str, screen: bool = True) -> Subscription:
+        """A live view of the session's pane, for terminal views (web, ``sm watch``);
+        ``screen=False``: the chunks only (``sub.snapshot`` is None), for a watch that
+        needs to know *when* the pane writes — no screen is kept for it.
 
         ``sub.snapshot`` is where to start: ``Snapshot(seq, width, height, lines,
         cursor)`` — the screen as plain text lines after chunk ``seq``, the cursor as

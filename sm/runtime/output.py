@@ -1,5 +1,7 @@
-"""Pushed pane output: each pane's bytes as tmux writes them, kept as a virtual screen
-(pyte) and handed to subscribers with a sequence number.
+"""Pushed pane output: each pane's bytes as tmux writes them, handed to subscribers with
+a sequence number, and kept as a virtual screen (pyte) once a view asked for one: until
+then the bytes only pass through (no emulator, no buffer: an idle session costs a few
+hundred bytes here), and the first snapshot is redrawn from tmux.
 
 pyte models the characters, colours, bold, reverse and the cursor, not *faint*: screen
 checks that must tell a faint placeholder from typed text read ``capture-pane -e``
@@ -12,8 +14,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-
-import pyte
+from typing import Any
 
 QUEUE_CHUNKS = 1024  # a subscriber further behind than this is dropped, never waited for
 PENDING_BYTES = 32 * 1024  # bytes kept for the virtual screen until someone reads it
@@ -40,12 +41,13 @@ class Snapshot:
 
 
 class Subscription:
-    """A live view of one pane: ``snapshot`` to draw first, then every chunk after it
-    (``async for chunk in sub``). Iteration ends when the pane goes away, when the
-    subscriber fell more than QUEUE_CHUNKS behind (``lagged``: subscribe again for a new
-    snapshot), or after ``close()``."""
+    """A live view of one pane: ``snapshot`` to draw first (None when only the chunks
+    were asked for), then every chunk after it (``async for chunk in sub``). Iteration
+    ends when the pane goes away, when the subscriber fell more than QUEUE_CHUNKS behind
+    (``lagged``: subscribe again for a new snapshot), or after ``close()``."""
 
-    def __init__(self, snapshot: Snapshot, on_close: Callable[[Subscription], None]) -> None:
+    def __init__(self, snapshot: Snapshot | None,
+                 on_close: Callable[[Subscription], None]) -> None:
         self.snapshot = snapshot
         self.lagged = False
         self._queue: asyncio.Queue[Chunk | None] = asyncio.Queue(QUEUE_CHUNKS)
@@ -84,9 +86,10 @@ class Subscription:
 
 class PaneOutput:
     """One pane's stream. ``current`` is False while bytes may have been missed (the
-    pane existed before the connection, tmux paused it, or more than PENDING_BYTES
-    came while nobody read the screen): ``redraw`` fixes that. The emulator runs only
-    when the screen is read: bytes wait in a bounded buffer until then."""
+    pane existed before the connection, tmux paused it, more than PENDING_BYTES came
+    while nobody read the screen, or no screen was kept yet): ``redraw`` fixes that. The
+    emulator runs only when the screen is read: bytes wait in a bounded buffer until
+    then."""
 
     def __init__(self, pane_id: str, width: int, height: int, *, current: bool,
                  clock: Callable[[], float] = time.time) -> None:
@@ -96,8 +99,9 @@ class PaneOutput:
         self.clock = clock
         self.output_at: float | None = None
         self.known_at = clock()
-        self._screen = pyte.Screen(width, height)
-        self._stream = pyte.ByteStream(self._screen)
+        self._size = (width, height)
+        self._screen: Any = None  # a pyte.Screen from the first snapshot on
+        self._stream: Any = None
         self._subscribers: list[Subscription] = []
         self._pending: list[bytes] = []
         self._pending_bytes = 0
@@ -106,11 +110,14 @@ class PaneOutput:
         """Bytes the pane wrote: kept for the screen, handed to every subscriber."""
         self.seq += 1
         self.output_at = self.clock()
-        self._pending.append(data)
-        self._pending_bytes += len(data)
-        if self._pending_bytes > PENDING_BYTES:
-            self._drop_pending()
-            self.current = False
+        if self._screen is None:
+            self.current = False  # no screen kept: the first snapshot is redrawn
+        else:
+            self._pending.append(data)
+            self._pending_bytes += len(data)
+            if self._pending_bytes > PENDING_BYTES:
+                self._drop_pending()
+                self.current = False
         if self._subscribers:
             chunk = Chunk(self.seq, data)
             for sub in list(self._subscribers):
@@ -121,7 +128,9 @@ class PaneOutput:
         chunk that clears and redraws, so subscribers apply the same repair."""
         width, height = size
         self._drop_pending()  # what tmux shows now supersedes them
-        if (width, height) != (self._screen.columns, self._screen.lines):
+        if self._screen is None:
+            self._keep_screen(width, height)
+        elif (width, height) != (self._screen.columns, self._screen.lines):
             self._screen.resize(height, width)
         body = "\r\n".join(lines[:height])
         x, y = cursor
@@ -133,10 +142,26 @@ class PaneOutput:
 
     @property
     def size(self) -> tuple[int, int]:
+        if self._screen is None:
+            return self._size
         return self._screen.columns, self._screen.lines
 
+    @property
+    def keeps_screen(self) -> bool:
+        """Whether a virtual screen is kept (a view asked for one)."""
+        return self._screen is not None
+
+    def resized(self, width: int, height: int) -> bool:
+        """The pane is ``width`` × ``height`` now. True when a screen is kept: it must be
+        redrawn at that size."""
+        self._size = (width, height)
+        return self._screen is not None
+
     def snapshot(self) -> Snapshot:
-        """The screen after chunk ``seq`` (runs the emulator over the waiting bytes)."""
+        """The screen after chunk ``seq`` (runs the emulator over the waiting bytes;
+        the first one starts keeping a screen)."""
+        if self._screen is None:
+            self._keep_screen(*self._size)
         if self._pending:
             data = b"".join(self._pending)
             self._drop_pending()
@@ -145,10 +170,17 @@ class PaneOutput:
         return Snapshot(self.seq, screen.columns, screen.lines, list(screen.display),
                         (screen.cursor.x, screen.cursor.y))
 
-    def subscribe(self) -> Subscription:
-        sub = Subscription(self.snapshot(), self._unsubscribe)
+    def subscribe(self, screen: bool = True) -> Subscription:
+        """Every chunk from now on; ``screen``: with a snapshot to start from."""
+        sub = Subscription(self.snapshot() if screen else None, self._unsubscribe)
         self._subscribers.append(sub)
         return sub
+
+    def _keep_screen(self, width: int, height: int) -> None:
+        import pyte  # only once a view asks for a screen
+
+        self._screen = pyte.Screen(width, height)
+        self._stream = pyte.ByteStream(self._screen)
 
     def _unsubscribe(self, sub: Subscription) -> None:
         if sub in self._subscribers:

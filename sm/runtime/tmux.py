@@ -279,10 +279,11 @@ class Tmux:
             return None
         return stream.output_at if stream.output_at is not None else stream.known_at
 
-    async def subscribe(self, name: str) -> Subscription:
-        """A live view of the session's pane: a snapshot, then every chunk after it.
-        Costs a redraw (two commands on the connection) when bytes may have been missed.
-        Raises NotFound for a session with no pane."""
+    async def subscribe(self, name: str, screen: bool = True) -> Subscription:
+        """A live view of the session's pane: a snapshot (``screen``), then every chunk
+        after it. A snapshot costs a redraw (two commands on the connection) when bytes
+        may have been missed, and from then on the pane's screen is kept. Raises
+        NotFound for a session with no pane."""
         pane_id = self._pane_of.get(name)
         if pane_id is None:
             await self._resync()
@@ -290,9 +291,9 @@ class Tmux:
             if pane_id is None:
                 raise NotFound(f"tmux: no pane for session {name}")
         stream = self._streams[pane_id]
-        if not stream.current:
+        if screen and not stream.current:
             await self._redraw(stream)
-        return stream.subscribe()
+        return stream.subscribe(screen)
 
     def _track(self, name: str, pane_id: str, width: int, height: int, current: bool) -> None:
         old = self._pane_of.get(name)
@@ -339,7 +340,7 @@ class Tmux:
         with contextlib.suppress(SmError):
             await self.control.run(["refresh-client", "-A", f"{pane_id}:continue"])
             stream = self._streams.get(pane_id)
-            if stream is not None:
+            if stream is not None and stream.keeps_screen:
                 await self._redraw(stream)
 
     async def _redraw(self, stream: PaneOutput) -> None:
@@ -382,7 +383,8 @@ class Tmux:
             windows[name] = window
             self._track(name, pane_id, int(width), int(height), current=False)
             stream = self._streams[pane_id]
-            if stream.size != (int(width), int(height)):
+            if stream.size != (int(width), int(height)) and \
+                    stream.resized(int(width), int(height)):
                 self._spawn(self._redraw(stream))  # resized: pyte must follow
         for name in set(self._pane_of) - set(seen):
             self._untrack(name)

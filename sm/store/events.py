@@ -13,6 +13,8 @@ import aiosqlite
 if TYPE_CHECKING:
     from sm.store.db import Store
 
+_MANY = 500  # rows per INSERT statement (4 parameters each; SQLite allows 32,766)
+
 
 @dataclass(frozen=True)
 class EventRecord:
@@ -57,18 +59,22 @@ class Events:
                                                                    dict[str, Any]]],
     ) -> builtins.list[EventRecord]:
         """Append ``(ts, session_id, kind, payload)`` rows inside the caller's write
-        transaction, in two round trips: the rows take consecutive seqs (the writer holds
-        the database's one write lock), the last being ``last_insert_rowid()``."""
-        await conn.executemany(
-            "INSERT INTO events (ts, session_id, kind, payload) VALUES (?, ?, ?, ?)",
-            [(ts, sid, kind, json.dumps(payload)) for ts, sid, kind, payload in rows],
-        )
-        async with conn.execute("SELECT last_insert_rowid()") as cur:
-            row = await cur.fetchone()
-        assert row is not None
-        first = int(row[0]) - len(rows) + 1
-        return [EventRecord(first + i, ts, sid, kind, payload)
-                for i, (ts, sid, kind, payload) in enumerate(rows)]
+        transaction, one round trip per ``_MANY`` rows (one statement that returns the
+        seqs it gave: increasing in the rows' order, whatever order SQLite returns them
+        in)."""
+        out: builtins.list[EventRecord] = []
+        for start in range(0, len(rows), _MANY):
+            chunk = rows[start:start + _MANY]
+            returned = await conn.execute_fetchall(
+                "INSERT INTO events (ts, session_id, kind, payload) VALUES "
+                + ", ".join(["(?, ?, ?, ?)"] * len(chunk)) + " RETURNING seq",
+                [v for ts, sid, kind, payload in chunk
+                 for v in (ts, sid, kind, json.dumps(payload))],
+            )
+            seqs = sorted(int(r[0]) for r in returned)
+            out += [EventRecord(seq, ts, sid, kind, payload)
+                    for seq, (ts, sid, kind, payload) in zip(seqs, chunk, strict=True)]
+        return out
 
     async def list(
         self,
@@ -98,12 +104,11 @@ class Events:
             where.append(f"kind IN ({', '.join('?' * len(kinds))})")
             args.extend(kinds)
         order = "DESC" if newest else "ASC"
-        async with self._store.conn.execute(
+        rows = await self._store.conn.execute_fetchall(
             f"SELECT seq, ts, session_id, kind, payload FROM events "
             f"WHERE {' AND '.join(where)} ORDER BY seq {order} LIMIT ?",
             (*args, limit),
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         records = [
             EventRecord(r["seq"], r["ts"], r["session_id"], r["kind"], json.loads(r["payload"]))
             for r in rows
@@ -113,13 +118,12 @@ class Events:
     async def turn_ends(self, session_id: str, limit: int = 2) -> builtins.list[int]:
         """The seqs of the session's last ``limit`` turn ends, newest first."""
         out: builtins.list[int] = []
-        async with self._store.conn.execute(
+        rows = await self._store.conn.execute_fetchall(
             "SELECT seq, payload FROM events WHERE session_id = ? AND kind = 'state' "
-            "ORDER BY seq DESC LIMIT 200", (session_id,)
-        ) as cur:
-            for row in await cur.fetchall():
-                if json.loads(row[1]).get("turn_ended"):
-                    out.append(int(row[0]))
-                    if len(out) == limit:
-                        break
+            "ORDER BY seq DESC LIMIT 200", (session_id,))
+        for row in rows:
+            if json.loads(row[1]).get("turn_ended"):
+                out.append(int(row[0]))
+                if len(out) == limit:
+                    break
         return out

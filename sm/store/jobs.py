@@ -36,6 +36,11 @@ _FINAL = tuple(s.value for s in JOB_FINAL)
 _ACTIVE = tuple(s.value for s in JOB_ACTIVE)
 
 
+# every dependency of the job in ``jobs`` has succeeded (a recurring one: at least once)
+_DEPS_DONE = ("NOT EXISTS (SELECT 1 FROM job_deps d JOIN jobs p ON p.id = d.depends_on "
+              "WHERE d.job_id = jobs.id AND p.runs = 0)")
+
+
 @dataclass(frozen=True)
 class JobRecord:
     id: str
@@ -157,14 +162,19 @@ class Jobs:
 
     async def transition(
         self, conn: aiosqlite.Connection, job_id: str, from_states: Sequence[str],
-        now: float, guard: Mapping[str, Any] | None = None, **fields: Any,
+        now: float, guard: Mapping[str, Any] | None = None, deps_done: bool = False,
+        **fields: Any,
     ) -> bool:
         """Update the job only if its state is one of ``from_states`` (and each column
-        in ``guard`` has that value); returns whether it did (False: another fact
-        changed it first)."""
+        in ``guard`` has that value; with ``deps_done``, every dependency has succeeded
+        — checked here, in the writer's transaction: a read of ``ready`` may have seen a
+        batch of jobs half added); returns whether it did (False: another fact changed
+        it first, or a dependency has not succeeded)."""
         values = _encode(fields)
         sets = ", ".join(f"{k} = ?" for k in values)
         where = f"id = ? AND state IN ({', '.join('?' * len(from_states))})"
+        if deps_done:
+            where += f" AND {_DEPS_DONE}"
         for column in guard or {}:
             assert column in _FIELDS
             where += f" AND {column} IS ?"
@@ -244,9 +254,7 @@ class Jobs:
         and projects: the dispatcher reads this on every pass."""
         async with self._store.conn.execute(
             "SELECT id, project FROM jobs "
-            "WHERE state = 'queued' AND (run_at IS NULL OR run_at <= ?) AND NOT EXISTS ("
-            "SELECT 1 FROM job_deps d JOIN jobs p ON p.id = d.depends_on "
-            "WHERE d.job_id = jobs.id AND p.runs = 0) "
+            f"WHERE state = 'queued' AND (run_at IS NULL OR run_at <= ?) AND {_DEPS_DONE} "
             "ORDER BY priority DESC, created_at, rowid LIMIT ?", (now, limit),
         ) as cur:
             return [Ready(r[0], r[1]) for r in await cur.fetchall()]

@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 from sm.store.table import Table, like_prefix, placeholders
-from sm.vocab import OPEN, DeliveryMode, MessageKind, MessageState
+from sm.vocab import DeliveryMode, MessageKind, MessageState
 
 if TYPE_CHECKING:
     from sm.store.db import Store
 
-_OPEN = tuple(sorted(OPEN))
+# The WHERE of the partial indexes, word for word: SQLite uses a partial index only when
+# the query repeats its terms as literals (bound parameters never match them).
+OPEN_WHERE = "state IN ('queued', 'delivering')"  # messages_open
+EXPIRING_WHERE = "expires_at IS NOT NULL AND state = 'queued'"  # messages_expiring
 _COLUMNS = (
     "id", "sender_id", "sender_label", "target_id", "mode", "body", "state", "reason",
     "attempts", "notify_on_stop", "receipt_seq", "receipt_conv", "receipt_busy", "notified",
@@ -116,15 +119,14 @@ class Messages:
         typing = await self.delivering(target_id)
         if typing is not None:
             return typing
-        return await self._rows.one(
-            f"target_id = ? AND state IN ({placeholders(_OPEN)}) AND state = ?",
-            (target_id, *_OPEN, MessageState.QUEUED), order="rank, created_at, rowid",
-        )
+        return await self._rows.one(f"target_id = ? AND {OPEN_WHERE} AND state = ?",
+                                    (target_id, MessageState.QUEUED),
+                                    order="rank, created_at, rowid")
 
     async def open_for(self, target_id: str, limit: int = 10000) -> builtins.list[MessageRecord]:
         """Undelivered messages to a target, in delivery order."""
         return await self._rows.select(
-            f"target_id = ? AND state IN ({placeholders(_OPEN)})", (target_id, *_OPEN),
+            f"target_id = ? AND {OPEN_WHERE}", (target_id,),
             order="rank, created_at, rowid", limit=limit,
         )
 
@@ -133,14 +135,13 @@ class Messages:
 
     async def open_count(self, target_id: str) -> int:
         return int(await self._rows.scalar(
-            f"SELECT count(*) FROM messages WHERE target_id = ? AND state IN "
-            f"({placeholders(_OPEN)})", (target_id, *_OPEN)) or 0)
+            f"SELECT count(*) FROM messages WHERE target_id = ? AND {OPEN_WHERE}",
+            (target_id,)) or 0)
 
     async def open_counts(self) -> dict[str, int]:
         """Queue depth per target, for every target with an open message."""
         rows = await self._rows.query(
-            f"SELECT target_id, count(*) FROM messages WHERE state IN ({placeholders(_OPEN)}) "
-            "GROUP BY target_id", _OPEN)
+            f"SELECT target_id, count(*) FROM messages WHERE {OPEN_WHERE} GROUP BY target_id")
         return {r[0]: int(r[1]) for r in rows}
 
     async def delivering(self, target_id: str) -> MessageRecord | None:
@@ -155,14 +156,12 @@ class Messages:
 
     async def targets_with_open(self) -> builtins.list[str]:
         rows = await self._rows.query(
-            f"SELECT DISTINCT target_id FROM messages WHERE state IN ({placeholders(_OPEN)})",
-            _OPEN)
+            f"SELECT DISTINCT target_id FROM messages WHERE {OPEN_WHERE}")
         return [r[0] for r in rows]
 
     async def expiring(self, now: float) -> builtins.list[MessageRecord]:
         """Queued messages whose deadline has passed."""
-        return await self._rows.select("expires_at IS NOT NULL AND expires_at <= ? AND "
-                                       "state = ?", (now, MessageState.QUEUED))
+        return await self._rows.select(f"{EXPIRING_WHERE} AND expires_at <= ?", (now,))
 
     async def received_between(self, target_id: str, after_seq: int, before_seq: int
                                ) -> builtins.list[MessageRecord]:

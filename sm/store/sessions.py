@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from sm.store.db import Store
 
 _DEAD = tuple(sorted(DEAD))
+# sessions_live_name's WHERE, word for word: SQLite uses a partial index only when the
+# query repeats its terms as literals (bound parameters never match them)
+LIVE_WHERE = "state NOT IN ('exited', 'error', 'stopped')"
+LIVE_NAME_WHERE = f"name IS NOT NULL AND {LIVE_WHERE}"
 
 
 @dataclass(frozen=True)
@@ -125,9 +129,12 @@ class Sessions:
     async def find(self, ref: str) -> builtins.list[SessionRecord]:
         """Sessions matching ``ref`` as an id, a live (then any) name, or an id prefix —
         the first kind that matches wins."""
+        # the id and the live name in one indexed lookup: the common case
+        rows = await self._rows.select(f"id = ? OR (name = ? AND {LIVE_NAME_WHERE})",
+                                       (ref, ref), order="created_at DESC", limit=50)
+        if rows:
+            return [r for r in rows if r.id == ref] or rows
         queries: tuple[tuple[str, tuple[Any, ...]], ...] = (
-            ("id = ?", (ref,)),
-            (f"name = ? AND state NOT IN ({placeholders(_DEAD)})", (ref, *_DEAD)),
             ("name = ?", (ref,)),
             ("id LIKE ? ESCAPE '\\'", (like_prefix(ref),)),
         )
@@ -158,8 +165,7 @@ class Sessions:
             where.append(f"state IN ({placeholders(_DEAD)}) AND updated_at < ?")
             args.extend((*_DEAD, ended_before))
         if live_only:
-            where.append(f"state NOT IN ({placeholders(_DEAD)})")
-            args.extend(_DEAD)
+            where.append(LIVE_WHERE)
         if parent_id is not None:
             where.append("parent_id = ?")
             args.append(parent_id)

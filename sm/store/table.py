@@ -4,7 +4,8 @@ Every store module builds its SQL through a ``Table``: inserts take a record, up
 check the column allow-list (a column name never comes from a caller unchecked), JSON
 columns are encoded and decoded here, and selects share one shape. Writes take the
 caller's connection (inside ``Store.write()``) so a fact and what it causes commit
-together; reads use the shared connection.
+together; reads use the shared connection, each one round trip to the database thread
+(``execute_fetchall``: no cursor to fetch from and close afterwards).
 """
 
 from __future__ import annotations
@@ -102,10 +103,9 @@ class Table(Generic[R]):
         self, where: str = "1 = 1", args: Sequence[Any] = (), *, order: str = "rowid",
         limit: int = 10000, conn: aiosqlite.Connection | None = None,
     ) -> list[R]:
-        async with (conn or self._store.conn).execute(
-            f"{self._select} WHERE {where} ORDER BY {order} LIMIT ?", (*args, limit)
-        ) as cur:
-            return [self.load(r) for r in await cur.fetchall()]
+        rows = await (conn or self._store.conn).execute_fetchall(
+            f"{self._select} WHERE {where} ORDER BY {order} LIMIT ?", (*args, limit))
+        return [self.load(r) for r in rows]
 
     async def one(self, where: str, args: Sequence[Any] = (), *, order: str = "rowid"
                   ) -> R | None:
@@ -118,9 +118,9 @@ class Table(Generic[R]):
         return rows[0][0] if rows else None
 
     async def query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        """Rows of any read query on this table's store."""
-        async with self._store.conn.execute(sql, args) as cur:
-            return list(await cur.fetchall())
+        """Rows of any read query on this table's store (one round trip to the
+        database thread)."""
+        return list(await self._store.conn.execute_fetchall(sql, args))
 
 
 def placeholders(values: Sequence[Any]) -> str:

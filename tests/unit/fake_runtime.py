@@ -90,5 +90,5 @@ class FakeRuntime:
     def output_at(self, name: str) -> float | None:
         return 0.0 if name in self.panes_by_name else None
 
-    async def subscribe(self, name: str) -> Any:
+    async def subscribe(self, name: str, screen: bool = True) -> Any:
         raise NotImplementedError("the fake runtime pushes no output")

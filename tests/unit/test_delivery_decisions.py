@@ -228,6 +228,38 @@ def test_busy_agent_holds_sequential_and_urgent_interrupts(tmp_path: Path) -> No
     with_rig(check, tmp_path)
 
 
+def test_a_backlog_behind_a_running_turn_costs_its_worker_no_look_per_message(
+        tmp_path: Path) -> None:
+    async def check(rig: Rig) -> None:
+        await rig.set_state(S.RUNNING)
+        rig.show(BUSY_SCREEN)
+        first = await rig.send("first")
+        await rig.until(lambda: _async(rig.target.id in rig.workers._parked))
+        looks = 0
+        real = rig.store.messages.next_for
+
+        async def counted(target_id: str) -> MessageRecord | None:  # a spy: the looks
+            nonlocal looks
+            looks += 1
+            return await real(target_id)
+
+        rig.store.messages.next_for = counted  # type: ignore[method-assign]
+        for i in range(20):
+            await rig.send(f"later {i}")
+        await rig.bus.settle()
+        assert looks == 0  # each sorts after the held one: the decision cannot change
+        ahead = await rig.send("before the rest", M.IMPORTANT)  # sorts first: looked at
+        await rig.until(lambda: _async(looks >= 1))
+        rig.show(IDLE_SCREEN)
+        await rig.set_state(S.IDLE)
+        rig.workers.wake(rig.target.id)
+        await rig.until(lambda: _async(len(rig.sent()) >= 1))
+        assert rig.sent()[0] == ("paste", render(ahead))
+        assert (await rig.state_of(first)).state == MessageState.QUEUED
+
+    with_rig(check, tmp_path)
+
+
 def test_no_receipt_fails_after_enter_retries_without_retyping(tmp_path: Path) -> None:
     async def check(rig: Rig) -> None:
         msg = await rig.send("lost")  # the pasted text stays in the composer

@@ -24,19 +24,14 @@ class Procs:
 
     def __init__(self) -> None:
         self.table: dict[int, Proc] = {}
+        self.reads = 0  # stat() calls: reads of /proc
 
     def add(self, pid: int, ppid: int, sid: int, start: int = 100) -> None:
         self.table[pid] = Proc(pid, ppid, sid, start)
 
     def stat(self, pid: int) -> Proc | None:
+        self.reads += 1
         return self.table.get(pid)
-
-    def lineage(self, pid: int) -> list[Proc]:
-        out = []
-        while pid > 1 and pid in self.table:
-            out.append(self.table[pid])
-            pid = self.table[pid].ppid
-        return out
 
 
 class Runtime(FakeRuntime):
@@ -147,5 +142,33 @@ def test_dead_sessions_and_reused_pids_are_nobody(tmp_path: Path) -> None:
         procs.add(20, 1, 20, start=999)
         procs.add(25, 20, 20, start=999)
         assert (await identity.authenticate(25)).is_operator
+
+    run(test, tmp_path)
+
+
+def test_a_caller_is_placed_once_until_its_process_or_the_panes_change(tmp_path: Path) -> None:
+    async def test(identity: Identity, procs: Procs, runtime: Runtime, store: Store) -> None:
+        identity.watch("aaa", 20)
+        procs.add(21, 20, 20)  # the agent's shell
+        procs.add(22, 21, 20)  # sm, called from it
+        assert (await identity.authenticate(22)).id == "aaa"
+        reads = procs.reads
+        for _ in range(3):  # placed as before: one read of /proc each
+            assert (await identity.authenticate(22)).id == "aaa"
+        assert procs.reads == reads + 3
+        procs.add(22, 1, 20)  # reparented: placed again (by its kernel session)
+        assert (await identity.authenticate(22)).id == "aaa"
+        assert procs.reads > reads + 4
+        procs.add(22, 1, 22)  # after setsid: outside every session
+        assert (await identity.authenticate(22)).is_operator
+        procs.add(22, 21, 20, start=555)  # a new process on the same pid
+        assert (await identity.authenticate(22)).id == "aaa"
+        reads = procs.reads
+        identity.watch("bbb", 30)  # a pane learnt: every placement is forgotten
+        assert (await identity.authenticate(22)).id == "aaa"
+        assert procs.reads > reads + 2
+        async with store.write() as conn:  # the session ends: its callers are nobody
+            await store.sessions.update(conn, "aaa", 2.0, state=SessionState.EXITED)
+        assert (await identity.authenticate(22)).is_operator
 
     run(test, tmp_path)

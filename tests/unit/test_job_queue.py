@@ -133,6 +133,25 @@ def test_two_dispatch_passes_at_once_start_a_job_once(tmp_path: Path) -> None:
     run(tmp_path, test)
 
 
+def test_a_job_never_starts_before_its_dependencies_succeeded(tmp_path: Path) -> None:
+    """A dispatch pass may read the queue while a batch is half added (reads share the
+    writers' connection, so it can see a job before its dependency edges): the start
+    itself checks the dependencies, in its own transaction."""
+    async def test(h: Harness) -> None:
+        first, then = await h.q.add([
+            NewJob("first", name="a", cwd=str(h.cwd)),
+            NewJob("then", name="b", depends_on=("a",), cwd=str(h.cwd)),
+        ], None, "operator")
+        await h.q.runner.start(await h.q.get(then.id))
+        await h.q.runner.settle()
+        assert await h.state(then.id) == "queued" and not h.agents.by_job(then.id)
+        await h.q.runner.start(await h.q.get(first.id))
+        await h.q.runner.settle()
+        assert await h.state(first.id) == "running"
+
+    run(tmp_path, test)
+
+
 # -- the graph ------------------------------------------------------------------------------
 
 def test_a_cycle_is_refused_naming_it(tmp_path: Path) -> None:

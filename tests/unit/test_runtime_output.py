@@ -28,6 +28,7 @@ def test_unescape_reads_tmux_octal_escapes() -> None:
 
 def test_the_screen_follows_the_bytes() -> None:
     pane = PaneOutput("%1", 20, 4, current=True, clock=lambda: 5.0)
+    pane.snapshot()  # a view asked for the screen: from now on it is kept
     pane.feed(b"hello\r\n\x1b[1mworld")
     snap = pane.snapshot()
     assert snap.seq == 1
@@ -39,6 +40,7 @@ def test_the_screen_follows_the_bytes() -> None:
 def test_subscribers_get_every_chunk_after_their_snapshot_in_order() -> None:
     async def main() -> None:
         pane = PaneOutput("%1", 20, 4, current=True)
+        pane.snapshot()
         pane.feed(b"before")
         sub = pane.subscribe()
         assert sub.snapshot.seq == 1 and sub.snapshot.lines[0].startswith("before")
@@ -84,7 +86,27 @@ def test_a_redraw_repairs_the_screen_and_reaches_subscribers() -> None:
 
 def test_unread_output_is_bounded() -> None:
     pane = PaneOutput("%1", 10, 3, current=True)
+    pane.snapshot()
     for _ in range(PENDING_BYTES // 1000 + 2):
         pane.feed(b"y" * 1000)
     assert not pane.current  # the screen needs a redraw before it is read again
     assert pane.seq == PENDING_BYTES // 1000 + 2
+
+
+def test_until_a_view_asks_for_a_screen_the_bytes_only_pass_through() -> None:
+    async def main() -> None:
+        pane = PaneOutput("%1", 10, 3, current=True)
+        assert pane.snapshot().lines == [" " * 10] * 3  # nothing written yet: blank is true
+        idle = PaneOutput("%2", 10, 3, current=True)
+        watch = idle.subscribe(screen=False)
+        assert watch.snapshot is None
+        idle.feed(b"hello")
+        assert not idle.keeps_screen and not idle.current  # a snapshot must be redrawn
+        assert idle.resized(12, 4) is False and idle.size == (12, 4)
+        idle.redraw(["hello"], (5, 0), (12, 4))
+        assert idle.keeps_screen and idle.current
+        assert idle.snapshot().lines[0].rstrip() == "hello"
+        idle.end()
+        assert [c.seq async for c in watch] == [1, 2]  # the bytes, then the redraw
+
+    asyncio.run(main())

@@ -651,3 +651,13 @@ def test_resume_of_an_unknown_conversation_exits_1(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 1
     assert "No conversation found with session ID: nope" in done.stderr
+
+
+def test_every_built_in_script_loads() -> None:
+    """The daemon does not read the built-in default script at each spawn: this does."""
+    from sm.agents.scripted import DEFAULT_SCRIPT
+
+    scripts = sorted(DEFAULT_SCRIPT.parent.glob("*.yaml"))
+    assert DEFAULT_SCRIPT in scripts and len(scripts) >= 3
+    for path in scripts:
+        read_script(str(path))

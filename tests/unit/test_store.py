@@ -260,3 +260,51 @@ def test_the_store_survives_a_reopen(tmp_path: Path) -> None:
     assert [e.payload for e in events] == [{"argv": ["a", "b"]}]
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_the_open_queue_and_live_names_are_read_through_their_partial_indexes(
+        tmp_path: Path) -> None:
+    """SQLite uses a partial index only when a query repeats the index's WHERE as
+    literals: a bound parameter in its place sorted a target's whole backlog per look."""
+    from sm.store.messages import OPEN_WHERE
+    from sm.store.sessions import LIVE_NAME_WHERE, LIVE_WHERE
+    from sm.vocab import DEAD, OPEN
+
+    assert {s.value for s in OPEN} == set(OPEN_WHERE.split("(")[1].strip(")").replace(
+        "'", "").split(", "))
+    assert {s.value for s in DEAD} == set(LIVE_WHERE.split("(")[1].strip(")").replace(
+        "'", "").split(", "))
+    schema = "\n".join(MIGRATIONS)
+    assert f"WHERE {OPEN_WHERE};" in schema
+    assert f"WHERE {LIVE_NAME_WHERE};" in schema
+
+    async def plans(store: Store) -> list[str]:
+        async with store.write() as conn:
+            for i in range(50):
+                await store.sessions.insert(conn, _session(f"s{i}", f"n{i}"))
+        out = []
+        for sql, args in (
+            (f"SELECT id FROM messages WHERE target_id = ? AND {OPEN_WHERE} AND state = ? "
+             "ORDER BY rank, created_at, rowid LIMIT 1", ("s1", "queued")),
+            (f"SELECT id FROM sessions WHERE id = ? OR (name = ? AND {LIVE_NAME_WHERE})",
+             ("n1", "n1")),
+        ):
+            rows = await store.conn.execute_fetchall(f"EXPLAIN QUERY PLAN {sql}", args)
+            out.append(" / ".join(str(r[3]) for r in rows))
+        return out
+
+    queue, names = run(plans, tmp_path / "sm.db")
+    assert "USING INDEX messages_open" in queue and "TEMP B-TREE" not in queue, queue
+    assert "sessions_live_name" in names and "SCAN" not in names, names
+
+
+def test_events_appended_together_get_their_own_seqs_in_order(tmp_path: Path) -> None:
+    async def check(store: Store) -> None:
+        rows = [(float(i), "s", "x", {"i": i}) for i in range(1200)]  # three statements
+        async with store.write() as conn:
+            made = await store.events.append_many(conn, rows)
+        stored = await store.events.list(limit=2000)
+        assert [(e.seq, e.payload) for e in made] == [(e.seq, e.payload) for e in stored]
+        assert [e.payload["i"] for e in made] == list(range(1200))
+
+    run(check, tmp_path / "sm.db")

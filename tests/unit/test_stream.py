@@ -28,6 +28,31 @@ def test_a_full_buffer_counts_what_it_missed_and_never_blocks() -> None:
     asyncio.run(main())
 
 
+def test_a_listener_of_some_kinds_sees_those_in_order_and_is_never_woken_by_the_rest() -> None:
+    async def main() -> None:
+        bus = EventBus()
+        seen: dict[str, list[int]] = {"all": [], "some": []}
+
+        async def every(ev: EventRecord) -> None:
+            seen["all"].append(ev.seq)
+
+        async def some(ev: EventRecord) -> None:
+            seen["some"].append(ev.seq)
+
+        bus.listen(every, "every")
+        bus.listen(some, "some", kinds=("state", "message"))
+        kinds = ["hook", "state", "hook", "message", "note", "state"]
+        await bus.publish([EventRecord(i, 0.0, "s", k, {}) for i, k in enumerate(kinds, 1)])
+        await bus.settle()
+        assert seen == {"all": [1, 2, 3, 4, 5, 6], "some": [2, 4, 6]}
+        await bus.publish([EventRecord(7, 0.0, "s", "hook", {})])
+        await bus.settle()
+        assert seen["some"] == [2, 4, 6]
+        await bus.close()
+
+    asyncio.run(main())
+
+
 async def _append(store: Store, bus: EventBus, n: int, session: str | None = None,
                   kind: str = "x", publish: bool = True) -> list[EventRecord]:
     out = []

@@ -244,6 +244,10 @@ class Queue:
         reason: str | None, *, from_states: tuple[MessageState, ...] | None = None,
         **fields: Any,
     ) -> EventRecord | None:
+        if to == MessageState.QUEUED and not reason:
+            # an accept's event is the one queued event without a reason (Workers reads
+            # it so): a message moved back says why
+            raise ValueError(f"message {msg.id} moved back to queued with no reason")
         now = self.clock()
         if to == MessageState.DELIVERED:
             fields.setdefault("delivered_at", now)

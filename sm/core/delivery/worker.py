@@ -26,7 +26,7 @@ from sm.store import Store
 from sm.store.events import EventRecord
 from sm.store.messages import MessageRecord
 from sm.store.sessions import SessionRecord
-from sm.vocab import EventKind, MessageKind, MessageState, SessionState
+from sm.vocab import DeliveryMode, EventKind, MessageKind, MessageState, SessionState
 
 log = logging.getLogger("sm.delivery")
 _FULL_RETRY = 1.0  # seconds between tries while the store is full
@@ -69,7 +69,10 @@ class Workers:
         self._panes: dict[str, asyncio.Lock] = {}  # one writer per pane at a time
         self._stops: set[asyncio.Task[None]] = set()  # turns being interrupted (a budget)
         self._interrupting: set[str] = set()  # sessions whose turn sm is interrupting now
-        bus.listen(self._on_event, "delivery")
+        # target → (rank, created_at) of the message its worker waits on, while it waits
+        self._parked: dict[str, tuple[int, float]] = {}
+        bus.listen(self._on_event, "delivery",
+                   (EventKind.MESSAGE, EventKind.STATE, EventKind.BUDGET))
 
     async def start(self) -> None:
         """After a daemon start: resume every target with undelivered messages."""
@@ -125,11 +128,13 @@ class Workers:
             if msg.expires_at is not None and msg.state == MessageState.QUEUED:
                 until = max(0.0, msg.expires_at - self.clock())
                 wait = until if wait is None else min(wait, until)
-            if wait is not None and wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=wait)
-            elif wait is None:
-                await wake.wait()
+            if wait is None or wait > 0:
+                self._parked[target_id] = (msg.rank, msg.created_at)
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), timeout=wait)
+                finally:
+                    self._parked.pop(target_id, None)
 
     async def _step(self, rec: SessionRecord, msg: MessageRecord) -> float | None:
         """Move ``msg`` one step. Returns how long to wait before looking again (None:
@@ -408,7 +413,8 @@ class Workers:
         if ev.kind == EventKind.MESSAGE:
             state = ev.payload.get("state")
             if state == MessageState.QUEUED:
-                self.wake(ev.session_id)
+                if not self._behind_parked(ev):
+                    self.wake(ev.session_id)
             elif state != MessageState.DELIVERING:
                 receipt = self._receipts.get(str(ev.payload.get("id")))
                 if receipt is not None:
@@ -417,6 +423,21 @@ class Workers:
                     self.wake(ev.session_id)
         elif ev.kind == EventKind.STATE and ev.session_id in self._wakes:
             self.wake(ev.session_id)
+
+    def _behind_parked(self, ev: EventRecord) -> bool:
+        """Whether a message just accepted sorts after the one its target's worker waits
+        on: the worker's next look would take the same message and decide the same, so
+        it is not woken (a backlog behind a running turn costs no look per accept). An
+        accept's event has no reason and its ts is the message's ``created_at``; a move
+        back to ``queued`` always says why, and wakes."""
+        parked = self._parked.get(str(ev.session_id))
+        if parked is None or ev.payload.get("reason") is not None:
+            return False
+        try:
+            rank = DeliveryMode(str(ev.payload.get("mode"))).rank
+        except ValueError:
+            return False
+        return (rank, ev.ts) >= parked
 
     def _on_budget(self, ev: EventRecord) -> None:
         """A budget reached stops its sessions' running turns (``stop``); any budget
