@@ -115,10 +115,14 @@ def lag_since(env: dict[str, str], offset: int) -> tuple[list[float], int]:
     return [float(x) for x in data[:cut].split()], offset + cut
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU time of a process so far (``children``: with that of the
+    children it has waited for, such as an agent's hook processes)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    used = int(fields[11]) + int(fields[12])
+    if children:
+        used += int(fields[13]) + int(fields[14])
+    return used / os.sysconf("SC_CLK_TCK")
 
 
 def sm_json(env: dict[str, str], *args: str) -> object:

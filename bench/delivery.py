@@ -79,6 +79,16 @@ def _sender(home: str, first: int, count: int, agents: int, out: str) -> None:
     Path(out).write_text(json.dumps({"start": start, "end": time.time(), "ids": ids}))
 
 
+def _pane_pids(env: dict[str, str]) -> list[int]:
+    """The agents' processes (each pane's first): their hooks are their children."""
+    from sm.config import tmux_socket_for
+
+    out = subprocess.run(["tmux", "-L", tmux_socket_for(Path(env["SM_HOME"])), "list-panes",
+                          "-a", "-F", "#{pane_pid}"], capture_output=True, text=True, check=True)
+    # each agent's window is linked into sm's control session too: listed twice
+    return sorted({int(p) for p in out.stdout.split() if p.isdigit() and int(p) > 0})
+
+
 def _tmux_server_pid(env: dict[str, str]) -> int:
     from sm.config import tmux_socket_for
 
@@ -91,8 +101,10 @@ def flood(client: Client, env: dict[str, str], agents: int, messages: int, sende
     home = env["SM_HOME"]
     ids = [_spawn(client, f"f{i}") for i in range(agents)]
     pid, tmux_pid = daemon_pid(env), _tmux_server_pid(env)
+    panes = _pane_pids(env)
     _, lag_offset = lag_since(env, 0)
     cpu0, tmux0 = cpu_seconds(pid), cpu_seconds(tmux_pid)
+    agents0 = sum(cpu_seconds(p, children=True) for p in panes)
     share = messages // senders
     procs, outs = [], []
     t0 = time.time()
@@ -116,6 +128,7 @@ def flood(client: Client, env: dict[str, str], agents: int, messages: int, sende
     total_s = time.time() - t0
     cpu = cpu_seconds(pid) - cpu0
     tmux_cpu = cpu_seconds(tmux_pid) - tmux0
+    agents_cpu = sum(cpu_seconds(p, children=True) for p in panes) - agents0
     lags, _ = lag_since(env, lag_offset)
     sample = sent[:: max(1, messages // 500)]
     states = Counter(client.get(f"/messages/{m}")["state"] for m in sample)
@@ -133,6 +146,8 @@ def flood(client: Client, env: dict[str, str], agents: int, messages: int, sende
           f"duplicated {dup}; sampled states {dict(states)}")
     print(f"  daemon CPU {cpu:.1f} s = {cpu / len(sent) * 1000:.2f} ms per message; "
           f"tmux server CPU {tmux_cpu:.1f} s = {tmux_cpu / len(sent) * 1000:.2f} ms per message")
+    print(f"  the agents with their hooks: CPU {agents_cpu:.1f} s = "
+          f"{agents_cpu / len(sent) * 1000:.2f} ms per message")
     if lags:
         line("  event-loop lag while it ran (10 ms sleep)", stats(lags),
              extra=f"  p99 {percentile(lags, 0.99):.1f} ms, max {max(lags):.1f} ms")
