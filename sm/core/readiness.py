@@ -41,7 +41,7 @@ class ReadyWatch:
         self.timeout = timeout
         self.clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        bus.listen(self._on_event, "readiness", (EventKind.SPAWNED, EventKind.STATE))
+        bus.listen(self._on_event, "readiness", (EventKind.LAUNCHED, EventKind.STATE))
 
     async def start(self) -> None:
         """After a daemon start: watch every session still starting."""
