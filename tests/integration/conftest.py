@@ -120,6 +120,21 @@ def _no_strays(home: Path) -> None:
         raise AssertionError("left behind by this test:\n  " + "\n  ".join(described))
 
 
+# -- scripts ---------------------------------------------------------------------------
+
+SONNET = "claude-sonnet-4-5"  # $3 in, $15 out, $0.30 cache read; a 200k window
+# two turns that spend: 100k×$3 + 20k×$15 + 26k×$0.30 per million = $0.6078, context 126k
+# of 200k; then + $0.087 ($0.6948 in all), context 150k
+SPENDING_RULES = {"rules": [
+    {"match": "first", "actions": [{"usage": {"model": SONNET, "input": 100_000,
+                                              "output": 20_000, "cache_read": 26_000}},
+                                   {"say": "one"}]},
+    {"match": "second", "actions": [{"usage": {"model": SONNET, "input": 10_000,
+                                               "output": 1_000, "cache_read": 140_000}},
+                                    {"say": "two"}]},
+]}
+
+
 # -- fixtures --------------------------------------------------------------------------
 
 @pytest.fixture

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conftest import SPENDING_RULES
+
 from sm.client import Client
 from sm.watch.app import WatchApp
 
@@ -94,23 +96,13 @@ def _cell(app: WatchApp, name: str, column: str) -> str | None:
     return None
 
 
-SONNET = "claude-sonnet-4-5"  # $3 in, $15 out, $0.30 cache read; a 200k window
 
 
 def test_watch_shows_each_sessions_cost_and_context_as_usage_is_read(
     sm: Runner, sm_json: Callable[..., Any], sm_home: Path, script_file: Callable[..., Path],
 ) -> None:
     sm("daemon", "start")
-    script = script_file({"rules": [
-        # 100k×$3 + 20k×$15 + 26k×$0.30 per million = $0.6078; context 126k of 200k
-        {"match": "first", "actions": [{"usage": {"model": SONNET, "input": 100_000,
-                                                  "output": 20_000, "cache_read": 26_000}},
-                                       {"say": "one"}]},
-        # + $0.087: $0.6948 in all; context 150k of 200k
-        {"match": "second", "actions": [{"usage": {"model": SONNET, "input": 10_000,
-                                                   "output": 1_000, "cache_read": 140_000}},
-                                        {"say": "two"}]},
-    ]})
+    script = script_file(SPENDING_RULES)
     client = Client(home=str(sm_home), token="", session_id="")
     app = WatchApp(client=client, attach=lambda argv: None)
 

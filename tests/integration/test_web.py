@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import SPENDING_RULES
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -97,7 +98,6 @@ def test_login_and_the_session_list_follows_states_live(
     assert not page.errors
 
 
-SONNET = "claude-sonnet-4-5"  # $3 in, $15 out, $0.30 cache read; a 200k window
 
 
 def _row_spent(page: Any, name: str) -> str | None:
@@ -112,15 +112,7 @@ def test_the_session_list_and_page_show_cost_and_context_live(
     web: dict[str, str], browser: Any, sm: Runner, spawn: Callable[..., dict[str, Any]],
     script_file: Callable[..., Path], wait_until: Callable[..., Any], tmp_path: Path,
 ) -> None:
-    script = script_file({"rules": [
-        # $0.6078, context 126k of 200k; then + $0.087, context 150k
-        {"match": "first", "actions": [{"usage": {"model": SONNET, "input": 100_000,
-                                                  "output": 20_000, "cache_read": 26_000}},
-                                       {"say": "one"}]},
-        {"match": "second", "actions": [{"usage": {"model": SONNET, "input": 10_000,
-                                                   "output": 1_000, "cache_read": 140_000}},
-                                        {"say": "two"}]},
-    ]})
+    script = script_file(SPENDING_RULES)
     a = spawn("--name", "spend1", script=script)
     page = _login(browser, web)
     wait_until(lambda: _row_spent(page, "spend1") == "", message="spend1 listed, nothing spent")
